@@ -1,0 +1,209 @@
+"""What every publisher is, and the registry that finds them.
+
+A publisher turns a rendered message into a publication on one channel. It is a class with:
+
+- ``name``: the word used in a channel's ``publisher:`` setting;
+- ``Settings``: a pydantic model of its channel settings (validated by ``samverkan validate``);
+- ``parts``: which templates it needs rendered, part name → template file under
+  ``content/templates``;
+- ``__init__(channel)``: takes a :class:`Channel`;
+- ``payload(message)``: builds exactly what would be sent, with no I/O (``preview`` shows it);
+- ``publish(payload, delivery_id)``: sends it and returns a :class:`Receipt`, or raises
+  :class:`TransientError` (try again later) or :class:`PermanentError` (a person must act).
+
+Publishers import their heavy libraries inside ``publish`` so that ``validate`` stays light.
+``publishers/rss.py`` is the simplest and the one to copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Annotated, ClassVar, Mapping, Protocol
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+ENTRY_POINT_GROUP = "samverkan.publishers"
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ENV_ANY = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _env_ref(value: str) -> str:
+    if not _ENV_REF.match(value):
+        raise ValueError(
+            "secrets are never written in YAML: put it in an environment variable and "
+            "write ${NAME} here"
+        )
+    return value
+
+
+EnvRef = Annotated[str, AfterValidator(_env_ref)]
+"""A setting that must name an environment variable as ``${NAME}`` (tokens, passwords)."""
+
+
+def expand(value: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """Replace ``${NAME}`` by the environment's value; None if a named variable is unset."""
+    if value is None:
+        return None
+    env = os.environ if env is None else env
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        if m.group(1) not in env or env[m.group(1)] == "":
+            missing = True
+            return ""
+        return env[m.group(1)]
+
+    out = _ENV_ANY.sub(sub, value)
+    return None if missing else out
+
+
+def env_name(value: str | None) -> str | None:
+    m = _ENV_REF.match(value or "")
+    return m.group(1) if m else None
+
+
+class Settings(BaseModel):
+    """Base of every publisher's settings model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    publisher: str
+
+
+@dataclass
+class Channel:
+    """One configured channel, as a publisher sees it."""
+
+    name: str
+    settings: Any
+    root: Path
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def path(self, relative: str) -> Path:
+        return (self.root / relative).resolve()
+
+
+@dataclass
+class Payload:
+    """Exactly what goes out: JSON-able fields and the files a preview writes."""
+
+    fields: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Receipt:
+    external_id: str | None = None
+    url: str | None = None
+    note: str | None = None  # e.g. "written to outbox/press (no SMTP host configured)"
+
+
+class PublishError(Exception):
+    """A publication did not happen; the message is for a person and never holds a secret."""
+
+
+class TransientError(PublishError):
+    """Try again later: nothing or not everything was sent."""
+
+
+class UncertainError(TransientError):
+    """The publication may exist; look before trying again."""
+
+
+class PermanentError(PublishError):
+    """Will not work until a person acts."""
+
+
+class Journal(Protocol):
+    """The ledger as one delivery's publisher sees it.
+
+    A publisher that sends in several parts (the mailer: one part per recipient) records
+    each part's state here, so a retry sends only what did not go out, and a crash between
+    sending and recording leaves that part ``in_flight`` (unknown), never re-sent.
+    """
+
+    def part_state(self, part: str) -> str | None:
+        """``None``, ``in_flight``, ``sent``, ``deferred`` (retry) or ``refused`` (permanent)."""
+
+    def set_part(self, part: str, state: str, detail: str | None = None) -> None: ...
+
+    def published(self, limit: int) -> list[dict[str, Any]]:
+        """The payload fields of this channel's published deliveries, newest first."""
+
+
+class Publisher(Protocol):
+    name: ClassVar[str]
+    Settings: ClassVar[type[Settings]]
+    parts: ClassVar[Mapping[str, str]]
+
+    def __init__(self, channel: Channel) -> None: ...
+
+    def payload(self, message: Any) -> Payload:
+        """Exactly what ``publish`` will send, built without I/O (``preview`` writes it)."""
+
+    def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
+        """Send it; raise TransientError, UncertainError or PermanentError otherwise."""
+
+    def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
+        """After an uncertain failure: the publication if it exists after all, else None."""
+
+    def outbox(self) -> bool:
+        """True when publishing writes to a local folder (no credentials configured)."""
+
+
+class MemoryJournal:
+    """A journal kept in memory: for previews, dry runs and tests."""
+
+    def __init__(self, published: list[dict[str, Any]] | None = None) -> None:
+        self.parts: dict[str, tuple[str, str | None]] = {}
+        self._published = list(published or [])
+
+    def part_state(self, part: str) -> str | None:
+        return self.parts.get(part, (None, None))[0]
+
+    def set_part(self, part: str, state: str, detail: str | None = None) -> None:
+        self.parts[part] = (state, detail)
+
+    def published(self, limit: int) -> list[dict[str, Any]]:
+        return self._published[:limit]
+
+
+_registry: dict[str, type[Publisher]] | None = None
+
+
+def _discover() -> dict[str, type[Publisher]]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def registry() -> dict[str, Any]:
+    """Publisher name → entry point (loaded lazily by :func:`get`)."""
+    global _registry
+    if _registry is None:
+        _registry = _discover()
+    return _registry
+
+
+def register(name: str, cls: type[Publisher]) -> None:
+    """Register a publisher class directly (tests, or embedding samverkan)."""
+    registry()[name] = cls
+
+
+def get(name: str) -> type[Publisher]:
+    """The publisher class named ``name``; KeyError with the installed names otherwise."""
+    reg = registry()
+    if name not in reg:
+        installed = ", ".join(sorted(reg)) or "none"
+        raise KeyError(f'no publisher named "{name}"; installed: {installed}')
+    item = reg[name]
+    if not isinstance(item, type):
+        item = item.load()
+        reg[name] = item
+    return item

@@ -1,0 +1,194 @@
+"""The shapes of config.yaml and of a campaign file.
+
+Times in files are local wall times in ``config.timezone``; the models keep them naive and
+:mod:`samverkan.loading` makes them aware, since only it knows the zone and the position to
+blame when a time does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from .timeutil import parse_duration
+
+KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def _key(value: str) -> str:
+    if not KEY_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid key; use lowercase letters a-z, digits, '-' and '_'"
+        )
+    return value
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _days(value: str) -> str:
+    if not re.match(r"^\s*\d+\s*[dw]\s*$", str(value)) or parse_duration(value).days < 1:
+        raise ValueError(f"'{value}' is not a repeat interval; write whole days or weeks, e.g. 7d or 2w")
+    return value
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value.strip() or "\r" in value:
+        raise ValueError("must be one line")
+    return value.strip()
+
+
+Key = Annotated[str, AfterValidator(_key)]
+Duration = Annotated[str, AfterValidator(_duration)]
+Line = Annotated[str, AfterValidator(_single_line)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- config.yaml -------------------------------------------------------------------------
+
+
+class Contact(Strict):
+    name: Line
+    title: Line | None = None
+    phone: Line | None = None
+    email: Line
+
+
+class Party(Strict):
+    name: Line
+    short_name: Line
+    logo: str | None = None
+    website: str | None = None
+    press_contact: Contact | None = None
+
+
+class Period(Strict):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+class Agreement(Strict):
+    title: Line
+    period: Period
+    parties: dict[Key, Party] = Field(min_length=1)
+    priority_areas: dict[Key, str] = Field(min_length=1)
+    bases: dict[Key, str] = Field(default_factory=dict)
+    min_campaigns_per_year: int = Field(4, ge=0)
+    briefing_interval_days: int = Field(14, ge=1)
+
+
+class Defaults(Strict):
+    channels: list[str] = Field(default_factory=list)
+
+
+class Checks(Strict):
+    """Thresholds of the content checks run by ``validate``."""
+
+    lix_max: float = 45
+    facebook_max_chars: int = 63206
+    flagged_words: list[str] = Field(
+        default_factory=lambda: ["misstänkt", "misstänkta", "anhållen", "anhållna", "polisanmäld", "häktad"]
+    )
+
+
+class Config(Strict):
+    agreement: Agreement
+    timezone: str = "Europe/Stockholm"
+    locale: str = "sv"
+    state: str = "state/samverkan.db"
+    channels: dict[Key, dict[str, Any]] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    approval: list[str] | None = None
+    catch_up: Duration = "6h"
+    checks: Checks = Field(default_factory=Checks)
+
+    @property
+    def approving_parties(self) -> list[str]:
+        return list(self.agreement.parties) if self.approval is None else list(self.approval)
+
+
+# --- campaigns/*.yaml --------------------------------------------------------------------
+
+
+class Event(Strict):
+    title: Line
+    start: datetime
+    end: datetime | None = None
+    location: Line | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Event:
+        if self.end is not None and self.end < self.start:
+            raise ValueError("event ends before it starts")
+        return self
+
+
+class Image(Strict):
+    path: str
+    alt: str = ""
+
+
+class Repeat(Strict):
+    every: Annotated[str, AfterValidator(_days)]
+    until: date | None = None
+    count: int | None = Field(None, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Repeat:
+        if (self.until is None) == (self.count is None):
+            raise ValueError("give exactly one of 'until' and 'count'")
+        return self
+
+
+class Override(Strict):
+    """Per-channel (or per-publisher) text and template: a short Facebook text, say."""
+
+    title: Line | None = None
+    body: str | None = None
+    template: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(Strict):
+    key: Key
+    at: datetime
+    channels: list[str] | None = None
+    title: Line
+    body: str
+    link: str | None = None
+    image: Image | None = None
+    embargo: datetime | None = None
+    repeat: Repeat | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Override] = Field(default_factory=dict)
+
+
+class Campaign(Strict):
+    kind: Literal["campaign", "routine"] = "campaign"
+    title: Line
+    summary: str
+    priority_areas: list[str] = Field(min_length=1)
+    bases: list[str] = Field(default_factory=list)
+    period: Period
+    parties: list[str] | None = None
+    partners: list[Key] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    messages: list[Message] = Field(min_length=1)

@@ -1,0 +1,141 @@
+"""From the loaded plan to deliveries (one message, one channel, one time) and to the
+agreement's checks: campaigns per year, priority areas covered, bases cited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Iterator
+
+from .loading import LoadedCampaign, LoadedMessage, Project
+from .problems import Problems
+from .timeutil import parse_duration
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one channel at one time; ``id`` is stable across runs."""
+
+    id: str
+    campaign: str
+    message: str
+    channel: str
+    at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.campaign}/{self.message}"
+
+
+def delivery_id(campaign: str, message: str, channel: str, suffix: str | None) -> str:
+    return f"{campaign}/{message}/{channel}{suffix or ''}"
+
+
+def message_deliveries(campaign: LoadedCampaign, message: LoadedMessage) -> Iterator[Delivery]:
+    for when, suffix in message.times:
+        for channel in message.channels:
+            yield Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel, when)
+
+
+def deliveries(project: Project, start: datetime | None = None, end: datetime | None = None) -> list[Delivery]:
+    """Every delivery of the valid campaigns, by time then id; ``[start, end)`` if given."""
+    out = [
+        d
+        for c in project.campaigns.values()
+        for m in c.messages
+        for d in message_deliveries(c, m)
+        if (start is None or d.at >= start) and (end is None or d.at < end)
+    ]
+    out.sort(key=lambda d: (d.at, d.id))
+    return out
+
+
+def campaign_years(campaign: LoadedCampaign) -> range:
+    return range(campaign.model.period.start.year, campaign.model.period.end.year + 1)
+
+
+@dataclass
+class YearSummary:
+    year: int
+    campaigns: list[str]
+    areas: dict[str, list[str]]  # area -> campaigns
+    deliveries: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"year": self.year, "campaigns": self.campaigns, "areas": self.areas, "deliveries": self.deliveries}
+
+
+def year_summary(project: Project, year: int) -> YearSummary:
+    assert project.config is not None
+    campaigns = sorted(
+        k for k, c in project.campaigns.items() if c.model.kind == "campaign" and year in campaign_years(c)
+    )
+    areas: dict[str, list[str]] = {a: [] for a in project.config.agreement.priority_areas}
+    for key in campaigns:
+        for area in project.campaigns[key].model.priority_areas:
+            areas.setdefault(area, []).append(key)
+    count = sum(
+        len(m.channels)
+        for c in project.campaigns.values()
+        for m in c.messages
+        for when, _ in m.times
+        if when.year == year
+    )
+    return YearSummary(year, campaigns, areas, count)
+
+
+def agreement_years(project: Project) -> range:
+    assert project.config is not None
+    p = project.config.agreement.period
+    return range(p.start.year, p.end.year + 1)
+
+
+def check_agreement(project: Project) -> Problems:
+    """Warnings where the plan falls short of the agreement (errors under ``--strict``).
+
+    Skipped while any file has errors: a broken campaign would count as missing."""
+    problems = Problems()
+    config = project.config
+    if config is None or project.broken:
+        return problems
+    ag = config.agreement
+    file = "config.yaml"
+    for year in agreement_years(project):
+        summary = year_summary(project, year)
+        if len(summary.campaigns) < ag.min_campaigns_per_year:
+            problems.warning(
+                file, *project.config_where("agreement", "min_campaigns_per_year"),
+                f"{year}: {len(summary.campaigns)} campaign(s), the agreement asks for at least {ag.min_campaigns_per_year}",
+            )
+        for area, label in ag.priority_areas.items():
+            if not summary.areas.get(area):
+                problems.warning(
+                    file, *project.config_where("agreement", "priority_areas", area, key=True),
+                    f"{year}: no campaign on the priority area '{area}' ({label})",
+                )
+    cited = {b for c in project.campaigns.values() for b in c.model.bases}
+    for basis, label in ag.bases.items():
+        if basis not in cited:
+            problems.warning(
+                file, *project.config_where("agreement", "bases", basis, key=True),
+                f"the basis '{basis}' ({label}) is never cited by a campaign",
+            )
+    interval = ag.briefing_interval_days
+    routine_ok = any(
+        c.model.kind == "routine" and m.model.repeat is not None
+        and parse_duration(m.model.repeat.every).days <= interval
+        for c in project.campaigns.values() for m in c.messages
+    )
+    if not routine_ok:
+        problems.warning(
+            file, *project.config_where("agreement", "briefing_interval_days"),
+            f"no routine repeats at least every {interval} days; add the situation briefing (lägesbild) as a routine in campaigns/",
+        )
+    return problems
+
+
+def period_of(project: Project) -> tuple[date, date] | None:
+    if project.config is None:
+        return None
+    p = project.config.agreement.period
+    return p.start, p.end

@@ -1,0 +1,126 @@
+"""``samverkan plan``: the year as a table or JSON (ICS and the annual wheel elsewhere)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from .loading import Project, load_project
+from .plan import agreement_years, check_agreement, deliveries, year_summary
+from .problems import InvalidInput, SamverkanError
+
+
+def _load(root: Path) -> Project:
+    project = load_project(root)
+    if project.config is None:
+        raise InvalidInput(project.problems.sorted())
+    return project
+
+
+def pick_year(project: Project, year: int | None, now: datetime) -> int:
+    years = agreement_years(project)
+    if year is not None:
+        if year not in years:
+            raise SamverkanError(f"{year} is outside the agreement's period ({years.start}–{years.stop - 1})")
+        return year
+    return min(max(now.year, years.start), years.stop - 1)
+
+
+def plan_data(project: Project, year: int) -> dict[str, Any]:
+    assert project.config is not None
+    tz = project.tz
+    summary = year_summary(project, year)
+    start = datetime(year, 1, 1, tzinfo=tz)
+    end = datetime(year + 1, 1, 1, tzinfo=tz)
+    ag = project.config.agreement
+    checks = [p for p in check_agreement(project) if p.message.startswith(f"{year}:") or not p.message[:4].isdigit()]
+    in_year = [c for c in project.campaigns.values() if year in range(c.model.period.start.year, c.model.period.end.year + 1)]
+    in_year.sort(key=lambda c: (c.model.period.start, c.key))
+    return {
+        "year": year,
+        "agreement": ag.title,
+        "campaigns": [
+            {
+                "key": c.key,
+                "kind": c.model.kind,
+                "title": c.model.title,
+                "start": c.model.period.start.isoformat(),
+                "end": c.model.period.end.isoformat(),
+                "priority_areas": list(c.model.priority_areas),
+                "bases": list(c.model.bases),
+                "events": [
+                    {"title": e.title, "start": e.start.isoformat(), "location": e.location} for e in c.events
+                ],
+            }
+            for c in in_year
+        ],
+        "deliveries": [
+            {"id": d.id, "at": d.at.isoformat(), "channel": d.channel} for d in deliveries(project, start, end)
+        ],
+        "coverage": {
+            area: {"label": ag.priority_areas.get(area, area), "campaigns": keys} for area, keys in summary.areas.items()
+        },
+        "bases": {
+            b: sorted(c.key for c in in_year if b in c.model.bases) for b in ag.bases
+        },
+        "checks": {
+            "campaigns": len(summary.campaigns),
+            "min_campaigns": ag.min_campaigns_per_year,
+            "areas_covered": sum(1 for v in summary.areas.values() if v),
+            "areas": len(ag.priority_areas),
+            "findings": [str(p) for p in checks],
+        },
+        "broken": sorted(project.broken.values()),
+    }
+
+
+def _table(data: dict[str, Any], project: Project) -> str:
+    lines = [f"{data['agreement']}", f"Plan {data['year']}", ""]
+    lines.append("Campaigns")
+    for c in data["campaigns"]:
+        kind = " (routine)" if c["kind"] == "routine" else ""
+        lines.append(f"  {c['start']} – {c['end']}  {c['key']}{kind}")
+        lines.append(f"      {c['title']}  [{', '.join(c['priority_areas'])}]")
+        for e in c["events"]:
+            lines.append(f"      event {e['start'][:16].replace('T', ' ')}  {e['title']}" + (f", {e['location']}" if e["location"] else ""))
+    lines += ["", f"Deliveries ({len(data['deliveries'])})"]
+    day = None
+    for d in data["deliveries"]:
+        when = datetime.fromisoformat(d["at"])
+        if when.date() != day:
+            day = when.date()
+            lines.append(f"  {day.isoformat()}")
+        lines.append(f"    {when:%H:%M}  {d['id']}")
+    lines += ["", "Priority areas"]
+    for area, v in data["coverage"].items():
+        mark = "ok" if v["campaigns"] else "--"
+        lines.append(f"  {mark}  {area:<18} {len(v['campaigns'])} campaign(s)  {v['label']}")
+    lines += ["", "Bases"]
+    for basis, keys in data["bases"].items():
+        lines.append(f"  {basis:<28} cited by {len(keys)}")
+    ch = data["checks"]
+    verdict = "ok" if ch["campaigns"] >= ch["min_campaigns"] else "TOO FEW"
+    lines += [
+        "",
+        "Agreement checks",
+        f"  campaigns: {ch['campaigns']} of at least {ch['min_campaigns']}  {verdict}",
+        f"  priority areas covered: {ch['areas_covered']} of {ch['areas']}",
+    ]
+    lines += [f"  {f}" for f in ch["findings"]]
+    if data["broken"]:
+        lines += ["", "Not in the plan (files with errors; run samverkan validate):"]
+        lines += [f"  {b}" for b in data["broken"]]
+    return "\n".join(lines) + "\n"
+
+
+def render(root: Path, *, year: int | None, fmt: str, clock: Callable[[Any], Callable[[], datetime]]) -> str:
+    project = _load(root)
+    now = clock(project.tz)()
+    y = pick_year(project, year, now)
+    if fmt == "json":
+        return json.dumps(plan_data(project, y), ensure_ascii=False, indent=2) + "\n"
+    if fmt == "table":
+        return _table(plan_data(project, y), project)
+    raise SamverkanError(f"plan --format {fmt} is not available yet")
