@@ -1,0 +1,411 @@
+"""The ledger: what happened to every delivery, in SQLite (WAL, synchronous=FULL).
+
+YAML is the truth of what should happen; the ledger is the truth of what did. Every state
+change is one ``BEGIN IMMEDIATE`` transaction, so two processes (the daemon and a person
+running ``publish``) never both send the same delivery. Every published payload is kept
+exactly as sent (the public-records archive); nothing is ever deleted by the tool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+# Each entry migrates from version i to i+1; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        campaign TEXT NOT NULL,
+        message TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        publisher TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        content_hash TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_retry TEXT,
+        uncertain INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        external_id TEXT,
+        url TEXT,
+        note TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        published_at TEXT,
+        payload TEXT
+    );
+    CREATE INDEX deliveries_feed ON deliveries (channel, state, published_at);
+    CREATE INDEX deliveries_state ON deliveries (state, due_at);
+    CREATE TABLE archive (
+        delivery_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        content BLOB NOT NULL,
+        PRIMARY KEY (delivery_id, attempt, name)
+    );
+    CREATE TABLE parts (
+        delivery_id TEXT NOT NULL,
+        part TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (delivery_id, part)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX events_delivery ON events (delivery_id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+STATES = ("pending", "in_flight", "published", "failed", "unknown", "missed", "held")
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def owner_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine's process: we cannot tell, so assume it lives
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+@dataclass
+class Row:
+    id: str
+    campaign: str
+    message: str
+    channel: str
+    publisher: str
+    due_at: datetime
+    state: str
+    content_hash: str | None
+    attempts: int
+    next_retry: datetime | None
+    uncertain: bool
+    owner: str | None
+    external_id: str | None
+    url: str | None
+    note: str | None
+    last_error: str | None
+    updated_at: datetime
+    published_at: datetime | None
+    payload: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, r: sqlite3.Row) -> Row:
+        def dt(v: str | None) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        return cls(
+            r["id"], r["campaign"], r["message"], r["channel"], r["publisher"],
+            datetime.fromisoformat(r["due_at"]), r["state"], r["content_hash"], r["attempts"],
+            dt(r["next_retry"]), bool(r["uncertain"]), r["owner"], r["external_id"], r["url"],
+            r["note"], r["last_error"], datetime.fromisoformat(r["updated_at"]),
+            dt(r["published_at"]), json.loads(r["payload"]) if r["payload"] else None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k, v in d.items():
+            if isinstance(v, datetime):
+                d[k] = v.isoformat()
+        d.pop("payload", None)
+        d.pop("owner", None)
+        return d
+
+
+class Conflict(Exception):
+    """The delivery is not in a state that allows this change."""
+
+
+class Ledger:
+    """One SQLite file. Safe to share between threads; other processes coordinate through
+    SQLite's own locking (``BEGIN IMMEDIATE``)."""
+
+    def __init__(self, path: Path, *, durable: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # A rehearsal's throw-away ledger need not survive a power cut; the real one must.
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for i in range(version, len(MIGRATIONS)):
+                for statement in _statements(MIGRATIONS[i]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {i + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, delivery_id: str) -> Row | None:
+        with self._lock:
+            r = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return Row.of(r) if r else None
+
+    def rows(self, *states: str, channel: str | None = None) -> list[Row]:
+        sql, args = "SELECT * FROM deliveries", []
+        where = []
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += list(states)
+        if channel:
+            where.append("channel = ?")
+            args.append(channel)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY due_at, id"
+        with self._lock:
+            return [Row.of(r) for r in self._db.execute(sql, args)]
+
+    def published_payloads(self, channel: str, limit: int) -> list[dict[str, Any]]:
+        """The payload fields of a channel's newest published deliveries, newest first."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT payload FROM deliveries WHERE channel = ? AND state = 'published' "
+                "ORDER BY published_at DESC, id DESC LIMIT ?",
+                (channel, limit),
+            )
+            return [json.loads(r[0]) for r in cur if r[0]]
+
+    def archive(self, delivery_id: str) -> dict[str, bytes]:
+        """The files of the last published attempt, exactly as sent."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT name, content FROM archive WHERE delivery_id = ? AND attempt = "
+                "(SELECT MAX(attempt) FROM archive WHERE delivery_id = ?)",
+                (delivery_id, delivery_id),
+            )
+            return {r[0]: bytes(r[1]) for r in cur}
+
+    def parts(self, delivery_id: str) -> dict[str, tuple[str, str | None]]:
+        with self._lock:
+            cur = self._db.execute("SELECT part, state, detail FROM parts WHERE delivery_id = ? ORDER BY part", (delivery_id,))
+            return {r[0]: (r[1], r[2]) for r in cur}
+
+    def events(self, delivery_id: str | None = None, since_seq: int = 0) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM events WHERE seq > ?"
+        args: list[Any] = [since_seq]
+        if delivery_id:
+            sql += " AND delivery_id = ?"
+            args.append(delivery_id)
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql + " ORDER BY seq", args)]
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            r = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def set_meta(self, key: str, value: str, *, only_if_missing: bool = False) -> str:
+        """Set ``key``; with ``only_if_missing`` keep an existing value. Returns the value kept."""
+        with self.transaction() as db:
+            verb = "INSERT OR IGNORE" if only_if_missing else "INSERT OR REPLACE"
+            db.execute(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value))
+            return str(db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _event(self, db: sqlite3.Connection, delivery_id: str, now: datetime, kind: str, detail: str | None) -> None:
+        db.execute("INSERT INTO events (delivery_id, at, kind, detail) VALUES (?, ?, ?, ?)", (delivery_id, _iso(now), kind, detail))
+
+    def ensure(self, *, id: str, campaign: str, message: str, channel: str, publisher: str,
+               due_at: datetime, now: datetime, state: str = "pending") -> Row:
+        """The delivery's row, created in ``state`` if new; an unpublished row follows the
+        plan's time when it moved."""
+        with self.transaction() as db:
+            r = db.execute("SELECT state, due_at FROM deliveries WHERE id = ?", (id,)).fetchone()
+            if r is None:
+                db.execute(
+                    "INSERT INTO deliveries (id, campaign, message, channel, publisher, due_at, state, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (id, campaign, message, channel, publisher, _iso(due_at), state, _iso(now), _iso(now)),
+                )
+            elif r["state"] in ("pending", "held", "missed") and r["due_at"] != _iso(due_at):
+                db.execute("UPDATE deliveries SET due_at = ?, updated_at = ? WHERE id = ?", (_iso(due_at), _iso(now), id))
+        row = self.get(id)
+        assert row is not None
+        return row
+
+    def set_state(self, delivery_id: str, state: str, now: datetime, *, note: str | None = None,
+                  expect: tuple[str, ...] | None = None, event: str | None = None) -> bool:
+        """Move a delivery to ``state`` (only from ``expect`` states if given)."""
+        assert state in STATES
+        with self.transaction() as db:
+            r = db.execute("SELECT state FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if r is None or (expect is not None and r["state"] not in expect):
+                return False
+            db.execute(
+                "UPDATE deliveries SET state = ?, note = COALESCE(?, note), owner = NULL, updated_at = ? WHERE id = ?",
+                (state, note, _iso(now), delivery_id),
+            )
+            self._event(db, delivery_id, now, event or state, note)
+        return True
+
+    def begin(self, delivery_id: str, content_hash: str, now: datetime, *, force: bool = False) -> Row:
+        """Mark the delivery ``in_flight`` before anything is sent; Conflict if it may not be."""
+        allowed = {"pending", "held", "missed", "failed"}
+        if force:
+            allowed |= {"published"}
+        with self.transaction() as db:
+            r = db.execute("SELECT state, owner FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if r is None:
+                raise Conflict(f"{delivery_id} is not in the ledger")
+            if r["state"] not in allowed:
+                raise Conflict(f"{delivery_id} is {r['state']}")
+            db.execute(
+                "UPDATE deliveries SET state = 'in_flight', owner = ?, content_hash = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (owner_token(), content_hash, _iso(now), delivery_id),
+            )
+            self._event(db, delivery_id, now, "in_flight", None)
+        row = self.get(delivery_id)
+        assert row is not None
+        return row
+
+    def published(self, delivery_id: str, now: datetime, *, external_id: str | None, url: str | None,
+                  note: str | None, fields: dict[str, Any], files: dict[str, bytes]) -> None:
+        """Record the receipt and archive the payload exactly as sent, in one transaction."""
+        with self.transaction() as db:
+            attempts = db.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()[0]
+            db.execute(
+                "UPDATE deliveries SET state = 'published', owner = NULL, external_id = ?, url = ?, note = ?, "
+                "last_error = NULL, uncertain = 0, next_retry = NULL, published_at = ?, updated_at = ?, payload = ? "
+                "WHERE id = ?",
+                (external_id, url, note, _iso(now), _iso(now), json.dumps(fields, ensure_ascii=False, sort_keys=True), delivery_id),
+            )
+            db.execute("DELETE FROM archive WHERE delivery_id = ? AND attempt = ?", (delivery_id, attempts))
+            for name, content in files.items():
+                db.execute("INSERT INTO archive (delivery_id, attempt, name, content) VALUES (?, ?, ?, ?)", (delivery_id, attempts, name, content))
+            self._event(db, delivery_id, now, "published", url or external_id or note)
+
+    def failed(self, delivery_id: str, now: datetime, *, error: str, state: str,
+               next_retry: datetime | None = None, uncertain: bool = False) -> None:
+        """Record a failed attempt: ``pending`` with a retry time, or ``failed``/``held``."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, owner = NULL, last_error = ?, next_retry = ?, uncertain = ?, "
+                "updated_at = ? WHERE id = ?",
+                (state, error, _iso(next_retry) if next_retry else None, int(uncertain), _iso(now), delivery_id),
+            )
+            self._event(db, delivery_id, now, "retry" if state == "pending" else state, error)
+
+    def set_part(self, delivery_id: str, part: str, state: str, detail: str | None, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO parts (delivery_id, part, state, detail, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (delivery_id, part) DO UPDATE SET state = excluded.state, detail = excluded.detail, "
+                "updated_at = excluded.updated_at",
+                (delivery_id, part, state, detail, _iso(now)),
+            )
+
+    def clear_parts(self, delivery_id: str, states: tuple[str, ...]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                f"DELETE FROM parts WHERE delivery_id = ? AND state IN ({','.join('?' * len(states))})",
+                (delivery_id, *states),
+            )
+
+    def reap(self, now: datetime, *, redo_publishers: tuple[str, ...] = ("rss",), everyone: bool = False) -> list[str]:
+        """Settle ``in_flight`` rows whose process is gone: ``unknown`` (never silently
+        re-sent), or ``pending`` for publishers where sending again is harmless.
+        ``everyone``: also rows whose owner looks alive (the daemon at start holds the lock)."""
+        settled = []
+        with self.transaction() as db:
+            for r in db.execute("SELECT id, owner, publisher FROM deliveries WHERE state = 'in_flight'").fetchall():
+                if not everyone and _owner_alive(r["owner"]):
+                    continue
+                state = "pending" if r["publisher"] in redo_publishers else "unknown"
+                db.execute("UPDATE deliveries SET state = ?, owner = NULL, updated_at = ? WHERE id = ?", (state, _iso(now), r["id"]))
+                db.execute("UPDATE parts SET state = 'unknown', updated_at = ? WHERE delivery_id = ? AND state = 'in_flight'", (_iso(now), r["id"]))
+                self._event(db, r["id"], now, "unknown" if state == "unknown" else "redo", "the process publishing it stopped before recording the outcome")
+                settled.append(r["id"])
+        return settled
+
+    def journal(self, delivery_id: str, channel: str, clock: Any) -> LedgerJournal:
+        return LedgerJournal(self, delivery_id, channel, clock)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+class LedgerJournal:
+    """The :class:`publishers.base.Journal` of one delivery, backed by the ledger."""
+
+    def __init__(self, ledger: Ledger, delivery_id: str, channel: str, clock: Any):
+        self.ledger, self.delivery_id, self.channel, self.clock = ledger, delivery_id, channel, clock
+        self._parts = ledger.parts(delivery_id)
+
+    def part_state(self, part: str) -> str | None:
+        return self._parts.get(part, (None, None))[0]
+
+    def set_part(self, part: str, state: str, detail: str | None = None) -> None:
+        self.ledger.set_part(self.delivery_id, part, state, detail, self.clock())
+        self._parts[part] = (state, detail)
+
+    def published(self, limit: int) -> list[dict[str, Any]]:
+        return self.ledger.published_payloads(self.channel, limit)

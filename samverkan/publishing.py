@@ -1,0 +1,173 @@
+"""Publishing one delivery: render, mark in flight, send, record. The same path serves
+``publish``, the daemon and ``rehearse``; the ledger alone decides whether anything is sent."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from .ledger import Conflict, Ledger, Row
+from .loading import Project
+from .plan import Delivery
+from .problems import SamverkanError
+
+log = logging.getLogger("samverkan")
+
+# Backoff for transient failures: 1, 2, 4 ... minutes with jitter, at most this many tries.
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(minutes=30)
+
+
+@dataclass
+class Outcome:
+    delivery_id: str
+    result: str  # published, retry, failed, held, missed, skipped, refused, dry-run
+    detail: str = ""
+    url: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        tail = f" {self.url}" if self.url else ""
+        return f"{self.result:<9} {self.delivery_id}{tail}" + (f"  ({self.detail})" if self.detail else "")
+
+
+def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.INFO) -> None:
+    """One log line per event, with the delivery id (``--log-format json`` keeps the fields)."""
+    log.log(level, "%s %s%s", kind, delivery_id, f": {detail}" if detail else "",
+            extra={"event": kind, "delivery": delivery_id, "detail": detail})
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with full jitter in its upper half."""
+    base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempt - 1)))
+    r = (rng or random).uniform(0.5, 1.0)
+    return base * r
+
+
+class Publishing:
+    """Publishers per channel for one project, and the publish step over the ledger."""
+
+    def __init__(
+        self,
+        project: Project,
+        ledger: Ledger,
+        clock: Callable[[], datetime],
+        *,
+        env: Mapping[str, str] | None = None,
+        make_publisher: Callable[[str], Any] | None = None,
+        approvals: Callable[[Delivery, str], list[str]] | None = None,
+    ):
+        self.project = project
+        self.ledger = ledger
+        self.clock = clock
+        self.env = os.environ if env is None else env
+        self._make = make_publisher or self._default_publisher
+        self._publishers: dict[str, Any] = {}
+        self._approvals = approvals
+
+    def _default_publisher(self, channel: str) -> Any:
+        from publishers.base import Channel, get
+
+        settings = self.project.channel_settings.get(channel)
+        if settings is None:
+            raise SamverkanError(f"channel {channel} is not configured or its settings do not validate; run samverkan validate")
+        cls = get(settings.publisher)
+        return cls(Channel(channel, settings, self.project.root, self.env))
+
+    def publisher(self, channel: str) -> Any:
+        if channel not in self._publishers:
+            self._publishers[channel] = self._make(channel)
+        return self._publishers[channel]
+
+    def prepare(self, delivery: Delivery) -> tuple[Any, Any, Any]:
+        """(rendered message, publisher, payload): exactly what would go out."""
+        from .rendering import render
+
+        rendered = render(self.project, delivery)
+        pub = self.publisher(delivery.channel)
+        return rendered, pub, pub.payload(rendered)
+
+    def ensure(self, delivery: Delivery) -> Row:
+        pub = self.project.channel_settings[delivery.channel].publisher
+        return self.ledger.ensure(
+            id=delivery.id, campaign=delivery.campaign, message=delivery.message, channel=delivery.channel,
+            publisher=pub, due_at=delivery.at, now=self.clock(),
+        )
+
+    def publish(self, delivery: Delivery, *, force: bool = False, dry_run: bool = False) -> Outcome:
+        """Publish one delivery at most once; every outcome is recorded in the ledger."""
+        from publishers.base import PermanentError, TransientError, UncertainError
+
+        rendered, pub, payload = self.prepare(delivery)
+        content_hash = rendered.content_hash()
+        if dry_run:
+            return Outcome(delivery.id, "dry-run", "nothing sent", fields=payload.fields)
+        row = self.ensure(delivery)
+        now = self.clock()
+        if row.state == "published" and not force:
+            changed = " (its text has changed since)" if row.content_hash != content_hash else ""
+            return Outcome(delivery.id, "skipped", f"already published {row.published_at:%Y-%m-%d %H:%M}{changed}; --force publishes it again", row.url)
+        if row.state in ("unknown", "in_flight") and not force:
+            return Outcome(delivery.id, "refused", f"it is {row.state}: it may have gone out; settle it with samverkan resolve {delivery.id} --as published|failed")
+        if self._approvals is not None:
+            missing = self._approvals(delivery, content_hash)
+            if missing:
+                if self.ledger.set_state(delivery.id, "held", now, note=f"awaiting approval by {', '.join(missing)}", expect=("pending", "missed", "failed")):
+                    event("held", delivery.id, f"awaiting approval by {', '.join(missing)}", logging.WARNING)
+                return Outcome(delivery.id, "held", f"awaiting approval by {', '.join(missing)}")
+        if row.uncertain:
+            found = _safe_lookup(pub, payload, delivery.id)
+            if found is not None:
+                self.ledger.begin(delivery.id, content_hash, now, force=True)
+                self.ledger.published(delivery.id, self.clock(), external_id=found.external_id, url=found.url,
+                                      note="found on the channel after an uncertain failure", fields=payload.fields, files=payload.files)
+                event("published", delivery.id, f"found after an uncertain failure {found.url or ''}".strip())
+                return Outcome(delivery.id, "published", "found on the channel after an uncertain failure", found.url)
+        try:
+            row = self.ledger.begin(delivery.id, content_hash, now, force=force)
+        except Conflict as exc:
+            return Outcome(delivery.id, "refused", str(exc))
+        journal = self.ledger.journal(delivery.id, delivery.channel, self.clock)
+        try:
+            receipt = pub.publish(payload, delivery.id, journal)
+        except PermanentError as exc:
+            state = "held" if getattr(exc, "hold", False) else "failed"
+            self.ledger.failed(delivery.id, self.clock(), error=str(exc), state=state)
+            event(state, delivery.id, str(exc), logging.ERROR)
+            return Outcome(delivery.id, state, str(exc))
+        except TransientError as exc:
+            uncertain = isinstance(exc, UncertainError)
+            retry_at = self.clock() + backoff(row.attempts)
+            if row.attempts >= MAX_ATTEMPTS or retry_at > delivery.at + self.project.catch_up:
+                self.ledger.failed(delivery.id, self.clock(), error=f"gave up after {row.attempts} attempt(s): {exc}", state="failed", uncertain=uncertain)
+                event("failed", delivery.id, f"gave up after {row.attempts} attempt(s): {exc}", logging.ERROR)
+                return Outcome(delivery.id, "failed", f"gave up after {row.attempts} attempt(s): {exc}")
+            self.ledger.failed(delivery.id, self.clock(), error=str(exc), state="pending", next_retry=retry_at, uncertain=uncertain)
+            event("retry", delivery.id, f"{exc}; next try at {retry_at.isoformat(timespec='seconds')}", logging.WARNING)
+            return Outcome(delivery.id, "retry", f"{exc}; next try {retry_at:%H:%M:%S}")
+        except Exception as exc:  # a bug in a publisher must not leave the row in flight forever
+            self.ledger.failed(delivery.id, self.clock(), error=f"{type(exc).__name__}: {exc}", state="failed")
+            log.exception("failed %s", delivery.id, extra={"event": "failed", "delivery": delivery.id, "detail": str(exc)})
+            return Outcome(delivery.id, "failed", f"{type(exc).__name__}: {exc}")
+        self.ledger.published(delivery.id, self.clock(), external_id=receipt.external_id, url=receipt.url,
+                              note=receipt.note, fields=payload.fields, files=payload.files)
+        event("published", delivery.id, receipt.url or receipt.note or "")
+        return Outcome(delivery.id, "published", receipt.note or "", receipt.url, payload.fields)
+
+
+def _safe_lookup(pub: Any, payload: Any, delivery_id: str) -> Any:
+    from publishers.base import PublishError
+
+    lookup = getattr(pub, "lookup", None)
+    if lookup is None:
+        return None
+    try:
+        return lookup(payload, delivery_id)
+    except PublishError as exc:
+        log.warning("could not look for %s on its channel: %s", delivery_id, exc)
+        return None

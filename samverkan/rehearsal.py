@@ -1,0 +1,120 @@
+"""``samverkan rehearse``: the whole pipeline over a period with a simulated clock, every
+channel writing files under one folder instead of the network: the dress rehearsal."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .ledger import Ledger
+from .loading import Project
+from .plan import deliveries
+from .publishing import Outcome, Publishing
+
+LEDGER_FILE = "rehearsal.db"
+
+
+class SimClock:
+    """A clock the rehearsal moves forward, delivery by delivery."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FileSink:
+    """Stands in for a publisher that has no file mode of its own: writes its payload."""
+
+    def __init__(self, inner: Any, folder: Path):
+        self.inner, self.folder = inner, folder
+
+    def payload(self, message: Any) -> Any:
+        return self.inner.payload(message)
+
+    def publish(self, payload: Any, delivery_id: str, journal: Any) -> Any:
+        from publishers.base import Receipt
+
+        target = self.folder / delivery_id.replace("/", "__").replace("@", "_")
+        target.mkdir(parents=True, exist_ok=True)
+        for name, content in payload.files.items():
+            (target / name).write_bytes(content)
+        (target / "payload.json").write_text(json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        return Receipt(note=f"wrote {target}")
+
+
+def redirected(project: Project, out: Path) -> Any:
+    """A publisher factory whose built-in channels write under ``out``, never the network."""
+    from publishers.base import Channel, get
+
+    def make(channel: str) -> Any:
+        settings = project.channel_settings[channel]
+        cls = get(settings.publisher)
+        folder = out / channel
+        if settings.publisher == "rss":
+            update: dict[str, Any] = {"output": str(folder / "feed.xml")}
+            if settings.atom_output:
+                update["atom_output"] = str(folder / "feed.atom")
+            return cls(Channel(channel, settings.model_copy(update=update), project.root, {}))
+        if settings.publisher == "facebook":
+            return cls(Channel(channel, settings.model_copy(update={"token": None, "outbox": str(folder)}), project.root, {}))
+        if settings.publisher == "mailer":
+            return cls(Channel(channel, settings.model_copy(update={"host": None, "outbox": str(folder)}), project.root, {}))
+        return FileSink(cls(Channel(channel, settings, project.root, {})), folder)
+
+    return make
+
+
+@dataclass
+class Summary:
+    out: Path
+    start: datetime
+    end: datetime
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        by_channel: dict[str, Counter[str]] = {}
+        for o in self.outcomes:
+            channel = o.delivery_id.split("/")[2].split("@")[0]
+            by_channel.setdefault(channel, Counter())[o.result] += 1
+        results = sorted({o.result for o in self.outcomes} | {"published"})
+        head = f"{'channel':<22}" + "".join(f"{r:>11}" for r in results)
+        lines = [f"Rehearsal {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}: {len(self.outcomes)} deliveries in {self.seconds:.1f} s", "", head]
+        total: Counter[str] = Counter()
+        for channel in sorted(by_channel):
+            c = by_channel[channel]
+            total.update(c)
+            lines.append(f"{channel:<22}" + "".join(f"{c[r]:>11}" for r in results))
+        lines.append(f"{'total':<22}" + "".join(f"{total[r]:>11}" for r in results))
+        problems = [o for o in self.outcomes if o.result not in ("published",)]
+        if problems:
+            lines += ["", "Not published:"]
+            lines += [f"  {o}" for o in problems[:50]]
+            if len(problems) > 50:
+                lines.append(f"  ... and {len(problems) - 50} more")
+        lines += ["", f"Outputs under {self.out}/ (one folder per channel); ledger: {self.out / LEDGER_FILE}"]
+        return "\n".join(lines) + "\n"
+
+
+def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, approvals: Any = None) -> Summary:
+    """Publish every delivery in ``[start, end)`` at its simulated time into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(LEDGER_FILE + "*"):
+        old.unlink()
+    clock = SimClock(start)
+    summary = Summary(out, start, end)
+    t0 = time.perf_counter()
+    with Ledger(out / LEDGER_FILE, durable=False) as ledger:
+        publishing = Publishing(project, ledger, clock, env={}, make_publisher=redirected(project, out), approvals=approvals)
+        for d in deliveries(project, start, end):
+            clock.now = d.at
+            summary.outcomes.append(publishing.publish(d))
+    summary.seconds = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,108 @@
+"""``samverkan status``: what is coming, what went out, and what needs a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .ledger import Ledger, Row
+from .loading import Project
+from .plan import Delivery, deliveries
+
+NEEDS_A_PERSON = ("failed", "unknown", "missed", "held")
+
+
+@dataclass
+class Status:
+    now: datetime
+    upcoming: list[tuple[Delivery, str]]  # with the ledger state or "planned"
+    published: list[Row]
+    attention: list[Row]
+    changed: list[Row] = field(default_factory=list)  # published, text edited since
+    broken: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "upcoming": [{"id": d.id, "at": d.at.isoformat(), "state": s} for d, s in self.upcoming],
+            "published": [r.as_dict() for r in self.published],
+            "needs_attention": [r.as_dict() for r in self.attention],
+            "changed_after_publishing": [r.id for r in self.changed],
+            "broken_campaigns": self.broken,
+        }
+
+
+def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 15, recent: int = 15,
+           changed: bool = True) -> Status:
+    rows = {r.id: r for r in ledger.rows()}
+    coming = []
+    for d in deliveries(project, start=now):
+        row = rows.get(d.id)
+        if row is None or row.state in ("pending", "held"):
+            coming.append((d, row.state if row else "planned"))
+        if len(coming) >= upcoming:
+            break
+    published = sorted((r for r in rows.values() if r.state == "published"), key=lambda r: r.published_at or now, reverse=True)
+    attention = [r for r in rows.values() if r.state in NEEDS_A_PERSON or (r.state == "pending" and r.last_error)]
+    out = Status(now, coming, published[:recent], attention, broken=sorted(project.broken.values()))
+    if changed:
+        out.changed = changed_after_publishing(project, [r for r in published])
+    return out
+
+
+def changed_after_publishing(project: Project, rows: list[Row]) -> list[Row]:
+    """Published deliveries whose message now renders differently (never re-sent)."""
+    from .plan import message_deliveries
+    from .rendering import RenderError, render
+
+    by_id: dict[str, Delivery] = {}
+    for r in rows:
+        c = project.campaigns.get(r.campaign)
+        m = c.message(r.message) if c else None
+        if c and m:
+            for d in message_deliveries(c, m):
+                by_id[d.id] = d
+    out = []
+    for r in rows:
+        d = by_id.get(r.id)
+        if d is None:
+            continue
+        try:
+            if render(project, d).content_hash() != r.content_hash:
+                out.append(r)
+        except RenderError:
+            continue
+    return out
+
+
+def _row_line(r: Row) -> str:
+    detail = r.last_error or r.note or ""
+    return f"  {r.state:<9} {r.id}  due {r.due_at.astimezone().strftime('%Y-%m-%d %H:%M')}" + (f"\n            {detail}" if detail else "")
+
+
+def format_text(s: Status, tz: Any) -> str:
+    lines = [f"Status at {s.now.astimezone(tz):%Y-%m-%d %H:%M}", ""]
+    lines.append("Needs a person" if s.attention else "Needs a person: nothing")
+    for r in s.attention:
+        lines.append(_row_line(r))
+        if r.state == "unknown":
+            lines.append(f"            settle it: samverkan resolve {r.id} --as published|failed")
+    if s.changed:
+        lines += ["", "Changed after publishing (not published again)"]
+        lines += [f"  {r.id}" for r in s.changed]
+    if s.broken:
+        lines += ["", "Campaign files with errors (nothing of them is published)"]
+        lines += [f"  {b}" for b in s.broken]
+    lines += ["", "Upcoming"]
+    for d, state in s.upcoming:
+        lines.append(f"  {d.at.astimezone(tz):%Y-%m-%d %H:%M}  {state:<8} {d.id}")
+    if not s.upcoming:
+        lines.append("  nothing planned")
+    lines += ["", "Recently published"]
+    for r in s.published:
+        when = r.published_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.published_at else ""
+        lines.append(f"  {when}  {r.id}  {r.url or r.note or ''}")
+    if not s.published:
+        lines.append("  nothing yet")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,382 @@
+"""The daemon: turns the plan into APScheduler jobs and publishes every delivery on time.
+
+APScheduler is only the alarm clock: it holds one in-memory job per due time and wakes the
+daemon then; the ledger alone decides whether anything is sent. YAML and the ledger are the
+only persistent state, so a restart rebuilds the jobs from them (APScheduler's SQLAlchemy
+store would pickle jobs and re-run finished one-shot jobs re-added after a restart).
+"""
+
+from __future__ import annotations
+
+import bisect
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from samverkan.ledger import Ledger
+from samverkan.loading import (
+    CONFIG_FILE,
+    LoadedCampaign,
+    Project,
+    campaign_files,
+    load_campaign,
+    load_config,
+)
+from samverkan.plan import Delivery, message_deliveries
+from samverkan.problems import Problem, Problems, SamverkanError
+from samverkan.publishing import Publishing, event
+
+log = logging.getLogger("samverkan")
+
+POLL_SECONDS = 1.0
+BROKEN_NOTE = "the campaign file does not validate"
+APPROVAL_NOTE = "awaiting approval"
+
+
+class AlreadyRunning(SamverkanError):
+    pass
+
+
+@dataclass
+class _Cached:
+    stamp: tuple[int, int]
+    campaign: LoadedCampaign | None
+    problems: list[Problem]
+
+
+@dataclass
+class PlanCache:
+    """Loads the plan, re-reading only the campaign files that changed since last time."""
+
+    root: Path
+    files: dict[Path, _Cached] = field(default_factory=dict)
+    config_stamp: Any = None
+    config_state: Any = None
+
+    def _stamp(self, path: Path) -> tuple[int, int]:
+        st = path.stat()
+        return (st.st_mtime_ns, st.st_size)
+
+    def load(self) -> Project:
+        problems = Problems()
+        cfg_path = self.root / CONFIG_FILE
+        try:
+            stamp = self._stamp(cfg_path)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self.config_stamp:
+            p = Problems()
+            self.config_state = (*load_config(self.root, p), list(p))
+            self.config_stamp = stamp
+            self.files.clear()  # references depend on the config
+        config, located, settings, cfg_problems = self.config_state
+        problems.extend(cfg_problems)
+        campaigns: dict[str, LoadedCampaign] = {}
+        broken: dict[str, str] = {}
+        seen = set()
+        for path in campaign_files(self.root):
+            seen.add(path)
+            try:
+                st = self._stamp(path)
+            except FileNotFoundError:
+                continue
+            cached = self.files.get(path)
+            if cached is None or cached.stamp != st:
+                p = Problems()
+                loaded = load_campaign(path, self.root, config, p)
+                cached = _Cached(st, loaded if loaded is not None and loaded.valid else None, list(p))
+                self.files[path] = cached
+            problems.extend(cached.problems)
+            if cached.campaign is not None:
+                campaigns[cached.campaign.key] = cached.campaign
+            else:
+                broken[path.stem] = path.relative_to(self.root).as_posix()
+        for gone in set(self.files) - seen:
+            del self.files[gone]
+        return Project(self.root, config, located, campaigns, broken, problems, settings)
+
+
+def fingerprint(root: Path) -> tuple[Any, ...]:
+    """What the daemon watches: config.yaml, campaigns/ and content/ (names, times, sizes)."""
+    out = []
+    for base in (root / CONFIG_FILE, root / "campaigns", root / "content"):
+        paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        for p in paths:
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def shifted_clock(start: datetime | None, tz: Any) -> Callable[[], datetime]:
+    """The real clock, or one that started at ``start`` and runs at the real pace."""
+    if start is None:
+        return lambda: datetime.now(tz)
+    offset = start - datetime.now(tz)
+    return lambda: datetime.now(tz) + offset
+
+
+class StateLock:
+    """One daemon per state: an exclusive flock beside the ledger."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another samverkan daemon (pid {other}) is already running on {self.path.parent}; "
+                "only one may publish from the same ledger. Stop it first, or use another state: in config.yaml"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class Daemon:
+    """Publishes the plan on time. ``clock`` is injected (``--now``, tests)."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], datetime] | None = None, start_at: datetime | None = None,
+                 env: Mapping[str, str] | None = None, poll: float = POLL_SECONDS):
+        self.root = root
+        self.cache = PlanCache(root)
+        self.project = self.cache.load()
+        if self.project.config is None:
+            from samverkan.problems import InvalidInput
+
+            raise InvalidInput(self.project.problems.sorted())
+        self.tz = self.project.tz
+        self.clock = clock or shifted_clock(start_at, self.tz)
+        self.env = env
+        self.poll = poll
+        self.ledger = Ledger(root / self.project.config.state)
+        self.lock = StateLock(root / (self.project.config.state + ".lock"))
+        self.stop = threading.Event()
+        self._tick_lock = threading.Lock()
+        self._fingerprint: tuple[Any, ...] = ()
+        self._reported: set[Problem] = set()
+        self._plan: list[Delivery] = []
+        self._times: list[datetime] = []
+        self.scheduler: Any = None
+        self.publishing = self._publishing()
+
+    def _publishing(self) -> Publishing:
+        return Publishing(self.project, self.ledger, self.clock, env=self.env, approvals=self._approvals())
+
+    def _approvals(self) -> Any:
+        try:
+            from samverkan.approvals import checker
+        except ImportError:
+            return None
+        return checker(self.project, self.ledger)
+
+    # --- the plan ---------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read what changed, report new problems, and reconcile jobs with the plan."""
+        self.project = self.cache.load()
+        if self.project.config is None:
+            self._report()
+            return  # keep going with the last good plan's jobs; nothing new is published
+        self.publishing = self._publishing()
+        self._report()
+        plan = [d for c in self.project.campaigns.values() for m in c.messages for d in message_deliveries(c, m)]
+        plan.sort(key=lambda d: (d.at, d.id))
+        self._plan = plan
+        self._times = [d.at for d in plan]
+        self._hold_broken()
+        self._schedule()
+
+    def _report(self) -> None:
+        now = set(self.project.problems)
+        for p in sorted(now - self._reported):
+            log.log(logging.ERROR if p.severity == "error" else logging.WARNING, "%s", p,
+                    extra={"event": "invalid", "delivery": "", "detail": str(p)})
+        self._reported = now
+
+    def _hold_broken(self) -> None:
+        now = self.clock()
+        for row in self.ledger.rows("pending", "held"):
+            broken = row.campaign in self.project.broken
+            if broken and row.state == "pending":
+                note = f"{BROKEN_NOTE} ({self.project.broken[row.campaign]}); run samverkan validate"
+                if self.ledger.set_state(row.id, "held", now, note=note, expect=("pending",)):
+                    event("held", row.id, note, logging.WARNING)
+            elif not broken and row.state == "held" and (row.note or "").startswith(BROKEN_NOTE):
+                self.ledger.set_state(row.id, "pending", now, note="the campaign file validates again", expect=("held",), event="released")
+
+    def first_run(self) -> datetime:
+        return datetime.fromisoformat(self.ledger.set_meta("first_run", self.clock().isoformat(), only_if_missing=True))
+
+    def _horizon(self) -> datetime:
+        """Deliveries due before this were before the daemon's time: neither sent nor missed."""
+        return self.first_run() - self.project.catch_up
+
+    def _schedule(self) -> None:
+        """One job per due time (and per retry time); remove jobs no longer wanted."""
+        if self.scheduler is None:
+            return
+        from apscheduler.triggers.date import DateTrigger
+
+        now = self.clock()
+        offset = now - datetime.now(self.tz)
+        wanted = {d.at for d in self._plan[bisect.bisect_left(self._times, now - self.project.catch_up):]}
+        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry}
+        ids = {f"due-{t.astimezone(self.tz).isoformat()}": t for t in wanted}
+        current = {job.id for job in self.scheduler.get_jobs()}
+        grace = int(self.project.catch_up.total_seconds()) or 1
+        for job_id in current - set(ids):
+            self.scheduler.remove_job(job_id)
+        for job_id in set(ids) - current:
+            run_at = max(ids[job_id] - offset, datetime.now(self.tz))
+            self.scheduler.add_job(self.tick, DateTrigger(run_date=run_at, timezone=self.tz), id=job_id,
+                                   misfire_grace_time=grace, coalesce=True, max_instances=1)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def due(self, now: datetime) -> list[Delivery]:
+        lo = bisect.bisect_left(self._times, self._horizon())
+        hi = bisect.bisect_right(self._times, now)
+        return self._plan[lo:hi]
+
+    def tick(self) -> int:
+        """Publish what is due now, mark what is too late as missed. Returns the number sent."""
+        with self._tick_lock:
+            now = self.clock()
+            rows = {r.id: r for r in self.ledger.rows()}
+            sent = 0
+            for d in self.due(now):
+                if self.stop.is_set():
+                    break
+                row = rows.get(d.id)
+                if row is not None:
+                    if row.state == "held" and not (row.note or "").startswith(APPROVAL_NOTE):
+                        continue
+                    if row.state not in ("pending", "held"):
+                        continue
+                    if row.next_retry and row.next_retry > now:
+                        continue
+                if now - d.at > self.project.catch_up:
+                    if row is None:
+                        row = self.publishing.ensure(d)
+                    detail = f"due {d.at:%Y-%m-%d %H:%M}, more than {self.project.config.catch_up} ago; a person decides: samverkan publish {d.id}"
+                    if self.ledger.set_state(d.id, "missed", now, note=detail, expect=("pending", "held")):
+                        event("missed", d.id, detail, logging.ERROR)
+                    continue
+                outcome = self.publishing.publish(d)
+                sent += outcome.result == "published"
+            if self.scheduler is not None:
+                self._schedule()
+            return sent
+
+    # --- running ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.lock.acquire()
+        for delivery_id in self.ledger.reap(self.clock(), everyone=True):
+            row = self.ledger.get(delivery_id)
+            if row and row.state == "unknown":
+                event("unknown", delivery_id, f"it was being sent when the daemon stopped; settle it: samverkan resolve {delivery_id} --as published|failed", logging.ERROR)
+        self.first_run()
+
+    def run_once(self) -> int:
+        self.start()
+        try:
+            self.reload()
+            return self.tick()
+        finally:
+            self.close()
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            timezone=self.tz,
+            daemon=True,
+        )
+        self.scheduler.start()
+        code = 0
+        try:
+            self._fingerprint = fingerprint(self.root)
+            self.reload()
+            self.tick()  # catch up on what came due while the daemon was down
+            log.info("running: %d deliveries planned, %d campaign file(s) with errors", len(self._plan),
+                     len(self.project.broken), extra={"event": "started", "delivery": "", "detail": ""})
+            while not self.stop.wait(self.poll):
+                if not self.scheduler._thread.is_alive():  # APScheduler 3 lets its loop die silently
+                    log.critical("the scheduler's thread has died; exiting so the supervisor restarts the daemon",
+                                 extra={"event": "crashed", "delivery": "", "detail": ""})
+                    code = 3
+                    break
+                fp = fingerprint(self.root)
+                if fp != self._fingerprint:
+                    self._fingerprint = fp
+                    self.reload()
+                    log.info("reloaded the plan", extra={"event": "reloaded", "delivery": "", "detail": ""})
+                    self.tick()
+        finally:
+            if self.scheduler._thread.is_alive():
+                self.scheduler.shutdown(wait=True)  # finishes the delivery in flight
+            self.close()
+        log.info("stopped", extra={"event": "stopped", "delivery": "", "detail": ""})
+        return code
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.lock.release()
+
+
+def main(root: Path, *, once: bool = False, now: datetime | None = None, poll: float = POLL_SECONDS) -> int:
+    """``samverkan run``: the daemon, or with ``once`` what is due now. ``now`` may be naive
+    (local time of the plan's zone)."""
+    daemon = Daemon(root, start_at=None, poll=poll)
+    if now is not None:
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=daemon.tz)
+        daemon.clock = shifted_clock(now, daemon.tz)
+        daemon.publishing = daemon._publishing()
+    if once:
+        daemon.run_once()
+        return 0
+    return daemon.run()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds (for tests and benchmarks)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
