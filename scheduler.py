@@ -330,6 +330,7 @@ class Daemon:
             self._fingerprint = fingerprint(self.root)
             self.reload()
             self.tick()  # catch up on what came due while the daemon was down
+            approvals = self.ledger.approvals_seq()
             log.info("running: %d deliveries planned, %d campaign file(s) with errors", len(self._plan),
                      len(self.project.broken), extra={"event": "started", "delivery": "", "detail": ""})
             while not self.stop.wait(self.poll):
@@ -343,6 +344,9 @@ class Daemon:
                     self._fingerprint = fp
                     self.reload()
                     log.info("reloaded the plan", extra={"event": "reloaded", "delivery": "", "detail": ""})
+                    self.tick()
+                elif self.ledger.approvals_seq() != approvals:  # someone ran samverkan approve
+                    approvals = self.ledger.approvals_seq()
                     self.tick()
         finally:
             if self.scheduler._thread.is_alive():

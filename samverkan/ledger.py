@@ -71,6 +71,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_delivery ON events (delivery_id);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    CREATE TABLE approvals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL,
+        party TEXT NOT NULL,
+        approved_by TEXT NOT NULL,
+        note TEXT,
+        content_hash TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX approvals_message ON approvals (message_id, content_hash);
+    """,
 ]
 
 STATES = ("pending", "in_flight", "published", "failed", "unknown", "missed", "held")
@@ -384,6 +396,34 @@ class Ledger:
                 self._event(db, r["id"], now, "unknown" if state == "unknown" else "redo", "the process publishing it stopped before recording the outcome")
                 settled.append(r["id"])
         return settled
+
+    def approve(self, message_id: str, party: str, by: str, note: str | None, content_hash: str, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO approvals (message_id, party, approved_by, note, content_hash, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (message_id, party, by, note, content_hash, _iso(now)),
+            )
+
+    def approvals(self, message_id: str | None = None) -> list[dict[str, Any]]:
+        """Every approval ever given (the archive), oldest first."""
+        sql, args = "SELECT message_id, party, approved_by, note, content_hash, at FROM approvals", []
+        if message_id:
+            sql += " WHERE message_id = ?"
+            args.append(message_id)
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql + " ORDER BY seq", args)]
+
+    def approvals_seq(self) -> int:
+        """Grows with every approval: the daemon's cue to look at held deliveries again."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM approvals").fetchone()[0])
+
+    def approved_parties(self, message_id: str, content_hash: str) -> set[str]:
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT DISTINCT party FROM approvals WHERE message_id = ? AND content_hash = ?", (message_id, content_hash)
+            )
+            return {r[0] for r in cur}
 
     def journal(self, delivery_id: str, channel: str, clock: Any) -> LedgerJournal:
         return LedgerJournal(self, delivery_id, channel, clock)

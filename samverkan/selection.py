@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .loading import Project
+from .loading import LoadedCampaign, Project
 from .plan import Delivery, message_deliveries
 from .problems import SamverkanError
 
 
-def _campaign(project: Project, key: str):  # type: ignore[no-untyped-def]
+def campaign_named(project: Project, key: str) -> LoadedCampaign:
+    """The valid campaign ``key``, or an error that says why not."""
     if key in project.campaigns:
         return project.campaigns[key]
     if key in project.broken:
@@ -26,7 +27,7 @@ def select(project: Project, target: str, now: datetime, channel: str | None = N
     parts = target.strip("/").split("/")
     if len(parts) not in (2, 3):
         raise SamverkanError(f"'{target}' is neither a message (campaign/message) nor a delivery (campaign/message/channel)")
-    campaign = _campaign(project, parts[0])
+    campaign = campaign_named(project, parts[0])
     message = campaign.message(parts[1])
     if message is None:
         from .modelerrors import suggest

@@ -1,0 +1,122 @@
+"""Joint sign-off: each party approves a message's current rendered content.
+
+The hash approved is over every channel's rendering of the message (its first occurrence),
+so editing the text, the template or a channel's override voids earlier approvals."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from .ledger import Ledger
+from .loading import LoadedCampaign, LoadedMessage, Project
+from .plan import Delivery, message_deliveries
+
+
+def required_parties(project: Project, campaign: LoadedCampaign) -> list[str]:
+    """The parties that must approve: config ``approval`` among the campaign's parties."""
+    assert project.config is not None
+    parties = campaign.model.parties or list(project.config.agreement.parties)
+    return [p for p in project.config.approving_parties if p in parties]
+
+
+def message_hash(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> str:
+    from .rendering import render
+
+    first = message.times[0][0]
+    hashes = sorted(
+        f"{d.channel}:{render(project, d).content_hash()}"
+        for d in message_deliveries(campaign, message)
+        if d.at == first
+    )
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+@dataclass
+class MessageApproval:
+    message_id: str
+    content_hash: str
+    required: list[str]
+    approved: list[str]
+    first_at: datetime
+
+    @property
+    def missing(self) -> list[str]:
+        return [p for p in self.required if p not in self.approved]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"message": self.message_id, "content_hash": self.content_hash, "first_at": self.first_at.isoformat(),
+                "required": self.required, "approved": self.approved, "missing": self.missing}
+
+
+def approval_of(project: Project, ledger: Ledger, campaign: LoadedCampaign, message: LoadedMessage) -> MessageApproval:
+    h = message_hash(project, campaign, message)
+    mid = f"{campaign.key}/{message.key}"
+    got = ledger.approved_parties(mid, h)
+    req = required_parties(project, campaign)
+    return MessageApproval(mid, h, req, [p for p in req if p in got], message.times[0][0])
+
+
+def checker(project: Project, ledger: Ledger) -> Callable[[Delivery, str], list[str]] | None:
+    """For :class:`~samverkan.publishing.Publishing`: the parties still to approve a delivery's
+    message (None when approval is turned off)."""
+    if project.config is None or not project.config.approving_parties:
+        return None
+    cache: dict[tuple[str, str], str] = {}
+
+    def missing(delivery: Delivery, _content_hash: str) -> list[str]:
+        campaign = project.campaigns[delivery.campaign]
+        required = required_parties(project, campaign)
+        if not required:
+            return []
+        key = (delivery.campaign, delivery.message)
+        if key not in cache:
+            message = campaign.message(delivery.message)
+            assert message is not None
+            cache[key] = message_hash(project, campaign, message)
+        got = ledger.approved_parties(delivery.message_id, cache[key])
+        return [p for p in required if p not in got]
+
+    return missing
+
+
+def approve(project: Project, ledger: Ledger, target: str, party: str, by: str, note: str | None,
+            now: datetime) -> list[MessageApproval]:
+    """Record ``party``'s approval of one message, or of every message of a campaign."""
+    from .problems import SamverkanError
+    from .selection import campaign_named
+
+    assert project.config is not None
+    if party not in project.config.agreement.parties:
+        from .modelerrors import suggest
+
+        known = project.config.agreement.parties
+        raise SamverkanError(f"no party '{party}'{suggest(party, known)} (parties: {', '.join(known)})")
+    key, _, msg = target.strip("/").partition("/")
+    campaign = campaign_named(project, key)
+    messages = [campaign.message(msg)] if msg else list(campaign.messages)
+    if msg and messages[0] is None:
+        raise SamverkanError(f"no message '{msg}' in {campaign.key} (messages: {', '.join(m.key for m in campaign.messages)})")
+    if party not in required_parties(project, campaign):
+        raise SamverkanError(f"{party} need not approve {campaign.key} (config.yaml approval: {', '.join(project.config.approving_parties) or 'off'})")
+    out = []
+    for m in messages:
+        assert m is not None
+        h = message_hash(project, campaign, m)
+        ledger.approve(f"{campaign.key}/{m.key}", party, by, note, h, now)
+        out.append(approval_of(project, ledger, campaign, m))
+    return out
+
+
+def pending(project: Project, ledger: Ledger, now: datetime | None = None) -> list[MessageApproval]:
+    """Every message (upcoming if ``now`` is given) with its approval state."""
+    out = []
+    for c in project.campaigns.values():
+        for m in c.messages:
+            if now is not None and m.times[-1][0] < now:
+                continue
+            out.append(approval_of(project, ledger, c, m))
+    out.sort(key=lambda a: (a.first_at, a.message_id))
+    return out
