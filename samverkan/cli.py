@@ -123,3 +123,127 @@ def schema(ctx: Context, out: str | None) -> int:
     else:
         click.echo(json.dumps(schemas(), ensure_ascii=False, indent=2))
     return 0
+
+
+def _open(ctx: Context, *, need_valid: bool = False) -> tuple[Any, Any, Any]:
+    """(project, ledger, clock) for the commands that touch the ledger."""
+    from .ledger import Ledger
+    from .loading import load_project
+
+    project = load_project(ctx.root)
+    if project.config is None or (need_valid and project.problems.errors):
+        raise InvalidInput(project.problems.sorted())
+    clock = ctx.clock(project.tz)
+    ledger = Ledger(ctx.root / project.config.state)
+    ledger.reap(clock())
+    return project, ledger, clock
+
+
+@cli.command()
+@click.argument("target", metavar="DELIVERY-OR-MESSAGE")
+@click.option("--channel", help="Only this channel (with a message).")
+@click.option("--dry-run", is_flag=True, help="Render and show what would be sent; send nothing.")
+@click.option("--force", is_flag=True, help="Publish even what the ledger says is already published.")
+@common
+def publish(ctx: Context, target: str, channel: str | None, dry_run: bool, force: bool) -> int:
+    """Publish a message (all its channels) or one delivery now, by hand."""
+    from .publishing import Publishing
+    from .selection import select
+
+    project, ledger, clock = _open(ctx)
+    with ledger:
+        chosen = select(project, target, clock(), channel)
+        publishing = Publishing(project, ledger, clock)
+        results = [publishing.publish(d, force=force, dry_run=dry_run) for d in chosen]
+    for r in results:
+        click.echo(str(r))
+        if dry_run:
+            for k, v in r.fields.items():
+                click.echo(f"    {k}: {str(v)[:200]}")
+    bad = [r for r in results if r.result not in ("published", "dry-run", "skipped")]
+    return 1 if bad else 0
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@common
+def status(ctx: Context, fmt: str) -> int:
+    """Upcoming, published, failed, unknown, missed and held deliveries."""
+    from .status import format_text, status as build
+
+    project, ledger, clock = _open(ctx)
+    with ledger:
+        s = build(project, ledger, clock())
+    if fmt == "json":
+        click.echo(json.dumps(s.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_text(s, project.tz), nl=False)
+    return 0
+
+
+@cli.command()
+@click.argument("delivery")
+@click.option("--as", "as_", type=click.Choice(["published", "failed"]), required=True,
+              help="What you found out: it went out (published) or it did not (failed).")
+@common
+def resolve(ctx: Context, delivery: str, as_: str) -> int:
+    """Settle a delivery left unknown by a crash."""
+    project, ledger, clock = _open(ctx)
+    with ledger:
+        row = ledger.get(delivery)
+        if row is None:
+            raise SamverkanError(f"no delivery '{delivery}' in the ledger")
+        if row.state not in ("unknown",):
+            raise SamverkanError(f"{delivery} is {row.state}, not unknown; only unknown deliveries are settled by hand")
+        ledger.set_state(delivery, as_, clock(), note=f"settled by hand as {as_}", expect=("unknown",), event="resolved")
+        if as_ == "failed":
+            ledger.clear_parts(delivery, ("unknown",))
+    click.echo(f"{delivery}: {as_}")
+    return 0
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Publish what is due now, then exit.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between looks for changed files.")
+@common
+def run(ctx: Context, once: bool, log_format: str, poll: float) -> int:
+    """The daemon: publishes every delivery at its time (stop with SIGTERM or Ctrl-C)."""
+    from datetime import datetime
+
+    import scheduler
+
+    from . import logs
+
+    logs.setup(log_format)
+    now = datetime.fromisoformat(ctx.now_text) if ctx.now_text else None
+    return scheduler.main(ctx.root, once=once, now=now, poll=poll)
+
+
+@cli.command()
+@click.option("--from", "from_", required=True, metavar="DATE", help="First day (YYYY-MM-DD).")
+@click.option("--to", "to", required=True, metavar="DATE", help="Last day, inclusive (YYYY-MM-DD).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the feed, .eml files, Facebook JSON and the ledger.")
+@common
+def rehearse(ctx: Context, from_: str, to: str, out: str) -> int:
+    """Run the whole pipeline over a period with a simulated clock, into files."""
+    from datetime import date, datetime, timedelta
+
+    from .loading import load_project
+    from .rehearsal import rehearse as run_rehearsal
+
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
+    project = load_project(ctx.root)
+    if project.config is None:
+        raise InvalidInput(project.problems.sorted())
+    for p in project.problems.errors:
+        click.echo(str(p), err=True)
+    tz = project.tz
+    start = datetime.combine(first, datetime.min.time(), tz)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+    summary = run_rehearsal(project, start, end, Path(out))
+    click.echo(summary.table(), nl=False)
+    return 0 if all(o.result == "published" for o in summary.outcomes) else 1
