@@ -116,6 +116,9 @@ class UncertainError(TransientError):
 class PermanentError(PublishError):
     """Will not work until a person acts."""
 
+    hold_channel: bool = False
+    """True when the channel itself is blocked for now: the delivery is held, not failed."""
+
 
 class Journal(Protocol):
     """The ledger as one delivery's publisher sees it.
@@ -129,6 +132,9 @@ class Journal(Protocol):
         """``None``, ``in_flight``, ``sent``, ``deferred`` (retry) or ``refused`` (permanent)."""
 
     def set_part(self, part: str, state: str, detail: str | None = None) -> None: ...
+
+    def part_detail(self, part: str) -> str | None:
+        """What was recorded with the part's state (e.g. when an attempt started)."""
 
     def published(self, limit: int) -> list[dict[str, Any]]:
         """The payload fields of this channel's published deliveries, newest first."""
@@ -166,6 +172,9 @@ class MemoryJournal:
 
     def set_part(self, part: str, state: str, detail: str | None = None) -> None:
         self.parts[part] = (state, detail)
+
+    def part_detail(self, part: str) -> str | None:
+        return self.parts.get(part, (None, None))[1]
 
     def published(self, limit: int) -> list[dict[str, Any]]:
         return self._published[:limit]

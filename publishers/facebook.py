@@ -1,21 +1,96 @@
-"""Posts on a Facebook Page through facebook-sdk's GraphAPI."""
+"""Posts on a Facebook Page through facebook-sdk's GraphAPI.
+
+A message becomes a link post (``POST /{page-id}/feed`` with ``message`` and ``link``) or,
+when it has an image, a photo post (``POST /{page-id}/photos`` with the image as multipart
+``source``, ``caption`` and the alt text in ``alt_text_custom``).
+
+Outcomes are sorted so the daemon knows what to do:
+
+- nothing was sent (connection refused) or Facebook throttles → :class:`TransientError`;
+- the post may exist (a timeout after sending, HTTP 5xx, a reply that is not JSON, codes 1
+  and 2) → :class:`UncertainError`: :meth:`FacebookPublisher.lookup` looks for it first;
+- Facebook blocks the page for a while (368) → :class:`ChannelBlocked`: hold the channel;
+- everything else (token, permissions, parameters, duplicates, links) →
+  :class:`PermanentError` with a message that says what to do.
+
+The page token comes from the environment variable the channel names and travels only in
+the body of a POST or in the ``Authorization`` header of a GET: never in a URL (urllib3
+logs URLs at DEBUG level and puts them in its exception messages), never in a log line,
+an error message or the ledger.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+import json
+import logging
+import mimetypes
+import os
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import Channel, EnvRef, Payload, Receipt, Settings
+from .base import (
+    Channel,
+    EnvRef,
+    Journal,
+    Payload,
+    PermanentError,
+    Receipt,
+    Settings,
+    TransientError,
+    UncertainError,
+    env_name,
+    expand,
+)
+
+log = logging.getLogger(__name__)
+
+# Graph API error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling)
+THROTTLED = frozenset({4, 17, 32, 341, 613, 80001})  # app, user, page, app-limit, call rate
+MAYBE_DONE = frozenset({1, 2})  # unknown error, service unavailable: the post may exist
+BLOCKED = 368  # temporarily blocked for policy reasons
+TOKEN = 190
+TOKEN_EXPIRED, TOKEN_PASSWORD_CHANGED = 463, 460
+PERMISSION = 10  # and 200-299
+INVALID_PARAMETER = 100
+DUPLICATE = 506
+LINK_ERROR = 1609005
+
+LOOKUP_LIMIT = 25
+# How far before our own attempt a post found by lookup may be dated (clock skew).
+LOOKUP_SKEW = timedelta(minutes=5)
+
+
+class ChannelBlocked(PermanentError):
+    """Facebook has blocked the page from posting for a while (code 368).
+
+    Hold every delivery of this channel and alert a person; retrying only prolongs it.
+    """
+
+    hold_channel = True
 
 
 class FacebookSettings(Settings):
     page_id: str
     token: EnvRef | None = None
+    """``${ENV}`` naming the page access token; unset or empty → posts go to the outbox."""
     api_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$")
     graph_url: str = "https://graph.facebook.com/"
     outbox: str | None = None
+    """Folder for posts when no token is set (default ``outbox/<channel name>``)."""
     timeout: float = Field(20.0, gt=0)
+    """Seconds to wait for Facebook to connect and to answer (facebook-sdk waits forever)."""
+
+    @field_validator("graph_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://graph.facebook.com/")
+        return value if value.endswith("/") else value + "/"
 
 
 class FacebookPublisher:
@@ -26,9 +101,483 @@ class FacebookPublisher:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.settings: FacebookSettings = channel.settings
+        # delivery id → when we last started sending it; bounds what lookup() may match.
+        self._attempts: dict[str, datetime] = {}
 
+    # -- building ------------------------------------------------------------------------
     def payload(self, message: Any) -> Payload:
-        raise NotImplementedError
+        """The Graph API request for ``message`` (a RenderedMessage), without I/O."""
+        text = message.parts["text"].strip()
+        page = self.settings.page_id
+        params: dict[str, str]
+        fields: dict[str, Any] = {
+            "channel": self.channel.name,
+            "method": "POST",
+            "api_version": self.settings.api_version,
+        }
+        if message.image is not None:
+            fields["endpoint"] = f"/{page}/photos"
+            params = {"caption": text, "published": "true"}
+            if message.image.alt:
+                params["alt_text_custom"] = message.image.alt
+            path = Path(message.image.path)
+            fields["params"] = params
+            fields["source"] = {
+                "path": self._relative(path),
+                "filename": path.name,
+                "content_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            }
+        else:
+            fields["endpoint"] = f"/{page}/feed"
+            params = {"message": text}
+            if message.link:
+                params["link"] = message.link
+            fields["params"] = params
+        reader = text
+        if message.link and message.image is None:
+            reader += f"\n\n{message.link}"
+        if message.image is not None:
+            reader += f"\n\n[bild: {message.image.alt}]"
+        files = {
+            "post.json": (json.dumps(fields, indent=2, ensure_ascii=False) + "\n").encode(),
+            "post.txt": (reader + "\n").encode(),
+        }
+        return Payload(fields=fields, files=files)
 
-    def publish(self, payload: Payload, delivery_id: str) -> Receipt:
-        raise NotImplementedError
+    # -- sending -------------------------------------------------------------------------
+    def outbox(self) -> bool:
+        return self._token() is None
+
+    def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
+        """Post it; raise TransientError, UncertainError, ChannelBlocked or PermanentError."""
+        if self.outbox():
+            return self._write_outbox(payload, delivery_id)
+        previous = journal.part_state("post")
+        if previous in ("in_flight", "sent"):
+            # An earlier attempt may have posted it: look before posting again.
+            found = self._lookup(payload, delivery_id, _attempt_time(journal))
+            if found is not None:
+                journal.set_part("post", "sent", found.external_id)
+                return found
+            if previous == "sent":
+                raise PermanentError(
+                    f"{self.channel.name}: {delivery_id} was posted earlier but the post is "
+                    f"no longer among the page's recent posts: check the page, then settle it "
+                    f"with `samverkan resolve {delivery_id} --as published|failed`"
+                )
+        started = datetime.now(timezone.utc)
+        self._attempts[delivery_id] = started
+        journal.set_part("post", "in_flight", started.isoformat())
+        try:
+            result = self._send(payload, delivery_id)
+        except UncertainError:
+            raise  # stays in_flight: the next attempt looks first
+        except TransientError as exc:
+            journal.set_part("post", "deferred", str(exc))
+            raise
+        except PermanentError as exc:
+            journal.set_part("post", "refused", str(exc))
+            raise
+        post_id = str(result.get("post_id") or result["id"])
+        journal.set_part("post", "sent", post_id)
+        log.info("%s: posted %s as %s", self.channel.name, delivery_id, post_id)
+        return Receipt(external_id=post_id, url=f"https://www.facebook.com/{post_id}")
+
+    def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
+        """The page's recent post with exactly our text, if there is one.
+
+        Only posts made after our last attempt count (so a weekly repeat with the same text
+        does not settle on last week's post), when the attempt's time is known: from this
+        process, or from the journal when it keeps details. Otherwise the newest post with
+        our text counts.
+        """
+        return self._lookup(payload, delivery_id, None)
+
+    def _lookup(
+        self, payload: Payload, delivery_id: str, since: datetime | None
+    ) -> Receipt | None:
+        if self.outbox():
+            return None
+        since = since or self._attempts.get(delivery_id)
+        ours = _normalize(_text(payload))
+        if not ours:
+            return None  # an empty caption matches anything: cannot tell
+        graph, session = self._graph()
+        log.info("%s: looking for %s among the page's recent posts", self.channel.name, delivery_id)
+        try:
+            result = graph.get_connections(
+                self.settings.page_id,
+                "posts",
+                fields="id,message,created_time,permalink_url",
+                limit=LOOKUP_LIMIT,
+            )
+        except Exception as exc:  # sorted like a post; a failed look is never "not found"
+            err = self._sort(exc, session, payload, delivery_id, looking=True)
+            raise err from self._safe_cause(exc)
+        for post in result.get("data", []) if isinstance(result, dict) else []:
+            if _normalize(post.get("message", "")) != ours:
+                continue
+            created = _parse_time(post.get("created_time"))
+            if since is not None and created is not None and created < since - LOOKUP_SKEW:
+                continue
+            post_id = str(post["id"])
+            url = post.get("permalink_url") or f"https://www.facebook.com/{post_id}"
+            log.info("%s: %s is on the page as %s", self.channel.name, delivery_id, post_id)
+            note = "found on the page after an uncertain attempt"
+            return Receipt(external_id=post_id, url=url, note=note)
+        return None
+
+    # -- internals -----------------------------------------------------------------------
+    def _token(self) -> str | None:
+        if not self.settings.token:
+            return None
+        return expand(self.settings.token, self.channel.env)
+
+    def _env(self) -> str:
+        return env_name(self.settings.token) or "the variable named by `token:` in config.yaml"
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.channel.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _graph(self) -> tuple[Any, Any]:
+        """A GraphAPI for this channel, and the session it talks through."""
+        import facebook
+
+        session = _session_class()(self.settings.graph_url)
+        graph = facebook.GraphAPI(
+            access_token=self._token(), timeout=self.settings.timeout, session=session
+        )
+        # The SDK only accepts versions up to 3.1 in its constructor; the attribute is
+        # what it puts in every path, so a current version is set here.
+        graph.version = self.settings.api_version
+        return graph, session
+
+    def _send(self, payload: Payload, delivery_id: str) -> dict[str, Any]:
+        fields = payload.fields
+        params = dict(fields["params"])
+        page = self.settings.page_id
+        image: tuple[str, bytes, str] | None = None
+        if "source" in fields:
+            source = fields["source"]
+            try:
+                data = self.channel.path(source["path"]).read_bytes()
+            except OSError as exc:
+                raise PermanentError(
+                    f"{self.channel.name}: cannot read the image {source['path']}: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+            image = (source["filename"], data, source["content_type"])
+        graph, session = self._graph()
+        log.info(
+            "%s: POST %s (%s)", self.channel.name, fields["endpoint"], self.settings.api_version
+        )
+        try:
+            if image is not None:
+                result = graph.put_photo(image, album_path=f"{page}/photos", **params)
+            else:
+                result = graph.put_object(page, "feed", **params)
+        except Exception as exc:
+            raise self._sort(exc, session, payload, delivery_id) from self._safe_cause(exc)
+        if not isinstance(result, dict) or not (result.get("post_id") or result.get("id")):
+            raise UncertainError(
+                f"{self.channel.name}: Facebook answered without a post id; the post may exist"
+            )
+        return result
+
+    def _sort(
+        self,
+        exc: BaseException,
+        session: Any,
+        payload: Payload,
+        delivery_id: str,
+        looking: bool = False,
+    ) -> Exception:
+        """The error to raise for ``exc``, a failure of facebook-sdk or of requests."""
+        import facebook
+        import requests
+
+        ch = self.channel.name
+        what = "looking for the post" if looking else "posting"
+        maybe = _maybe(looking)
+        status = getattr(session.last_response, "status_code", None)
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or (
+            isinstance(exc, requests.exceptions.ConnectionError) and _nothing_sent(exc)
+        ):
+            return TransientError(
+                f"{ch}: cannot reach {self.settings.graph_url} ({type(exc).__name__}); "
+                "nothing was sent"
+            )
+        if isinstance(exc, requests.exceptions.RequestException):
+            # Read timeout, connection reset after sending: Facebook may have posted it.
+            if isinstance(exc, requests.exceptions.Timeout):
+                detail = f"no answer within {self.settings.timeout:g}s"
+            else:
+                detail = f"the connection broke ({type(exc).__name__})"
+            return maybe(f"{ch}: {what}: {detail}")
+        error = getattr(exc, "result", None)
+        if isinstance(exc, facebook.GraphAPIError) and isinstance(error, dict) and isinstance(
+            error.get("error"), dict
+        ):
+            return self._sort_graph_error(error["error"], status, payload, delivery_id, looking)
+        if isinstance(exc, (facebook.GraphAPIError, KeyError, ValueError)):
+            # facebook-sdk could not read the answer: an HTML error page, no content type...
+            if status == 429:
+                return TransientError(f"{ch}: {what}: HTTP 429 (too many requests)")
+            if status is not None and 400 <= status < 500:
+                # Refused before any post was made; no Graph API answers like this.
+                return PermanentError(
+                    f"{ch}: {what}: {self.settings.graph_url} answered HTTP {status} with "
+                    "something that is not the Graph API's JSON: check graph_url in config.yaml"
+                )
+            return maybe(
+                f"{ch}: {what}: Facebook answered HTTP {status} with something that is not JSON"
+            )
+        return maybe(f"{ch}: {what}: {type(exc).__name__}: {self._scrub(str(exc))}")
+
+    def _sort_graph_error(
+        self,
+        error: dict[str, Any],
+        status: int | None,
+        payload: Payload,
+        delivery_id: str,
+        looking: bool,
+    ) -> Exception:
+        ch = self.channel.name
+        what = "looking for the post" if looking else "posting"
+        maybe = _maybe(looking)
+        env = self._env()
+        code = _int(error.get("code"))
+        subcode = _int(error.get("error_subcode"))
+        said = self._scrub(str(error.get("message") or "no message"))
+        quoted = f'Facebook says: "{said}"'
+        delivery = delivery_id or "DELIVERY"
+        err: Exception
+        if code in MAYBE_DONE:
+            err = maybe(f"{ch}: {what}: {quoted} (code {code})")
+        elif code in THROTTLED:
+            err = TransientError(f"{ch}: Facebook limits the calls for now ({quoted}, code {code})")
+        elif code == BLOCKED:
+            err = ChannelBlocked(
+                f"Facebook has temporarily blocked {ch} from posting ({quoted}): publishing "
+                f"on this channel is held; look at the page's notices in Meta Business Suite "
+                f"and publish again when the block is lifted"
+            )
+        elif code == TOKEN:
+            if subcode == TOKEN_EXPIRED:
+                err = PermanentError(
+                    f"the page token for {ch} has expired: create a new one and set {env}"
+                )
+            elif subcode == TOKEN_PASSWORD_CHANGED:
+                err = PermanentError(
+                    f"the page token for {ch} stopped working because the password was "
+                    f"changed: create a new one and set {env}"
+                )
+            else:
+                err = PermanentError(
+                    f"the page token for {ch} is not valid ({quoted}): create a new one and "
+                    f"set {env}"
+                )
+        elif code == PERMISSION or (code is not None and 200 <= code <= 299):
+            err = PermanentError(
+                f"the page token for {ch} may not post on page {self.settings.page_id} "
+                f"({quoted}): create a page token with the pages_manage_posts and "
+                f"pages_read_engagement permissions for this page and set {env}"
+            )
+        elif code == INVALID_PARAMETER:
+            err = PermanentError(
+                f"Facebook rejected the post to {ch} ({quoted}): check page_id "
+                f"{self.settings.page_id} in config.yaml and the message's link and image"
+            )
+        elif code == DUPLICATE:
+            err = PermanentError(
+                f"Facebook refused the post to {ch} as a duplicate of a recent post "
+                f"({quoted}): if that post is this message, settle it with `samverkan "
+                f"resolve {delivery} --as published`; otherwise change the text"
+            )
+        elif code == LINK_ERROR:
+            link = payload.fields.get("params", {}).get("link", "the link")
+            err = PermanentError(
+                f"Facebook could not use {link} in the post to {ch} ({quoted}): make sure "
+                f"the page opens publicly, then publish again"
+            )
+        elif error.get("is_transient") is True and not (status and status >= 500):
+            err = TransientError(f"{ch}: Facebook asks to try again later ({quoted}, code {code})")
+        elif status is not None and status >= 500:
+            err = maybe(f"{ch}: {what}: Facebook answered HTTP {status} ({quoted}, code {code})")
+        else:
+            trace = error.get("fbtrace_id")
+            err = PermanentError(
+                f"Facebook refused the post to {ch} ({quoted}, code {code}"
+                + (f"/{subcode}" if subcode else "")
+                + (f", fbtrace_id {trace}" if trace else "")
+                + ")"
+            )
+        for name, value in (("code", code), ("subcode", subcode), ("http_status", status)):
+            setattr(err, name, value)
+        return err
+
+    def _safe_cause(self, exc: BaseException) -> BaseException | None:
+        """``exc`` to chain to our error, or None if its traceback would show the token."""
+        import traceback
+
+        token = self._token()
+        if token and token in "".join(traceback.format_exception(exc)):
+            return None
+        return exc
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the token, should Facebook or a library ever echo it."""
+        token = self._token()
+        return text.replace(token, "***") if token else text
+
+    def _write_outbox(self, payload: Payload, delivery_id: str) -> Receipt:
+        folder = self.channel.path(self.settings.outbox or f"outbox/{self.channel.name}")
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{_safe_name(delivery_id)}.json"
+        data = payload.files.get("post.json") or (
+            json.dumps(payload.fields, indent=2, ensure_ascii=False) + "\n"
+        ).encode()
+        _atomic_write(target, data)
+        why = (
+            f"{self._env()} unset" if self.settings.token else "no token in config.yaml"
+        )
+        shown = self._relative(target)
+        note = f"no token for {self.channel.name} ({why}): wrote {shown}"
+        log.info("%s", note)
+        return Receipt(note=note)
+
+
+@functools.cache
+def _session_class() -> type:
+    """A requests.Session that points facebook-sdk at a base URL and keeps tokens out of URLs.
+
+    facebook-sdk builds every URL from its module-level ``FACEBOOK_GRAPH_URL``; changing
+    that would redirect every GraphAPI in the process. Its constructor takes a ``session``
+    instead, so each publisher passes one that rewrites the prefix to the channel's
+    ``graph_url``: the SDK's own request and answer handling stay in use, and other
+    instances and threads are untouched. The session also moves a token the SDK put in the
+    query string (it does for GETs, and for a POST without fields) into the POST body or
+    an ``Authorization: Bearer`` header, and remembers the last response so an error can
+    be sorted by its HTTP status (the SDK drops it).
+    """
+    import facebook
+    import requests
+
+    class GraphSession(requests.Session):
+        def __init__(self, base_url: str) -> None:
+            super().__init__()
+            self.base_url = base_url
+            self.last_response: requests.Response | None = None
+            self.headers["User-Agent"] = f"samverkan facebook-sdk/{facebook.__version__}"
+
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            prefix = facebook.FACEBOOK_GRAPH_URL
+            if url.startswith(prefix):
+                url = self.base_url + url[len(prefix) :]
+            params = dict(kwargs.get("params") or {})
+            token = params.pop("access_token", None)
+            if token is not None:
+                kwargs["params"] = params
+                if method.upper() == "POST":
+                    kwargs["data"] = {**(kwargs.get("data") or {}), "access_token": token}
+                else:
+                    headers = dict(kwargs.get("headers") or {})
+                    headers["Authorization"] = f"Bearer {token}"
+                    kwargs["headers"] = headers
+            self.last_response = None
+            response = super().request(method, url, *args, **kwargs)
+            self.last_response = response
+            return response
+
+    return GraphSession
+
+
+def _maybe(looking: bool) -> Callable[[str], TransientError]:
+    """How to report a failure that may have left a post: uncertain when posting; when only
+    looking for the post, plainly transient (look again later)."""
+
+    def make(message: str) -> TransientError:
+        if looking:
+            return TransientError(message)
+        return UncertainError(f"{message}; the post may exist")
+
+    return make
+
+
+def _nothing_sent(exc: BaseException) -> bool:
+    """True when the connection was never made (refused, no route, name not found)."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (NewConnectionError, NameResolutionError)):
+            return True
+        if isinstance(item, BaseException):
+            todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+            todo.extend(a for a in item.args if isinstance(a, BaseException))
+    return False
+
+
+def _attempt_time(journal: Journal) -> datetime | None:
+    """When the attempt in flight began, if the journal keeps part details."""
+    detail = getattr(journal, "part_detail", None)
+    if detail is None:
+        return None
+    try:
+        when = datetime.fromisoformat(str(detail("post")))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _text(payload: Payload) -> str:
+    params = payload.fields.get("params", {})
+    return str(params.get("message") or params.get("caption") or "")
+
+
+def _normalize(text: str) -> str:
+    # Facebook may store \r\n as \n and trim the ends; the words must be the same.
+    return text.replace("\r\n", "\n").strip()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _safe_name(delivery_id: str) -> str:
+    """A file name for a delivery id: ``c/m/ch@2018-08-20`` → ``c--m--ch_2018-08-20``."""
+    name = delivery_id.replace("/", "--").replace("@", "_")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` so a reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

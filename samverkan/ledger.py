@@ -374,12 +374,16 @@ class Ledger:
                 (delivery_id, part, state, detail, _iso(now)),
             )
 
-    def clear_parts(self, delivery_id: str, states: tuple[str, ...]) -> None:
+    def clear_parts(self, delivery_id: str, states: tuple[str, ...] | None = None) -> None:
+        """Forget the parts' states (all, or those in ``states``): they will be sent again."""
         with self.transaction() as db:
-            db.execute(
-                f"DELETE FROM parts WHERE delivery_id = ? AND state IN ({','.join('?' * len(states))})",
-                (delivery_id, *states),
-            )
+            if states is None:
+                db.execute("DELETE FROM parts WHERE delivery_id = ?", (delivery_id,))
+            else:
+                db.execute(
+                    f"DELETE FROM parts WHERE delivery_id = ? AND state IN ({','.join('?' * len(states))})",
+                    (delivery_id, *states),
+                )
 
     def reap(self, now: datetime, *, redo_publishers: tuple[str, ...] = ("rss",), everyone: bool = False) -> list[str]:
         """Settle ``in_flight`` rows whose process is gone: ``unknown`` (never silently
@@ -446,6 +450,9 @@ class LedgerJournal:
     def set_part(self, part: str, state: str, detail: str | None = None) -> None:
         self.ledger.set_part(self.delivery_id, part, state, detail, self.clock())
         self._parts[part] = (state, detail)
+
+    def part_detail(self, part: str) -> str | None:
+        return self._parts.get(part, (None, None))[1]
 
     def published(self, limit: int) -> list[dict[str, Any]]:
         return self.ledger.published_payloads(self.channel, limit)

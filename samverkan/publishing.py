@@ -132,11 +132,13 @@ class Publishing:
             row = self.ledger.begin(delivery.id, content_hash, now, force=force)
         except Conflict as exc:
             return Outcome(delivery.id, "refused", str(exc))
+        if force:  # publish again in full: forget which parts (recipients, posts) went out
+            self.ledger.clear_parts(delivery.id)
         journal = self.ledger.journal(delivery.id, delivery.channel, self.clock)
         try:
             receipt = pub.publish(payload, delivery.id, journal)
         except PermanentError as exc:
-            state = "held" if getattr(exc, "hold", False) else "failed"
+            state = "held" if exc.hold_channel else "failed"
             self.ledger.failed(delivery.id, self.clock(), error=str(exc), state=state)
             event(state, delivery.id, str(exc), logging.ERROR)
             return Outcome(delivery.id, state, str(exc))

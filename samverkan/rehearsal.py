@@ -77,6 +77,7 @@ class Summary:
     start: datetime
     end: datetime
     outcomes: list[Outcome] = field(default_factory=list)
+    unapproved: list[str] = field(default_factory=list)  # published only because approval was assumed
     seconds: float = 0.0
 
     def table(self) -> str:
@@ -99,12 +100,39 @@ class Summary:
             lines += [f"  {o}" for o in problems[:50]]
             if len(problems) > 50:
                 lines.append(f"  ... and {len(problems) - 50} more")
+        if self.unapproved:
+            lines += ["", f"--assume-approved: {len(self.unapproved)} deliveries lack an approval and would have been held "
+                      "(samverkan approvals lists them)"]
         lines += ["", f"Outputs under {self.out}/ (one folder per channel); ledger: {self.out / LEDGER_FILE}"]
         return "\n".join(lines) + "\n"
 
 
-def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, approvals: Any = None) -> Summary:
-    """Publish every delivery in ``[start, end)`` at its simulated time into ``out``."""
+def _copy_approvals(project: Project, ledger: Ledger) -> None:
+    """The real ledger's approvals (read only), so the rehearsal holds what the daemon would."""
+    import sqlite3
+
+    assert project.config is not None
+    real = project.root / project.config.state
+    if not real.exists():
+        return
+    db = sqlite3.connect(f"file:{real}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT message_id, party, approved_by, note, content_hash, at FROM approvals ORDER BY seq").fetchall()
+    except sqlite3.OperationalError:
+        rows = []
+    finally:
+        db.close()
+    for mid, party, by, note, h, at in rows:
+        ledger.approve(mid, party, by, note, h, datetime.fromisoformat(at))
+
+
+def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, assume_approved: bool = False) -> Summary:
+    """Publish every delivery in ``[start, end)`` at its simulated time into ``out``.
+
+    A delivery whose message lacks an approval (in the real ledger) is held, as the daemon
+    would; with ``assume_approved`` it goes through and the summary says it would not have."""
+    from .approvals import checker
+
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(LEDGER_FILE + "*"):
         old.unlink()
@@ -112,6 +140,16 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, app
     summary = Summary(out, start, end)
     t0 = time.perf_counter()
     with Ledger(out / LEDGER_FILE, durable=False) as ledger:
+        _copy_approvals(project, ledger)
+        check = checker(project, ledger)
+        approvals = check
+        if check is not None and assume_approved:
+            def approvals(d: Any, h: str) -> list[str]:
+                missing = check(d, h)
+                if missing:
+                    summary.unapproved.append(d.id)
+                return []
+
         publishing = Publishing(project, ledger, clock, env={}, make_publisher=redirected(project, out), approvals=approvals)
         for d in deliveries(project, start, end):
             clock.now = d.at
