@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
@@ -15,8 +15,8 @@ class Problem:
     file: str
     line: int
     col: int
-    severity: Severity = field(compare=False)
-    message: str = field(compare=False)
+    severity: Severity
+    message: str
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
