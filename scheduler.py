@@ -174,6 +174,7 @@ class Daemon:
         self.ledger = Ledger(root / self.project.config.state)
         self.lock = StateLock(root / (self.project.config.state + ".lock"))
         self.stop = threading.Event()
+        self._wake = threading.Event()  # set by APScheduler's jobs: something is due
         self._tick_lock = threading.Lock()
         self._fingerprint: tuple[Any, ...] = ()
         self._reported: set[Problem] = set()
@@ -242,8 +243,10 @@ class Daemon:
 
         now = self.clock()
         offset = now - datetime.now(self.tz)
-        wanted = {d.at for d in self._plan[bisect.bisect_left(self._times, now - self.project.catch_up):]}
-        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry}
+        # Only future times: what is already due is the tick's, and a job for a past time
+        # would fire again at once after every tick.
+        wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, now):]}
+        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > now}
         ids = {f"due-{t.astimezone(self.tz).isoformat()}": t for t in wanted}
         current = {job.id for job in self.scheduler.get_jobs()}
         grace = int(self.project.catch_up.total_seconds()) or 1
@@ -251,7 +254,7 @@ class Daemon:
             self.scheduler.remove_job(job_id)
         for job_id in set(ids) - current:
             run_at = max(ids[job_id] - offset, datetime.now(self.tz))
-            self.scheduler.add_job(self.tick, DateTrigger(run_date=run_at, timezone=self.tz), id=job_id,
+            self.scheduler.add_job(self._wake.set, DateTrigger(run_date=run_at, timezone=self.tz), id=job_id,
                                    misfire_grace_time=grace, coalesce=True, max_instances=1)
 
     # --- publishing -------------------------------------------------------------------------
@@ -287,8 +290,6 @@ class Daemon:
                     continue
                 outcome = self.publishing.publish(d)
                 sent += outcome.result == "published"
-            if self.scheduler is not None:
-                self._schedule()
             return sent
 
     # --- running ----------------------------------------------------------------------------
@@ -316,8 +317,12 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.start()
+        def on_signal(*_: Any) -> None:
+            self.stop.set()
+            self._wake.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop.set())
+            signal.signal(sig, on_signal)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -330,10 +335,15 @@ class Daemon:
             self._fingerprint = fingerprint(self.root)
             self.reload()
             self.tick()  # catch up on what came due while the daemon was down
+            self._schedule()
             approvals = self.ledger.approvals_seq()
             log.info("running: %d deliveries planned, %d campaign file(s) with errors", len(self._plan),
                      len(self.project.broken), extra={"event": "started", "delivery": "", "detail": ""})
-            while not self.stop.wait(self.poll):
+            while not self.stop.is_set():
+                woke = self._wake.wait(self.poll)
+                self._wake.clear()
+                if self.stop.is_set():
+                    break
                 if not self.scheduler._thread.is_alive():  # APScheduler 3 lets its loop die silently
                     log.critical("the scheduler's thread has died; exiting so the supervisor restarts the daemon",
                                  extra={"event": "crashed", "delivery": "", "detail": ""})
@@ -344,10 +354,15 @@ class Daemon:
                     self._fingerprint = fp
                     self.reload()
                     log.info("reloaded the plan", extra={"event": "reloaded", "delivery": "", "detail": ""})
-                    self.tick()
-                elif self.ledger.approvals_seq() != approvals:  # someone ran samverkan approve
+                    woke = True
+                if self.ledger.approvals_seq() != approvals:  # someone ran samverkan approve
                     approvals = self.ledger.approvals_seq()
+                    woke = True
+                if woke:
+                    # Publishing happens here, in the main thread, never in APScheduler's
+                    # worker: its shutdown holds a lock that a job touching it would wait on.
                     self.tick()
+                    self._schedule()
         finally:
             if self.scheduler._thread.is_alive():
                 self.scheduler.shutdown(wait=True)  # finishes the delivery in flight

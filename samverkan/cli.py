@@ -202,6 +202,53 @@ def resolve(ctx: Context, delivery: str, as_: str) -> int:
     return 0
 
 
+
+@cli.command()
+@click.argument("target", metavar="CAMPAIGN[/MESSAGE]")
+@click.option("--party", required=True, help="The approving party's key in config.yaml (e.g. polisen).")
+@click.option("--by", "by", required=True, metavar="NAME", help="Who approves, for the record.")
+@click.option("--note", help="A note kept with the approval.")
+@common
+def approve(ctx: Context, target: str, party: str, by: str, note: str | None) -> int:
+    """Record one party's approval of a message's current text (every message of a campaign
+    without /MESSAGE). Editing the text afterwards voids it."""
+    from .approvals import approve as record
+
+    project, ledger, clock = _open(ctx)
+    with ledger:
+        done = record(project, ledger, target, party, by, note, clock())
+    for a in done:
+        rest = f"still awaiting {', '.join(a.missing)}" if a.missing else "approved by every party: it may be published"
+        click.echo(f"{a.message_id}: approved by {party} ({by}); {rest}")
+    return 0
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--all", "all_", is_flag=True, help="Also messages whose time has passed.")
+@common
+def approvals(ctx: Context, fmt: str, all_: bool) -> int:
+    """Which upcoming messages wait for whose approval."""
+    from .approvals import pending
+
+    project, ledger, clock = _open(ctx)
+    with ledger:
+        items = pending(project, ledger, None if all_ else clock())
+        history = ledger.approvals()
+    if fmt == "json":
+        click.echo(json.dumps({"messages": [a.as_dict() for a in items], "approvals": history}, ensure_ascii=False, indent=2))
+        return 0
+    if not project.config or not project.config.approving_parties:
+        click.echo("approval is turned off (config.yaml approval: [])")
+    for a in items:
+        when = a.first_at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
+        if a.missing:
+            cmds = "; ".join(f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
+            click.echo(f"{when}  {a.message_id}  awaiting {', '.join(a.missing)}\n      {cmds}")
+        else:
+            click.echo(f"{when}  {a.message_id}  approved")
+    return 0
+
 @cli.command()
 @click.option("--once", is_flag=True, help="Publish what is due now, then exit.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -224,8 +271,9 @@ def run(ctx: Context, once: bool, log_format: str, poll: float) -> int:
 @click.option("--from", "from_", required=True, metavar="DATE", help="First day (YYYY-MM-DD).")
 @click.option("--to", "to", required=True, metavar="DATE", help="Last day, inclusive (YYYY-MM-DD).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the feed, .eml files, Facebook JSON and the ledger.")
+@click.option("--assume-approved", is_flag=True, help="Let messages that lack an approval through (and say how many).")
 @common
-def rehearse(ctx: Context, from_: str, to: str, out: str) -> int:
+def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool) -> int:
     """Run the whole pipeline over a period with a simulated clock, into files."""
     from datetime import date, datetime, timedelta
 
@@ -244,6 +292,44 @@ def rehearse(ctx: Context, from_: str, to: str, out: str) -> int:
     tz = project.tz
     start = datetime.combine(first, datetime.min.time(), tz)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
-    summary = run_rehearsal(project, start, end, Path(out))
+    summary = run_rehearsal(project, start, end, Path(out), assume_approved=assume_approved)
     click.echo(summary.table(), nl=False)
     return 0 if all(o.result == "published" for o in summary.outcomes) else 1
+
+
+@cli.command()
+@click.argument("target", metavar="CAMPAIGN[/MESSAGE]", required=False)
+@click.option("--channel", help="Only this channel.")
+@click.option("--out", type=click.Path(file_okay=False), default="preview", show_default=True,
+              help="Folder to write into (as OUT/CAMPAIGN/MESSAGE/CHANNEL/).")
+@click.option("--open", "open_", is_flag=True, help="Open the first page written in the browser.")
+@click.option("--serve", is_flag=True, help="Run a local web page of every upcoming message instead.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port for --serve on 127.0.0.1 (0: any free port).")
+@common
+def preview(ctx: Context, target: str | None, channel: str | None, out: str, open_: bool, serve: bool, port: int) -> int:
+    """Write exactly what would be published (through the publishers' own code), or serve
+    previews of every upcoming message with --serve."""
+    from .loading import load_project
+
+    if serve:
+        if target:
+            raise click.UsageError("give either CAMPAIGN[/MESSAGE] or --serve, not both")
+        from .previewserver import serve as run_server
+
+        run_server(ctx.root, port=port, now=ctx.now_text, echo=click.echo)
+        return 0
+    if not target:
+        raise click.UsageError("name what to preview: CAMPAIGN or CAMPAIGN/MESSAGE (or use --serve)")
+    from .preview import preview as run
+
+    project = load_project(ctx.root)
+    if project.config is None:
+        raise InvalidInput(project.problems.sorted())
+    paths = run(project, target, channel=channel, out=Path(out), clock=ctx.clock(project.tz))
+    for path in paths:
+        click.echo(str(path))
+    if open_ and paths:
+        pages = [p for p in paths if p.suffix == ".html"] or paths
+        click.launch(str(pages[0].resolve()))
+    return 0

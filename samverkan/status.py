@@ -76,16 +76,16 @@ def changed_after_publishing(project: Project, rows: list[Row]) -> list[Row]:
     return out
 
 
-def _row_line(r: Row) -> str:
+def _row_line(r: Row, tz: Any) -> str:
     detail = r.last_error or r.note or ""
-    return f"  {r.state:<9} {r.id}  due {r.due_at.astimezone().strftime('%Y-%m-%d %H:%M')}" + (f"\n            {detail}" if detail else "")
+    return f"  {r.state:<9} {r.id}  due {r.due_at.astimezone(tz):%Y-%m-%d %H:%M}" + (f"\n            {detail}" if detail else "")
 
 
 def format_text(s: Status, tz: Any) -> str:
     lines = [f"Status at {s.now.astimezone(tz):%Y-%m-%d %H:%M}", ""]
     lines.append("Needs a person" if s.attention else "Needs a person: nothing")
     for r in s.attention:
-        lines.append(_row_line(r))
+        lines.append(_row_line(r, tz))
         if r.state == "unknown":
             lines.append(f"            settle it: samverkan resolve {r.id} --as published|failed")
     if s.changed:
