@@ -8,7 +8,7 @@ A publisher turns a rendered message into a publication on one channel. It is a 
   ``content/templates``;
 - ``__init__(channel)``: takes a :class:`Channel`;
 - ``payload(message)``: builds exactly what would be sent, with no I/O (``preview`` shows it);
-- ``publish(payload, delivery_id)``: sends it and returns a :class:`Receipt`, or raises
+- ``publish(payload, delivery_id, journal)``: sends it and returns a :class:`Receipt`, or raises
   :class:`TransientError` (try again later) or :class:`PermanentError` (a person must act).
 
 Publishers import their heavy libraries inside ``publish`` so that ``validate`` stays light.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Annotated, ClassVar, Mapping, Protocol
@@ -64,6 +65,23 @@ def expand(value: str | None, env: Mapping[str, str] | None = None) -> str | Non
 def env_name(value: str | None) -> str | None:
     m = _ENV_REF.match(value or "")
     return m.group(1) if m else None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new
+    one, never half of one, and no temp file is left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a web server must read a feed
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class Settings(BaseModel):

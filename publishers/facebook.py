@@ -26,7 +26,6 @@ import json
 import logging
 import mimetypes
 import os
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -45,6 +44,7 @@ from .base import (
     UncertainError,
     env_name,
     expand,
+    write_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -440,7 +440,7 @@ class FacebookPublisher:
         data = payload.files.get("post.json") or (
             json.dumps(payload.fields, indent=2, ensure_ascii=False) + "\n"
         ).encode()
-        _atomic_write(target, data)
+        write_atomic(target, data)
         why = (
             f"{self._env()} unset" if self.settings.token else "no token in config.yaml"
         )
@@ -566,18 +566,3 @@ def _safe_name(delivery_id: str) -> str:
     """A file name for a delivery id: ``c/m/ch@2018-08-20`` → ``c--m--ch_2018-08-20``."""
     name = delivery_id.replace("/", "--").replace("@", "_")
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` so a reader sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

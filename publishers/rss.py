@@ -1,12 +1,26 @@
-"""The website's news feed: RSS 2.0 (and Atom) written with feedgen."""
+"""The website's news feed: RSS 2.0 (and Atom) written with feedgen.
+
+The simplest publisher, and the one to copy. Its payload is one feed item; publishing
+rewrites the whole feed from that item and the channel's earlier items in the ledger, so
+a restart or a new machine rebuilds the same file, byte for byte.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urljoin
 
 from pydantic import Field
 
-from .base import Channel, Payload, Receipt, Settings
+from .base import Channel, Journal, Payload, Receipt, Settings, write_atomic
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
+
+    from samverkan.rendering import RenderedMessage
 
 
 class RssSettings(Settings):
@@ -17,6 +31,8 @@ class RssSettings(Settings):
     self_url: str
     description: str
     max_items: int = Field(50, ge=1, le=1000)
+    atom_self_url: str | None = None
+    """Public URL of the Atom file; default: atom_output's file name beside self_url."""
 
 
 class RssPublisher:
@@ -28,8 +44,106 @@ class RssPublisher:
         self.channel = channel
         self.settings: RssSettings = channel.settings
 
-    def payload(self, message: Any) -> Payload:
-        raise NotImplementedError
+    def payload(self, message: RenderedMessage) -> Payload:
+        item: dict[str, Any] = {
+            "guid": message.delivery_id,
+            "title": message.title,
+            "link": message.link or self.settings.link,
+            "description": message.parts["html"],
+            "pubDate": message.at.isoformat(),
+        }
+        image_url = message.extra.get("image_url")  # the image as published on the site
+        if message.image and image_url:
+            import mimetypes
 
-    def publish(self, payload: Payload, delivery_id: str) -> Receipt:
-        raise NotImplementedError
+            item["enclosure"] = {
+                "url": image_url,
+                "length": str(message.image.path.stat().st_size),
+                "type": mimetypes.guess_type(message.image.path.name)[0] or "image/jpeg",
+            }
+        return Payload(item, {"item.xml": item_xml(self.settings, item)})
+
+    def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
+        items = [payload.fields, *journal.published(limit=self.settings.max_items)]
+        write_feed(self.channel, items)
+        return Receipt(external_id=payload.fields["guid"], url=payload.fields["link"])
+
+    def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
+        return None  # writing the file again is harmless
+
+    def outbox(self) -> bool:
+        return False  # a local file either way: no credentials involved
+
+
+def write_feed(channel: Channel, items: list[dict[str, Any]]) -> None:
+    """(Re)write the channel's feed files from item fields (payload fields), in any order."""
+    s: RssSettings = channel.settings
+    items = newest(items, s.max_items)
+    write_atomic(channel.path(s.output), build(s, items, s.self_url).rss_str(pretty=True))
+    if s.atom_output:
+        atom_url = s.atom_self_url or urljoin(s.self_url, Path(s.atom_output).name)
+        write_atomic(channel.path(s.atom_output), build(s, items, atom_url, atom=True).atom_str(pretty=True))
+
+
+def newest(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Newest first by pubDate, one per guid (the first given wins), at most ``limit``."""
+    by_guid: dict[str, dict[str, Any]] = {}
+    for item in items:
+        by_guid.setdefault(item["guid"], item)
+    ordered = sorted(by_guid.values(), key=lambda i: (_date(i), i["guid"]), reverse=True)
+    return ordered[:limit]
+
+
+def item_xml(settings: RssSettings, item: dict[str, Any]) -> bytes:
+    """The ``<item>`` exactly as :func:`build` writes it into the feed."""
+    from copy import deepcopy
+
+    from lxml import etree
+
+    feed = etree.fromstring(build(settings, [item], settings.self_url).rss_str())
+    element = deepcopy(feed.find("channel/item"))
+    etree.cleanup_namespaces(element)  # drop the feed's xmlns declarations it does not use
+    xml: bytes = etree.tostring(element, pretty_print=True, encoding="UTF-8")
+    return xml
+
+
+def build(settings: RssSettings, items: list[dict[str, Any]], self_url: str, atom: bool = False) -> FeedGenerator:
+    """A FeedGenerator holding ``items`` in the given order; nothing in it depends on the clock."""
+    from uuid import NAMESPACE_URL, uuid5
+
+    from feedgen.feed import FeedGenerator
+
+    fg = FeedGenerator()
+    fg.id(self_url)
+    fg.title(settings.title)
+    fg.description(settings.description)
+    fg.author(name=settings.title)  # Atom wants an author; RSS ignores it
+    fg.language("sv")
+    fg.generator("samverkan")  # not feedgen's version: an upgrade must not change the bytes
+    # feedgen makes the LAST link the RSS channel <link>: the feed itself first, then the site.
+    fg.link(href=self_url, rel="self", type="application/atom+xml" if atom else "application/rss+xml")
+    fg.link(href=settings.link, rel="alternate")
+    # lastBuildDate defaults to now; the newest item's date keeps the same items the same bytes.
+    fg.lastBuildDate(_date(items[0]) if items else datetime(1970, 1, 1, tzinfo=timezone.utc))
+    for item in items:
+        entry = fg.add_entry(order="append")
+        # feedgen keeps one id for both formats; an Atom id must be a URI, an RSS guid need not.
+        if atom:
+            entry.id(f"urn:uuid:{uuid5(NAMESPACE_URL, settings.link + '#' + item['guid'])}")
+        else:
+            entry.guid(item["guid"], permalink=False)
+        entry.title(item["title"])
+        entry.link(href=item["link"])
+        if atom:
+            entry.content(item["description"], type="html")
+        else:
+            entry.description(item["description"])
+        entry.pubDate(_date(item))
+        entry.updated(_date(item))
+        if item.get("enclosure"):
+            entry.enclosure(**item["enclosure"])
+    return fg
+
+
+def _date(item: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(item["pubDate"])

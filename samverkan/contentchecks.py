@@ -1,10 +1,277 @@
-"""Checks of what each message says on each channel (rendering, readability, privacy)."""
+"""Checks of what each message says on each channel (rendering, readability, privacy).
+
+Every message of every valid campaign is rendered once per channel (repeats share their
+text) and checked:
+
+- a template that fails is reported at the template's file and line, once;
+- LIX readability above ``checks.lix_max`` (warning: the plain-language law asks public
+  bodies to write simply);
+- a Facebook text longer than ``checks.facebook_max_chars`` (warning);
+- a press release without a press contact, a link that is not https (warnings);
+- an image without alt text, and a Swedish personal identity number anywhere in a
+  published text (errors: a joint message must never name private persons);
+- words from ``checks.flagged_words`` in a press release (warning).
+"""
 
 from __future__ import annotations
 
-from .loading import Project
+import functools
+import re
+from collections import defaultdict
+from typing import Any
+
+from .loading import LoadedCampaign, LoadedMessage, Project
 from .problems import Problem
+from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
+
+# --- LIX -----------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_LETTER = re.compile(r"[^\W\d_]")
+_URL = re.compile(r"\(?\b(?:https?://|mailto:|www\.)\S+")
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
+_ABBREVIATION = re.compile(
+    r"(?:^|\s)(?:t\.ex|bl\.a|s\.k|m\.m|o\.s\.v|osv|d\.v\.s|dvs|p\.g\.a|pga|kl|ca|nr|f\.d|jfr|resp|tel|enl|inkl|exkl|st)\.$",
+    re.IGNORECASE,
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences end at . ! ? : before a space, and at a line break (list items and
+    headings often lack a full stop); "kl. 18" and "t.ex. när" do not end one."""
+    out = []
+    for line in text.split("\n"):
+        current = ""
+        for piece in _SENTENCE_END.split(line):
+            current = f"{current} {piece}" if current else piece
+            if not _ABBREVIATION.search(current):
+                out.append(current)
+                current = ""
+        if current:
+            out.append(current)
+    return [s for s in out if _WORD.search(s)]
+
+
+@functools.lru_cache(maxsize=8192)
+def lix(text: str) -> float:
+    """LIX readability: words per sentence + 100 × words longer than six letters / words.
+
+    Below 30 is very easy, 40 ordinary newspaper text, above 50 hard; 0 for no words.
+    """
+    parts = sentences(_URL.sub("", text))  # an address is not prose
+    words = [w for s in parts for w in _WORD.findall(s)]
+    if not words:
+        return 0.0
+    long_words = sum(1 for w in words if len(w) > 6 and (w.isalpha() or len(_LETTER.findall(w)) > 6))
+    return len(words) / len(parts) + 100 * long_words / len(words)
+
+
+# --- personnummer --------------------------------------------------------------------------
+
+# YYMMDD-NNNN, YYMMDDNNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, and "+" for people over 100.
+_PNR = re.compile(r"(?<![\d])(\d{6}|\d{8})([-+]?)(\d{4})(?![\d])")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(digits):
+        n = int(ch) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def personnummer_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a plausible Swedish personal identity (or coordination) number:
+    a real month and day (day + 60 for a coordination number) and a valid check digit."""
+    found = []
+    for m in _PNR.finditer(text):
+        date, last = m.group(1), m.group(3)
+        if len(date) == 8:
+            if date[:2] not in ("18", "19", "20"):
+                continue
+            date = date[2:]
+        month, day = int(date[2:4]), int(date[4:6])
+        if not 1 <= month <= 12 or not (1 <= day <= 31 or 61 <= day <= 91):
+            continue
+        if _luhn(date + last):
+            found.append(m.span())
+    return found
+
+
+def has_personnummer(text: str) -> bool:
+    return bool(personnummer_spans(text))
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+PNR_TEXT = (
+    "a Swedish personal identity number (personnummer); remove it: "
+    "a joint message must never name a private person"
+)
+_DIGITS = re.compile(r"[0-9]{6}")
+
+
+class _Findings:
+    """Problems grouped by place and text, each with the channels it concerns, so a body
+    shared by four channels gives one line, not four."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, int, int, str, str], set[str]] = defaultdict(set)
+
+    def add(self, file: str, pos: tuple[int, int], severity: str, text: str, channel: str | None = None) -> None:
+        channels = self.by_key[(file, pos[0], pos[1], severity, text)]
+        if channel:
+            channels.add(channel)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for (file, line, col, severity, text), channels in self.by_key.items():
+            if channels:
+                text = f"{text} (channel{'s' if len(channels) > 1 else ''}: {', '.join(sorted(channels))})"
+            out.append(Problem(file, line, col, severity, text))  # type: ignore[arg-type]
+        return out
+
+
+class _Checker:
+    def __init__(self, project: Project):
+        assert project.config is not None
+        self.project = project
+        self.checks = project.config.checks
+        self.findings = _Findings()
+        self.template_errors: dict[tuple[str, int, str], Problem] = {}
+        words = [w.strip() for w in self.checks.flagged_words if w.strip()]
+        self.flagged = (
+            re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
+            if words else None
+        )
+
+    def run(self) -> list[Problem]:
+        for campaign in self.project.campaigns.values():
+            for message in campaign.messages:
+                self.message(campaign, message)
+        self.personnummer()
+        return list(self.template_errors.values()) + self.findings.problems()
+
+    def render_error(self, exc: RenderError) -> None:
+        key = (exc.file, exc.line, exc.message)
+        if key not in self.template_errors:
+            self.template_errors[key] = exc.problem()
+
+    def message(self, campaign: LoadedCampaign, message: LoadedMessage) -> None:
+        m = message.model
+        file = campaign.file
+        base = ("messages", message.index)
+        if m.link is not None and not m.link.startswith("https://"):
+            self.findings.add(file, campaign.where(*base, "link"), "warning",
+                              f"link: '{m.link}' is not an https:// address; use https so readers reach the page safely")
+        if m.image is not None and not m.image.alt.strip():
+            self.findings.add(file, campaign.where(*base, "image"), "error",
+                              "image: no alt text; add alt: describing the picture for readers who cannot see it")
+        if not message.times:
+            return
+        at, suffix = message.times[0]
+        from .plan import delivery_id
+
+        for channel in message.channels:
+            if channel not in self.project.channel_settings:
+                continue  # reported by the loader
+            try:
+                rendered = render_loaded(self.project, campaign, message, channel, at,
+                                         delivery_id(campaign.key, message.key, channel, suffix))
+            except RenderError as exc:
+                self.render_error(exc)
+                continue
+            self.rendered(campaign, message, rendered)
+
+    def rendered(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage) -> None:
+        file, channel = campaign.file, r.channel
+        res = resolve(message, channel, r.publisher)
+        body_pos = campaign.where(*res.sources["body"])
+        figure = lix(f"{r.title}\n{r.body_text}")
+        if figure > self.checks.lix_max:
+            self.findings.add(file, body_pos, "warning",
+                              f"LIX {figure:.0f} is above {self.checks.lix_max:g} (checks.lix_max): the text is hard "
+                              "to read; write shorter sentences and fewer long words", channel)
+        if r.publisher == "facebook":
+            n = len(r.parts.get("text", ""))
+            if n > self.checks.facebook_max_chars:
+                self.findings.add(file, body_pos, "warning",
+                                  f"the Facebook post is {n} characters, over {self.checks.facebook_max_chars} "
+                                  "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
+        if r.publisher == "mailer":
+            self.press(campaign, message, r, res)
+
+    def press(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Any) -> None:
+        assert self.project.config is not None
+        file, base = campaign.file, ("messages", message.index)
+        pos = campaign.where(*base, "channels", message.model.channels.index(r.channel)) \
+            if message.model.channels and r.channel in message.model.channels else campaign.where(*base)
+        parties = self.project.config.agreement.parties
+        for key in campaign.model.parties or list(parties):
+            party = parties.get(key)
+            if party is not None and party.press_contact is None:
+                self.findings.add(file, pos, "warning",
+                                  f"the press release has no press contact for {party.name}; add press_contact "
+                                  f"under agreement.parties.{key} in config.yaml", r.channel)
+        if self.flagged is None:
+            return
+        sources = [("title", res.sources["title"], res.title), ("body", res.sources["body"], res.body)]
+        seen = False
+        for what, path, text in sources:
+            for word in sorted({w.lower() for w in self.flagged.findall(text)}):
+                seen = True
+                self.findings.add(file, campaign.where(*path), "warning",
+                                  f"the press release uses '{word}' in the {what} (checks.flagged_words): make sure it "
+                                  "is objective and points out no one", r.channel)
+        if not seen:
+            words = sorted({w.lower() for w in self.flagged.findall(f"{r.parts.get('subject', '')}\n{r.parts.get('text', '')}")})
+            for word in words:
+                self.findings.add(file, campaign.where(*base), "warning",
+                                  f"the press release uses '{word}' (from a template or a template variable; "
+                                  "checks.flagged_words): make sure it is objective and points out no one", r.channel)
+
+    def personnummer(self) -> None:
+        """Every text a message is made of lives in config.yaml, a campaign file or a
+        template, so those files are searched line by line: each finding has its exact
+        place, and each file is read once however many messages use it."""
+        files = ["config.yaml"] + [c.file for c in self.project.campaigns.values()]
+        root = self.project.root
+        for folder, shown in ((root / PLAN_TEMPLATES, PLAN_TEMPLATES), (BUILTIN_TEMPLATES, "samverkan/templates")):
+            if folder.is_dir():
+                files += [f"{shown}/{p.relative_to(folder).as_posix()}" for p in sorted(folder.rglob("*.j2"))]
+        for rel in files:
+            path = root / rel if not rel.startswith("samverkan/") else BUILTIN_TEMPLATES / rel.split("/", 2)[2]
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # the loader reports unreadable files
+            if not _DIGITS.search(text):
+                continue
+            for n, line in enumerate(text.splitlines(), 1):
+                if rel.endswith(".yaml") and line.lstrip().startswith("#"):
+                    continue  # a YAML comment is never published
+                for start, _ in personnummer_spans(line):
+                    # Say where it is, never what it is: the report must not spread it.
+                    self.findings.add(rel, (n, start + 1), "error", PNR_TEXT)
+
+
+def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> list[Problem]:
+    """The checks of one message on each of its channels (for previews)."""
+    if project.config is None:
+        return []
+    try:
+        checker = _Checker(project)
+        checker.message(campaign, message)
+    except RenderError as exc:
+        return [exc.problem()]
+    return sorted(list(checker.template_errors.values()) + checker.findings.problems())
 
 
 def check_content(project: Project) -> list[Problem]:
-    return []
+    """Render every message for every channel and check what it says."""
+    if project.config is None:
+        return []
+    try:
+        return _Checker(project).run()
+    except RenderError as exc:  # the environment itself (e.g. an unknown locale)
+        return [exc.problem()]

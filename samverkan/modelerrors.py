@@ -8,15 +8,28 @@ import typing
 from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from .models import FieldError
 from .problems import Problems
 from .yamlpos import Located, Path
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` was most likely meant to be, if any is close enough."""
+    close = difflib.get_close_matches(str(word), [c for c in choices if c is not None], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """``; did you mean 'x'?`` when a close match exists, else ``''``."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    close = closest(word, choices)
+    return f"; did you mean '{close}'?" if close else ""
+
+
+def _quoted_list(names: list[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _unwrap(tp: Any) -> Any:
@@ -33,11 +46,11 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def _keys_of(model: type[BaseModel]) -> list[str]:
+def keys_of(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _model_at(model: type[BaseModel], path: Path) -> type[BaseModel] | None:
+def model_at(model: type[BaseModel], path: Path) -> type[BaseModel] | None:
     """The model class that holds the mapping at ``path`` (for "did you mean")."""
     tp: Any = model
     for part in path:
@@ -69,7 +82,7 @@ def _kind(value: Any) -> str:
     return f"'{value}'"
 
 
-def describe(err: dict[str, Any]) -> str:
+def describe(err: ErrorDetails) -> str:
     """One pydantic error as a sentence, without its place."""
     kind, value = err["type"], err.get("input")
     if kind in ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"):
@@ -77,19 +90,27 @@ def describe(err: dict[str, Any]) -> str:
     if kind.startswith("datetime_"):
         return f"{_kind(value)} is not a valid date and time; write it as YYYY-MM-DD HH:MM"
     if kind in ("string_type",):
-        return f"expected text, got {_kind(value)}"
+        # Usually YAML read yes/no/on/off as true/false or 2018 as a number: quotes fix it.
+        hint = "; put the value in quotes" if isinstance(value, (bool, int, float)) else ""
+        return f"expected text, got {_kind(value)}{hint}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"expected a whole number, got {_kind(value)}"
     if kind in ("float_parsing", "float_type"):
         return f"expected a number, got {_kind(value)}"
     if kind in ("list_type",):
-        return f"expected a list such as [a, b], got {_kind(value)}"
+        hint = f"; write [{value}]" if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+        return f"expected a list such as [a, b], got {_kind(value)}{hint}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"expected a mapping of keys and values, got {_kind(value)}"
     if kind == "literal_error":
         return f"{_kind(value)} is not allowed; use one of: {err['ctx']['expected']}"
     if kind == "too_short":
-        return f"needs at least {err['ctx']['min_length']} item(s)"
+        n = err["ctx"]["min_length"]
+        return f"needs at least {n} item{'s' if n != 1 else ''}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+                 "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}[kind]
+        return f"must be {bound[1]} {err['ctx'][bound[0]]}, got {value}"
     if kind == "value_error":
         return str(err["ctx"]["error"])
     if kind == "string_pattern_mismatch":
@@ -108,18 +129,48 @@ def report(
     label: str = "",
 ) -> None:
     """Add one problem per error of ``exc``, placed at its YAML node."""
-    for err in exc.errors():
-        loc: Path = tuple(err["loc"])
+    errors = exc.errors()
+    # A misspelt key shows up twice, as unknown and as missing: say it once, as the
+    # unknown key with its "did you mean", since renaming it fixes both.
+    meant: set[Path] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            holder = model_at(model, loc[:-1])
+            name = closest(str(loc[-1]), keys_of(holder)) if holder else None
+            if name is not None:
+                meant.add(loc[:-1] + (name,))
+    missing: dict[Path, list[str]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "missing" and loc not in meant:
+            missing.setdefault(loc[:-1], []).append(str(loc[-1]))
+    for holder_loc, names in missing.items():
+        # One line per mapping: several missing keys share the mapping's position.
+        word = "key" if len(names) == 1 else "keys"
+        line, col = located.where(prefix + holder_loc)
+        problems.error(file, line, col, f"{label}missing {word} {_quoted_list(names)}")
+    for err in errors:
+        loc = tuple(err["loc"])
         full = prefix + loc
+        if err["type"] == "missing":
+            continue
         if err["type"] == "extra_forbidden":
             line, col = located.where(full, key=True)
-            holder = _model_at(model, loc[:-1])
-            hint = suggest(str(loc[-1]), _keys_of(holder)) if holder else ""
+            holder = model_at(model, loc[:-1])
+            keys = keys_of(holder) if holder else []
+            hint = suggest(str(loc[-1]), keys)
+            if not hint and keys:
+                hint = f"; keys allowed here: {', '.join(keys)}"
             text = f"unknown key '{loc[-1]}'{hint}"
-        elif err["type"] == "missing":
-            line, col = located.where(full[:-1])
-            text = f"missing key '{loc[-1]}'"
+        elif loc and loc[-1] == "[key]":  # a mapping key itself is malformed (a channel name)
+            line, col = located.where(full[:-1], key=True)
+            names = [str(p) for p in loc[:-2] if isinstance(p, str)]
+            text = (names[-1] + ": " if names else "") + describe(err)
         else:
+            error = (err.get("ctx") or {}).get("error")
+            if err["type"] == "value_error" and isinstance(error, FieldError):
+                loc, full = loc + (error.field,), full + (error.field,)
             line, col = located.where(full)
             names = [str(p) for p in loc if isinstance(p, str)]
             field = names[-1] + ": " if names else ""

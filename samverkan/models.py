@@ -11,11 +11,22 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import Strict as StrictType
 
 from .timeutil import parse_duration
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+
+
+class FieldError(ValueError):
+    """A model-level check that blames one field, so the error points at that field's
+    line (``end`` of a period) rather than at the whole mapping."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 def _key(value: str) -> str:
@@ -43,7 +54,30 @@ def _single_line(value: str) -> str:
     return value.strip()
 
 
+def _local_time(value: Any) -> Any:
+    # Pydantic would take a number as seconds since 1970 and a bare date as midnight; an
+    # officer who writes either has made a mistake, so say so instead of guessing.
+    if isinstance(value, bool):
+        raise ValueError("expected a date and time such as 2018-08-13 07:30, got true/false")
+    if isinstance(value, (int, float)):
+        raise ValueError(f"expected a date and time such as 2018-08-13 07:30, got the number {value}")
+    if isinstance(value, str) and _DATE_ONLY.match(value):
+        raise ValueError(f"'{value.strip()}' has no time of day; write it as YYYY-MM-DD HH:MM")
+    return value
+
+
+def _naive(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        raise ValueError(
+            "give the local time without a UTC offset; times are read in config.yaml's timezone"
+        )
+    return value
+
+
 Key = Annotated[str, AfterValidator(_key)]
+LocalTime = Annotated[datetime, BeforeValidator(_local_time), AfterValidator(_naive)]
+# YAML's yes/no are booleans, and pydantic would count True as 1: demand a real number.
+Count = Annotated[int, StrictType()]
 Duration = Annotated[str, AfterValidator(_duration)]
 Line = Annotated[str, AfterValidator(_single_line)]
 
@@ -77,7 +111,7 @@ class Period(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.end < self.start:
-            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+            raise FieldError("end", f"the period ends on {self.end}, before it starts on {self.start}; fix one of the dates")
         return self
 
     def contains(self, day: date) -> bool:
@@ -90,8 +124,8 @@ class Agreement(Strict):
     parties: dict[Key, Party] = Field(min_length=1)
     priority_areas: dict[Key, str] = Field(min_length=1)
     bases: dict[Key, str] = Field(default_factory=dict)
-    min_campaigns_per_year: int = Field(4, ge=0)
-    briefing_interval_days: int = Field(14, ge=1)
+    min_campaigns_per_year: Count = Field(4, ge=0)
+    briefing_interval_days: Count = Field(14, ge=1)
 
 
 class Defaults(Strict):
@@ -102,7 +136,7 @@ class Checks(Strict):
     """Thresholds of the content checks run by ``validate``."""
 
     lix_max: float = 45
-    facebook_max_chars: int = 63206
+    facebook_max_chars: Count = 63206
     flagged_words: list[str] = Field(
         default_factory=lambda: ["misstänkt", "misstänkta", "anhållen", "anhållna", "polisanmäld", "häktad"]
     )
@@ -129,15 +163,17 @@ class Config(Strict):
 
 class Event(Strict):
     title: Line
-    start: datetime
-    end: datetime | None = None
+    start: LocalTime
+    end: LocalTime | None = None
     location: Line | None = None
     description: str | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Event:
         if self.end is not None and self.end < self.start:
-            raise ValueError("event ends before it starts")
+            raise FieldError(
+                "end", f"the event ends ({self.end:%Y-%m-%d %H:%M}) before it starts ({self.start:%Y-%m-%d %H:%M}); fix one of the times"
+            )
         return self
 
 
@@ -149,12 +185,14 @@ class Image(Strict):
 class Repeat(Strict):
     every: Annotated[str, AfterValidator(_days)]
     until: date | None = None
-    count: int | None = Field(None, ge=1, le=1000)
+    count: Count | None = Field(None, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _bounded(self) -> Repeat:
-        if (self.until is None) == (self.count is None):
-            raise ValueError("give exactly one of 'until' and 'count'")
+        if self.until is not None and self.count is not None:
+            raise FieldError("count", "give either 'until' or 'count', not both; remove one")
+        if self.until is None and self.count is None:
+            raise ValueError("say when the repeats stop: add until: YYYY-MM-DD or count: N")
         return self
 
 
@@ -169,13 +207,13 @@ class Override(Strict):
 
 class Message(Strict):
     key: Key
-    at: datetime
+    at: LocalTime
     channels: list[str] | None = None
     title: Line
     body: str
     link: str | None = None
     image: Image | None = None
-    embargo: datetime | None = None
+    embargo: LocalTime | None = None
     repeat: Repeat | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
     overrides: dict[str, Override] = Field(default_factory=dict)

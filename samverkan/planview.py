@@ -123,4 +123,13 @@ def render(root: Path, *, year: int | None, fmt: str, clock: Callable[[Any], Cal
         return json.dumps(plan_data(project, y), ensure_ascii=False, indent=2) + "\n"
     if fmt == "table":
         return _table(plan_data(project, y), project)
+    if fmt == "ics":
+        from .calendar_ics import ics_text
+
+        # A calendar to subscribe to holds the whole agreement period unless --year is given.
+        return ics_text(project, y if year is not None else None)
+    if fmt == "html":
+        from .wheel import wheel_page
+
+        return wheel_page(project, y)
     raise SamverkanError(f"plan --format {fmt} is not available yet")

@@ -117,8 +117,11 @@ class Publishing:
         if self._approvals is not None:
             missing = self._approvals(delivery, content_hash)
             if missing:
-                if self.ledger.set_state(delivery.id, "held", now, note=f"awaiting approval by {', '.join(missing)}", expect=("pending", "missed", "failed")):
-                    event("held", delivery.id, f"awaiting approval by {', '.join(missing)}", logging.WARNING)
+                note = f"awaiting approval by {', '.join(missing)}"
+                if (row.state, row.note) != ("held", note) and self.ledger.set_state(
+                    delivery.id, "held", now, note=note, expect=("pending", "held", "missed", "failed")
+                ):
+                    event("held", delivery.id, note, logging.WARNING)
                 return Outcome(delivery.id, "held", f"awaiting approval by {', '.join(missing)}")
         if row.uncertain:
             found = _safe_lookup(pub, payload, delivery.id)

@@ -1,11 +1,52 @@
-"""Rendering a delivery's message for its channel: the publisher's parts through Jinja2."""
+"""Rendering a delivery's message for its channel: the publisher's parts through Jinja2.
+
+Templates are looked up first in the plan's own ``content/templates/``, then in the
+defaults shipped in ``samverkan/templates/``; a plan's template may include the default it
+replaces as ``builtin/<name>`` (e.g. ``{% include "builtin/snippets/signature.txt.j2" %}``).
+The environment is sandboxed, strict about undefined variables, and escapes HTML only in
+``.html.j2`` and ``.xml.j2`` templates.
+
+A message body is Markdown, never a template: ``{{`` in a campaign text comes out as
+written. Raw HTML in a body is shown as text, not passed through.
+
+Per-channel overrides (``overrides:`` of a message) are looked up by publisher name, then
+by channel name; the channel's fields win, ``vars`` are merged. ``template`` names a
+template file that replaces the template of the channel's *main part*: the part (other
+than ``subject``) whose default template is of the same type (``.txt.j2``, ``.html.j2``,
+``.xml.j2``). For the mailer, ``press/kort.html.j2`` replaces the HTML body and
+``press/kort.txt.j2`` the plain-text alternative; for facebook and rss it is their one part.
+"""
 
 from __future__ import annotations
 
+import functools
+import html
+import re
+import threading
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from .loading import LoadedCampaign, LoadedMessage, Project
+    from .plan import Delivery
+    from .problems import Problem
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent / "templates"
+PLAN_TEMPLATES = "content/templates"
+BUILTIN_PREFIX = "builtin"
+IMAGE_CID = "image"
+"""Content id of the message's image in an HTML e-mail (``src="cid:image"``)."""
+
+
+def logo_cid(party_key: str) -> str:
+    """Content id of a party's logo in an HTML e-mail (``src="cid:logo-<party>"``)."""
+    return f"logo-{party_key}"
 
 
 @dataclass(frozen=True)
@@ -19,15 +60,17 @@ class Contact:
 
 @dataclass(frozen=True)
 class Logo:
-    party: str
+    party: str  # the party's key in config.yaml
     path: Path  # absolute
     alt: str
+    cid: str = ""  # logo_cid(party): how the HTML e-mail refers to it
 
 
 @dataclass(frozen=True)
 class ImageRef:
     path: Path  # absolute
     alt: str
+    cid: str = IMAGE_CID
 
 
 @dataclass(frozen=True)
@@ -48,7 +91,8 @@ class RenderedMessage:
     logos: tuple[Logo, ...] = ()
     contacts: tuple[Contact, ...] = ()
     parties: tuple[str, ...] = ()  # the parties' names, in config order
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the message's vars (e.g. image_url)
+    body_text: str = ""  # the body as plain text, after this channel's overrides (for checks)
 
     def content_hash(self) -> str:
         """SHA-256 over everything that is published (approvals and re-publish checks)."""
@@ -67,3 +111,693 @@ class RenderedMessage:
             ensure_ascii=False,
         )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class RenderError(Exception):
+    """A message could not be rendered; ``file``/``line`` blame the template (relative to
+    the plan's root, or ``samverkan/templates/...`` for a default) or the campaign file."""
+
+    def __init__(self, file: str, line: int, col: int, message: str, context: str = ""):
+        self.file, self.line, self.col, self.message, self.context = file, line, col, message, context
+        super().__init__(str(self.problem()))
+
+    def problem(self) -> Problem:
+        from .problems import Problem
+
+        text = f"{self.message} ({self.context})" if self.context else self.message
+        return Problem(self.file, self.line, self.col, "error", text)
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+_SAFE_SCHEMES = ("http:", "https:", "mailto:", "tel:")
+_local = threading.local()  # a Markdown instance is not thread-safe; the preview server is
+
+
+def _markdown() -> Any:
+    md = getattr(_local, "md", None)
+    if md is None:
+        import markdown
+        from markdown.treeprocessors import Treeprocessor
+        from markdown.util import AMP_SUBSTITUTE
+
+        class SafeLinks(Treeprocessor):
+            # A body may not smuggle in javascript: or data: links.
+            def run(self, root: Any) -> None:
+                for el in root.iter("a"):
+                    href = html.unescape(el.get("href", "").replace(AMP_SUBSTITUTE, "&")).strip().lower()
+                    if href and not href.startswith(_SAFE_SCHEMES) and not href.startswith(("#", "/")):
+                        del el.attrib["href"]
+
+        class PlainText(Treeprocessor):
+            # The finished tree, as plain text: one conversion gives both forms.
+            def run(self, root: Any) -> None:
+                self.md.plain_text = _tree_text(root)
+
+        md = markdown.Markdown(extensions=["sane_lists"], output_format="html")
+        # Raw HTML in a body is shown as the characters typed, never passed on as markup.
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.inlinePatterns.deregister("entity")
+        md.treeprocessors.register(SafeLinks(md), "safe_links", 15)
+        md.treeprocessors.register(PlainText(md), "plain_text", -10)
+        _local.md = md
+    return md
+
+
+@functools.lru_cache(maxsize=8192)
+def _convert(text: str) -> tuple[str, str]:
+    md = _markdown()
+    md.reset()
+    out = str(md.convert(text))
+    return out, md.plain_text
+
+
+def markdown_html(text: str) -> str:
+    """Markdown → HTML; raw HTML in ``text`` is escaped, unsafe link schemes dropped."""
+    return _convert(text)[0]
+
+
+def markdown_text(text: str) -> str:
+    """Markdown → readable plain text: paragraphs, "• " bullets, links as "text (url)"."""
+    return _convert(text)[1]
+
+
+_BR = "\x00"  # a <br> while the soft line breaks of the source become spaces
+_ENTITY = re.compile("\x02amp\x03#(\\d+);")  # markdown's obfuscated e-mail addresses
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+def _clean(text: str) -> str:
+    text = _ENTITY.sub(lambda m: chr(int(m.group(1))), text)
+    text = " ".join(text.split())
+    return "\n".join(line.strip() for line in text.split(_BR)).strip()
+
+
+def _inline(el: Any) -> str:
+    """The text of ``el`` and its inline children (tails included for children)."""
+    out = [html.unescape(el.text) if el.tag == "code" and el.text else (el.text or "")]
+    for child in el:
+        out.append(_inline_child(child))
+        out.append(child.tail or "")
+    return "".join(out)
+
+
+def _inline_child(el: Any) -> str:
+    if el.tag == "br":
+        return _BR
+    if el.tag == "img":
+        return el.get("alt", "")
+    label = _inline(el)
+    if el.tag == "a" and el.get("href"):
+        href = _ENTITY.sub(lambda m: chr(int(m.group(1))), el.get("href"))
+        target = href[len("mailto:"):] if href.startswith("mailto:") else href
+        shown = _clean(label)
+        if not shown:
+            return target
+        if shown != target:
+            return f"{label} ({target})"
+    return label
+
+
+def _list_lines(lst: Any, depth: int) -> list[str]:
+    lines: list[str] = []
+    n = int(lst.get("start", "1")) if lst.tag == "ol" and lst.get("start", "1").isdigit() else 1
+    for li in lst:
+        if li.tag != "li":
+            continue
+        text, nested = [li.text or ""], []
+        for child in li:
+            if child.tag in ("ul", "ol"):
+                nested += _list_lines(child, depth + 1)
+            elif child.tag == "p" or child.tag in _HEADINGS:
+                text.append(" " + _inline(child) + " ")
+            else:
+                text.append(_inline_child(child))
+            text.append(child.tail or "")
+        marker = f"{n}. " if lst.tag == "ol" else "• "
+        lines.append("  " * depth + marker + _clean("".join(text)))
+        lines += nested
+        n += 1
+    return lines
+
+
+def _blocks(el: Any, out: list[str]) -> None:
+    if el.text and el.text.strip():
+        out.append(_clean(el.text))
+    for child in el:
+        if child.tag in ("ul", "ol"):
+            out.append("\n".join(_list_lines(child, 0)))
+        elif child.tag in ("blockquote", "div"):
+            _blocks(child, out)
+        elif child.tag == "pre":
+            out.append(html.unescape("".join(child.itertext())).rstrip())
+        elif child.tag != "hr":
+            text = _clean(_inline(child))
+            if text:
+                out.append(text)
+
+
+def _tree_text(root: Any) -> str:
+    out: list[str] = []
+    _blocks(root, out)
+    return "\n\n".join(b for b in out if b)
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+# Swedish typography writes "kl. 07.30"; CLDR's sv time format is "HH:mm", so we say it here.
+_PATTERNS: dict[str, tuple[str, str, str]] = {
+    "sv": ("EEEE d MMMM y", "HH.mm", "{date} kl. {time}"),
+}
+
+
+# Babel is slow per call and a plan repeats its dates (a campaign's events in every message).
+@functools.lru_cache(maxsize=4096)
+def _babel_date(value: Any, pattern: str, locale: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(value, pattern, locale=locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _babel_time(value: datetime, pattern: str, locale: str) -> str:
+    from babel.dates import format_time
+
+    return format_time(value, pattern, locale=locale)
+
+
+@dataclass(frozen=True)
+class _Dates:
+    locale: str
+    tz: ZoneInfo
+
+    @functools.cached_property
+    def patterns(self) -> tuple[str, str, str]:
+        from babel import Locale
+        from babel.dates import get_date_format, get_time_format
+
+        loc = Locale.parse(self.locale)
+        if loc.language in _PATTERNS:
+            return _PATTERNS[loc.language]
+        return (get_date_format("full", loc).pattern, get_time_format("short", loc).pattern, "{date} {time}")
+
+    def _local(self, value: Any) -> datetime:
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a date and time, got {type(value).__name__}")
+        return value.astimezone(self.tz) if value.tzinfo else value.replace(tzinfo=self.tz)
+
+    def date(self, value: Any) -> str:
+        if isinstance(value, datetime):
+            value = self._local(value).date()
+        return _babel_date(value, self.patterns[0], self.locale)
+
+    def time(self, value: Any) -> str:
+        return _babel_time(self._local(value), self.patterns[1], self.locale)
+
+    def datetime(self, value: Any) -> str:
+        return self.patterns[2].format(date=self.date(value), time=self.time(value))
+
+    def span(self, start: Any, end: Any = None) -> str:
+        """"onsdag 22 augusti 2018 kl. 18.00–19.30"; an end on another day is written out."""
+        if end is None:
+            return self.datetime(start)
+        if self._local(start).date() == self._local(end).date():
+            return f"{self.datetime(start)}–{self.time(end)}"
+        return f"{self.datetime(start)} – {self.datetime(end)}"
+
+
+# --- the environment -----------------------------------------------------------------------
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int], ...]:
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((p.as_posix(), p.stat().st_mtime_ns) for p in folder.rglob("*.j2") if p.is_file()))
+
+
+_DICT_ATTRS = frozenset(dir(dict))
+
+
+def _sandbox_class() -> type:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        """The immutable sandbox, with a fast path for our own plain-data views: their
+        attributes need none of the sandbox's checks, and a validate run over thousands of
+        messages makes about thirty such look-ups per rendering."""
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRS:
+                return obj[attribute]
+            if type(obj) is MessageView and attribute in MessageView.FIELDS:
+                return getattr(obj, attribute)
+            return super().getattr(obj, attribute)
+
+    return Sandbox
+
+
+@functools.lru_cache(maxsize=8)
+def _build_environment(
+    plan_dir: str, locale: str, timezone: str, fingerprint: tuple[Any, ...]
+) -> jinja2.Environment:
+    # ``fingerprint`` (names and mtimes of the template files) is only part of the cache key:
+    # an edited or added template makes a new environment, an unchanged plan reuses one.
+    import jinja2
+    from markupsafe import Markup
+
+    builtin = jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES))
+    loader = jinja2.ChoiceLoader([
+        jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}),
+        jinja2.FileSystemLoader(plan_dir),
+        builtin,
+    ])
+    env = _sandbox_class()(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=False, default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    dates = _Dates(locale, ZoneInfo(timezone))
+    env.filters.update({
+        "datetime": dates.datetime,
+        "date": dates.date,
+        "time": dates.time,
+        "timespan": lambda event: dates.span(event["start"], event.get("end")) if isinstance(event, dict) else dates.span(event),
+        "markdown": lambda text: Markup(markdown_html(str(text))),
+        "plaintext": lambda text: markdown_text(str(text)),
+        "format_list": lambda items: _format_list(tuple(str(i) for i in items), locale),
+    })
+    return env
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_list(items: tuple[str, ...], locale: str) -> str:
+    """"a, b och c" (babel's list patterns are slow to look up, and names repeat)."""
+    from babel.lists import format_list
+
+    return format_list(list(items), locale=locale)
+
+
+class _State:
+    """What rendering keeps per loaded project: the environment, compiled templates, and
+    the views of parties and campaigns that every message shares."""
+
+    def __init__(self, project: Project):
+        assert project.config is not None
+        self.project = project
+        self.config = project.config
+        self.plan_dir = (project.root / PLAN_TEMPLATES).resolve()
+        try:
+            from babel import Locale
+
+            Locale.parse(self.config.locale)
+        except Exception:
+            raise RenderError("config.yaml", *project.config_where("locale"),
+                              f"locale: unknown locale '{self.config.locale}'; write e.g. sv") from None
+        self.env = _build_environment(
+            str(self.plan_dir), self.config.locale, self.config.timezone,
+            (_fingerprint(self.plan_dir), _fingerprint(BUILTIN_TEMPLATES)),
+        )
+        self.dates = _Dates(self.config.locale, project.tz)
+        self.templates: dict[str, Any] = {}
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.extras: dict[str, dict[str, Any]] = {}
+        self.images: dict[str, Path] = {}
+        self.lock = threading.Lock()
+        self.parties = self._parties()
+
+    def _parties(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, p in self.config.agreement.parties.items():
+            logo = None
+            if p.logo:
+                logo = {"path": p.logo, "alt": f"Logotyp: {p.name}", "cid": logo_cid(key), "src": f"cid:{logo_cid(key)}"}
+            contact = None
+            if p.press_contact:
+                c = p.press_contact
+                contact = {"name": c.name, "title": c.title, "phone": c.phone, "email": c.email}
+            out[key] = {"key": key, "name": p.name, "short_name": p.short_name, "website": p.website,
+                        "logo": logo, "contact": contact}
+        return out
+
+    def file_of(self, filename: str | None) -> str | None:
+        """A template's file as the user names it, or None if it is not a template file."""
+        if not filename:
+            return None
+        path = Path(filename).resolve()
+        for base, shown in ((self.plan_dir, PLAN_TEMPLATES), (BUILTIN_TEMPLATES, "samverkan/templates")):
+            try:
+                return f"{shown}/{path.relative_to(base).as_posix()}"
+            except ValueError:
+                continue
+        return None
+
+    def template(self, name: str) -> Any:
+        """The compiled template; a syntax error is kept, so it is reported, not re-parsed."""
+        import jinja2
+
+        if name not in self.templates:
+            try:
+                self.templates[name] = self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{name}"
+                self.templates[name] = RenderError(file, exc.lineno or 1, 1, f"template syntax: {exc.message}")
+            except jinja2.TemplateNotFound as exc:
+                self.templates[name] = exc
+        found = self.templates[name]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def locate(self, exc: BaseException, name: str, context: str) -> RenderError:
+        """A RenderError at the innermost template line of ``exc``'s traceback."""
+        import jinja2
+        from jinja2.sandbox import SecurityError
+
+        if isinstance(exc, RenderError):
+            return exc
+        if isinstance(exc, jinja2.TemplateSyntaxError):  # in an included template
+            file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{exc.name or name}"
+            return RenderError(file, exc.lineno or 1, 1, f"template syntax: {exc.message}")
+        file, line = None, 1
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            file = self.file_of(frame.filename)
+            if file is not None:
+                line = frame.lineno or 1
+                break
+        if file is None:
+            file = self.file_of(str(self.plan_dir / name)) if (self.plan_dir / name).is_file() else f"samverkan/templates/{name}"
+        if isinstance(exc, SecurityError):
+            text = f"not allowed in a template: {exc}"
+        elif isinstance(exc, jinja2.UndefinedError):
+            text = f"{exc.message}; give it in the message's vars or test it with 'is defined'"
+        elif isinstance(exc, jinja2.TemplateNotFound):
+            text = f"no template '{exc.name}' in {PLAN_TEMPLATES}/ or the built-in defaults"
+        elif isinstance(exc, jinja2.TemplateError):
+            text = exc.message or type(exc).__name__
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return RenderError(file, line, 1, text, context)
+
+    def campaign_view(self, campaign: LoadedCampaign) -> dict[str, Any]:
+        view = self.campaigns.get(campaign.key)
+        if view is None:
+            ag = self.config.agreement
+            m = campaign.model
+            events = [
+                {"title": e.title, "start": e.start, "end": e.end, "location": e.location,
+                 "description": e.description, "when": self.dates.span(e.start, e.end)}
+                for e in campaign.events
+            ]
+            view = {
+                "key": campaign.key, "kind": m.kind, "title": m.title, "summary": m.summary,
+                "areas": [{"key": a, "label": ag.priority_areas.get(a, a)} for a in m.priority_areas],
+                "bases": [{"key": b, "label": ag.bases.get(b, b)} for b in m.bases],
+                "partners": list(m.partners),
+                "period": {"start": m.period.start, "end": m.period.end},
+                "parties": [self.parties[p] for p in (m.parties or list(ag.parties)) if p in self.parties],
+                "events": events,
+            }
+            parties = view["parties"]
+            view["joint"] = _format_list(tuple(p["name"] for p in parties), self.config.locale)
+            # What RenderedMessage carries besides the text; built once per campaign.
+            root = self.project.root
+            self.extras[campaign.key] = {
+                "logos": tuple(
+                    Logo(p["key"], (root / p["logo"]["path"]).resolve(), p["logo"]["alt"], p["logo"]["cid"])
+                    for p in parties if p["logo"]
+                ),
+                "contacts": tuple(
+                    Contact(p["name"], p["contact"]["name"], p["contact"]["title"], p["contact"]["phone"], p["contact"]["email"])
+                    for p in parties if p["contact"]
+                ),
+                "contact_views": [dict(p["contact"], party=p["name"], party_short=p["short_name"])
+                                  for p in parties if p["contact"]],
+                "parties": tuple(p["name"] for p in parties),
+            }
+            self.campaigns[campaign.key] = view
+        return view
+
+
+def _state(project: Project) -> _State:
+    # Kept on the project object itself: it lives exactly as long as this load of the plan,
+    # and a reload (daemon, preview server) starts afresh.
+    state = vars(project).get("_rendering")
+    if state is None:
+        state = _State(project)
+        vars(project)["_rendering"] = state
+    return state
+
+
+def format_datetime(project: Project, value: datetime) -> str:
+    """``value`` as the templates write it: "måndag 13 augusti 2018 kl. 07.30"."""
+    return _state(project).dates.datetime(value)
+
+
+def format_date(project: Project, value: Any) -> str:
+    """"måndag 13 augusti 2018" in the plan's locale and time zone."""
+    return _state(project).dates.date(value)
+
+
+def format_time(project: Project, value: datetime) -> str:
+    return _state(project).dates.time(value)
+
+
+def environment(project: Project) -> jinja2.Environment:
+    """The project's Jinja2 environment (sandboxed, StrictUndefined), built once."""
+    return _state(project).env
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+class MessageView:
+    """``message`` in a template; the body is converted only if a template asks for it."""
+
+    FIELDS = frozenset({"key", "title", "body", "link", "image", "embargo", "at", "vars", "body_html", "body_text"})
+
+    def __init__(self, key: str, title: str, body: str, link: str | None, image: dict[str, Any] | None,
+                 embargo: datetime | None, at: datetime, vars: dict[str, Any]):
+        self.key, self.title, self.body, self.link, self.image = key, title, body, link, image
+        self.embargo, self.at, self.vars = embargo, at, vars
+
+    @functools.cached_property
+    def body_html(self) -> Any:
+        from markupsafe import Markup
+
+        return Markup(markdown_html(self.body))
+
+    @functools.cached_property
+    def body_text(self) -> str:
+        return markdown_text(self.body)
+
+
+@dataclass
+class Resolved:
+    """A message's fields for one channel after its overrides."""
+
+    title: str
+    body: str
+    template: str | dict[str, str] | None
+    vars: dict[str, Any]
+    sources: dict[str, tuple[Any, ...]]  # field -> YAML path it came from (for positions)
+
+
+def resolve(message: LoadedMessage, channel: str, publisher: str) -> Resolved:
+    """The message's title, body, template and vars for ``channel`` (publisher's overrides,
+    then the channel's, which win)."""
+    m = message.model
+    base: tuple[Any, ...] = ("messages", message.index)
+    out = Resolved(m.title, m.body, None, dict(m.vars), {"title": base + ("title",), "body": base + ("body",)})
+    for target in (publisher, channel):
+        o = m.overrides.get(target)
+        if o is None:
+            continue
+        where = base + ("overrides", target)
+        if o.title is not None:
+            out.title, out.sources["title"] = o.title, where + ("title",)
+        if o.body is not None:
+            out.body, out.sources["body"] = o.body, where + ("body",)
+        if o.template is not None:
+            out.template, out.sources["template"] = o.template, where + ("template",)
+        out.vars.update(o.vars)
+    return out
+
+
+def _type(name: str) -> str:
+    parts = name.rsplit("/", 1)[-1].split(".")
+    return parts[-2] if len(parts) >= 3 else ""
+
+
+def part_templates(parts: dict[str, str], template: str | dict[str, str] | None) -> dict[str, str]:
+    """The publisher's part → template map after a ``template`` override (see module doc);
+    ValueError if the override fits no part."""
+    out = dict(parts)
+    if template is None:
+        return out
+    if isinstance(template, dict):
+        for part, name in template.items():
+            if part not in out:
+                raise ValueError(f"template: no part '{part}' (parts: {', '.join(out)})")
+            out[part] = name
+        return out
+    kind = _type(template)
+    fits = [p for p, name in out.items() if p != "subject" and _type(name) == kind]
+    if not fits:
+        kinds = ", ".join(f".{_type(n)}.j2" for p, n in out.items() if p != "subject")
+        raise ValueError(f"template: '{template}' fits none of this channel's parts; name a {kinds} file")
+    out[fits[0]] = template
+    return out
+
+
+def render(project: Project, delivery: Delivery) -> RenderedMessage:
+    """Render ``delivery``'s message for its channel; RenderError on any problem."""
+    campaign = project.campaigns.get(delivery.campaign)
+    message = campaign.message(delivery.message) if campaign else None
+    if campaign is None or message is None:
+        raise RenderError("config.yaml", 1, 1, f"no valid message {delivery.campaign}/{delivery.message}")
+    return render_loaded(project, campaign, message, delivery.channel, delivery.at, delivery.id)
+
+
+def render_message(
+    project: Project, campaign_key: str, message_key: str, channel: str, at: datetime | None = None
+) -> RenderedMessage:
+    """Render one message for one channel, at its first time unless ``at`` is given."""
+    from .plan import delivery_id
+
+    campaign = project.campaigns[campaign_key]
+    message = campaign.message(message_key)
+    if message is None:
+        raise KeyError(message_key)
+    when, suffix = message.times[0] if message.times else (message.model.at.replace(tzinfo=project.tz), None)
+    if at is not None:
+        when, suffix = next(((t, s) for t, s in message.times if t == at), (at, None))
+    return render_loaded(project, campaign, message, channel, when, delivery_id(campaign.key, message.key, channel, suffix))
+
+
+def render_loaded(
+    project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str,
+    at: datetime, delivery_id: str,
+) -> RenderedMessage:
+    """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`)."""
+    import jinja2
+
+    from publishers import base
+
+    state = _state(project)
+    settings = project.channel_settings.get(channel)
+    if settings is None:
+        raise RenderError(campaign.file, *campaign.where("messages", message.index, "channels"),
+                          f"channel {channel} is not configured or its settings do not validate")
+    publisher = settings.publisher
+    cls = base.get(publisher)
+    res = resolve(message, channel, publisher)
+    context = f"rendering {campaign.key}/{message.key} for {channel}"
+    try:
+        templates = part_templates(dict(cls.parts), res.template)
+    except ValueError as exc:
+        raise RenderError(campaign.file, *campaign.where(*res.sources["template"]), str(exc)) from None
+
+    m = message.model
+    image = None
+    if m.image is not None:
+        image = {"path": m.image.path, "alt": m.image.alt, "cid": IMAGE_CID, "src": f"cid:{IMAGE_CID}"}
+    embargo = message.embargo if message.embargo is not None and message.embargo > at else None
+    view = MessageView(m.key, res.title, res.body, m.link, image, embargo, at, res.vars)
+    cview = state.campaign_view(campaign)
+    extras = state.extras[campaign.key]
+    ctx: dict[str, Any] = {k: v for k, v in res.vars.items() if isinstance(k, str)}
+    ctx.update({  # the names every template relies on win over a var of the same name
+        "agreement": {"title": state.config.agreement.title},
+        "campaign": cview,
+        "message": view,
+        # events still to come when the message goes out; campaign.events has them all
+        "events": [e for e in cview["events"] if (e["end"] or e["start"]) >= at],
+        "parties": cview["parties"],
+        "joint": cview["joint"],  # "Hultsfreds kommun och Polisen, ..."
+        "contacts": extras["contact_views"],
+        "channel": {"name": channel, "publisher": publisher},
+        "vars": res.vars,
+    })
+
+    parts: dict[str, str] = {}
+    for part, name in templates.items():
+        try:
+            text = state.template(name).render(ctx)
+        except RenderError:
+            raise
+        except jinja2.TemplateNotFound as exc:
+            if exc.name == name:  # the part's own template, not one it includes
+                raise _missing_template(project, campaign, res, cls, channel, part, name) from None
+            raise state.locate(exc, name, context) from None
+        except Exception as exc:  # the template is user code: any failure is its line's
+            raise state.locate(exc, name, context) from None
+        # Surrounding blank lines are template layout, not content; a subject is a header
+        # and so one line, whatever the template did.
+        parts[part] = " ".join(text.split()) if part == "subject" else text.strip()
+
+    image_path = None
+    if m.image is not None:
+        image_path = state.images.get(m.image.path)
+        if image_path is None:
+            image_path = state.images[m.image.path] = (project.root / m.image.path).resolve()
+    return RenderedMessage(
+        delivery_id=delivery_id,
+        campaign=campaign.key,
+        message=message.key,
+        channel=channel,
+        publisher=publisher,
+        at=at,
+        embargo=embargo,
+        title=res.title,
+        parts=parts,
+        link=m.link,
+        image=ImageRef(image_path, m.image.alt) if m.image and image_path else None,
+        logos=extras["logos"],
+        contacts=extras["contacts"],
+        parties=extras["parties"],
+        extra=dict(res.vars),
+        body_text=view.body_text,
+    )
+
+
+def _missing_template(
+    project: Project, campaign: LoadedCampaign, res: Resolved,
+    cls: Any, channel: str, part: str, name: str,
+) -> RenderError:
+    if cls.parts.get(part) != name:  # the message's own override names it
+        return RenderError(campaign.file, *campaign.where(*res.sources["template"]),
+                           f"template: no template '{name}' in {PLAN_TEMPLATES}/ or the built-in defaults")
+    return RenderError("config.yaml", *project.config_where("channels", channel, "publisher"),
+                       f"channel {channel}: publisher {cls.name} needs the template '{name}'; add it under {PLAN_TEMPLATES}/")
+
+
+# --- helpers for previews ------------------------------------------------------------------
+
+
+def inline_images(page: str, rendered: RenderedMessage) -> str:
+    """``page`` with each ``cid:`` reference replaced by a data: URI of the file, so an HTML
+    e-mail shows its logos and image in a browser."""
+    import base64
+    import mimetypes
+
+    files = {logo.cid: logo.path for logo in rendered.logos if logo.cid}
+    if rendered.image:
+        files[rendered.image.cid] = rendered.image.path
+
+    def sub(m: re.Match[str]) -> str:
+        path = files.get(m.group(1))
+        if path is None or not path.is_file():
+            return m.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+    return re.sub(r"cid:([A-Za-z0-9._-]+)", sub, page)
+
+
+def channels_of(message: LoadedMessage, project: Project) -> Iterable[str]:
+    """The message's channels that are configured and valid."""
+    return [c for c in message.channels if c in project.channel_settings]

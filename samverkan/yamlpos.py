@@ -14,15 +14,50 @@ from typing import Any
 import yaml
 
 try:  # the C parser is several times faster; fall back where libyaml is missing
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader
 
 Path = tuple[Any, ...]
 
 _STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_tags: dict[str, str] = {}
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]  # libyaml's class is untyped
+    """The safe loader with its tag resolution memoised.
+
+    Even with libyaml, PyYAML resolves each node's tag in Python, by regular expressions:
+    a third of the loading time of a plan. The same short values (keys, channel names,
+    dates) recur in every file, so their tags are looked up once. The safe loader has no
+    path resolvers, so a tag depends on the value alone."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR  # quoted: always text
+            if len(value) > 64:  # long texts rarely repeat; do not keep them alive
+                return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+            tag = _tags.get(value)
+            if tag is None:
+                if len(_tags) > 50_000:
+                    _tags.clear()
+                tag = _tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # no path resolvers to follow
+
+    def ascend_resolver(self) -> None:
+        pass
 # Timestamps stay text: the models parse them, and the local-time rules need the wall time.
 _KEEP_AS_TEXT = {_STR, "tag:yaml.org,2002:timestamp"}
+# YAML 1.1 reads 7:30 as the number 450 (base 60); nobody here means that, and as text the
+# models can say "write it as YYYY-MM-DD HH:MM" about what the officer actually wrote.
+_SEXAGESIMAL = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 
 @dataclass
@@ -59,12 +94,7 @@ def load(text: str) -> Located:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "invalid YAML"
-        if exc.context:
-            what = f"{exc.context}, {what}"
-        raise YamlSyntaxError(line, col, f"YAML syntax: {what}") from None
+        raise _syntax_error(exc, text) from None
     finally:
         loader.dispose()
     out = Located(data=None)
@@ -75,6 +105,62 @@ def load(text: str) -> Located:
     return out
 
 
+def _char_at(text: str, line: int, col: int) -> str:
+    lines = text.splitlines()
+    if 1 <= line <= len(lines) and 1 <= col <= len(lines[line - 1]):
+        return lines[line - 1][col - 1]
+    return ""
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
+    """libyaml's message turned into what went wrong and how to fix it, placed where the
+    fix goes: an unclosed bracket or quote at its opening, the rest where parsing stopped."""
+    pm, cm = exc.problem_mark, exc.context_mark
+    line, col = (pm.line + 1, pm.column + 1) if pm else (1, 1)
+    cline, ccol = (cm.line + 1, cm.column + 1) if cm else (line, col)
+    problem, context = exc.problem or "", exc.context or ""
+    char = _char_at(text, line, col)
+
+    def err(message: str, at: tuple[int, int] = (line, col)) -> YamlSyntaxError:
+        return YamlSyntaxError(at[0], at[1], f"YAML syntax: {message}")
+
+    if "tab character" in problem or (char == "\t" and "cannot start any token" in problem):
+        return err("a tab character in the indentation; indent with spaces only")
+    if "cannot start any token" in problem:
+        return err(f"a value cannot start with '{char}'; put the value in quotes")
+    if "flow sequence" in context:
+        return err("the list opened with '[' here is not closed; add ']' (and quote items that contain ',', ':' or '#')", (cline, ccol))
+    if "flow mapping" in context:
+        return err("the mapping opened with '{' here is not closed; add '}' (and quote values that contain ',', ':' or '#')", (cline, ccol))
+    if "flow node" in context and "node content" in problem:
+        if pm is not None and not text[pm.index :].strip():
+            return err("the file ends inside a list '[' or a mapping '{'; close it with ']' or '}'")
+        return err("expected a value here; remove the extra ',' or put the value in quotes")
+    if "quoted scalar" in context and "end of stream" in problem:
+        quote = _char_at(text, cline, ccol) or "quote"
+        return err(f"the quoted text that starts here is never closed; add the closing {quote}", (cline, ccol))
+    if "unknown escape character" in problem:
+        return err("unknown escape after a backslash in double quotes; write \\\\ for a backslash or use single quotes")
+    if "mapping values are not allowed" in problem:
+        return err("unexpected ':' here; check the indentation of this line, or put the value in quotes if it contains ': '")
+    lines = text.splitlines()
+    mid_line = 1 <= line <= len(lines) and lines[line - 1][: col - 1].strip() != ""
+    if mid_line and ("block collection" in context or "block mapping" in context):
+        return err("unexpected text after the value; if the value starts with a quote, quote all of it")
+    if "block collection" in context and "'-' indicator" in problem:
+        return err(f"this line does not line up with the list that starts on line {cline}; check its indentation")
+    if "block mapping" in context and "expected key" in problem:
+        return err(f"this line does not line up with the keys that start on line {cline}; check its indentation")
+    if "simple key" in context and "expected ':'" in problem:
+        return err("expected 'key: value' on this line; add the ':' after the key", (cline, ccol))
+    if "undefined alias" in problem:
+        return err("'*' starts a reference to an anchor that is not defined; put the value in quotes")
+    if "another document" in problem:
+        return err("a second document ('---') in the file; keep one document per file")
+    what = f"{context}, {problem}" if context else problem or "invalid YAML"
+    return err(what)
+
+
 def _pos(node: yaml.Node) -> tuple[int, int]:
     m = node.start_mark
     return (m.line + 1, m.column + 1)
@@ -83,7 +169,7 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 def _build(node: yaml.Node, path: Path, out: Located, loader: Any) -> Any:
     out.values[path] = _pos(node)
     if isinstance(node, yaml.ScalarNode):
-        if node.tag in _KEEP_AS_TEXT:
+        if node.tag in _KEEP_AS_TEXT or (node.tag in _SEXAGESIMAL and ":" in node.value):
             return node.value
         try:
             return loader.construct_object(node, deep=True)

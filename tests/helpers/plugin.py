@@ -41,6 +41,7 @@ class NotebookPublisher:
 
     def _attempts(self) -> int:
         counter = self.channel.path(self.settings.path + ".attempts")
+        counter.parent.mkdir(parents=True, exist_ok=True)
         n = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(n))
         return n

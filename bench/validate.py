@@ -1,0 +1,272 @@
+"""How fast is ``samverkan validate`` on a large plan, next to a bare YAML load?
+
+Generates N campaigns (default 1,000, each with 10 messages on 3 channels, an event and a
+weekly repeat) and a config.yaml in a temporary folder, then prints:
+
+- a bare ``yaml.load(..., Loader=yaml.CSafeLoader)`` of the same files: the floor;
+- ``samverkan.loading.load_project`` (YAML with positions, models, references, times);
+- ``samverkan.validation.validate`` in-process (adds the agreement and content checks);
+- ``samverkan validate`` as a subprocess, once (adds interpreter start and imports);
+- ``samverkan --help`` as a subprocess (target < 0.25 s);
+- which heavy publishing libraries are imported after validate (target: none).
+
+Usage: ``.venv/bin/python bench/validate.py [--n 1000] [--repeat 3] [--profile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+HEAVY = ("feedgen", "facebook", "apscheduler", "requests", "lxml", "aiosmtpd", "feedparser")
+AREAS = ["narkotika", "gang", "trafik", "stold", "vardagssakerhet"]
+BASES = ["trygghetsundersokning", "kriminalunderrattelserapport", "lupp", "raddningstjanst", "tillbud", "lagesbild"]
+
+CONFIG = """\
+agreement:
+  title: Överenskommelse om samverkan (benchmark)
+  period: {start: 2017-01-01, end: 2019-12-31}
+  parties:
+    kommunen:
+      name: Hultsfreds kommun
+      short_name: Kommunen
+      press_contact: {name: Karin Lindqvist, title: Kommunikationschef, phone: "+46 495 24 05 10", email: karin@example.se}
+    polisen:
+      name: Polisen, lokalpolisområde Hultsfred
+      short_name: Polisen
+      press_contact: {name: Mattias Ek, title: Kommunpolis, phone: "+46 10 564 21 30", email: mattias@example.se}
+  priority_areas:
+    narkotika: Narkotika, alkohol och doping
+    gang: Kriminella strukturer
+    trafik: Trafiksäkerhet
+    stold: Stöldbrott
+    vardagssakerhet: Vardagssäkerhet
+  bases:
+    trygghetsundersokning: Polisens trygghetsundersökning
+    kriminalunderrattelserapport: Kriminalunderrättelserapport
+    lupp: LUPP
+    raddningstjanst: Räddningstjänstens statistik
+    tillbud: Tillbud och incidenter
+    lagesbild: Lägesbild
+  min_campaigns_per_year: 4
+  briefing_interval_days: 14
+timezone: Europe/Stockholm
+approval: []
+channels:
+  webb:
+    publisher: rss
+    output: public/nyheter.xml
+    title: Trygg i Hultsfred
+    link: https://www.hultsfred.se/trygghet
+    self_url: https://www.hultsfred.se/trygghet/nyheter.xml
+    description: Gemensamma nyheter från kommunen och polisen.
+  facebook-kommunen:
+    publisher: facebook
+    page_id: "104718532690417"
+    token: ${FB_TOKEN_KOMMUNEN}
+  press:
+    publisher: mailer
+    from: "Trygg i Hultsfred <trygghet@hultsfred.se>"
+    recipients: content/presslista.csv
+defaults:
+  channels: [webb, facebook-kommunen, press]
+"""
+
+BODY = """\
+      Polisen och kommunen påminner om att **hastigheten** runt skolorna ska vara låg.
+      Många barn går och cyklar till skolan för första gången, och de ser inte alltid bilarna.
+
+      - Sänk farten till 30 km/h vid skolorna.
+      - Stanna för barn vid övergångsställen.
+      - Parkera inte på skolans hämtplats.
+
+      Vi finns på plats under skolstarten och svarar gärna på frågor. Läs mer på
+      [kommunens webbplats](https://www.hultsfred.se/skolstart).
+"""
+
+
+ROUTINE = """\
+kind: routine
+title: Lägesbild
+summary: Polisen och kommunen delar lägesbilden var fjortonde dag.
+priority_areas: [gang]
+bases: [lagesbild]
+period: {start: 2017-01-01, end: 2019-12-31}
+messages:
+  - key: lagesbild
+    at: 2017-01-09 10:00
+    repeat: {every: 14d, until: 2019-12-31}
+    channels: [webb]
+    title: Lägesbild från polisen och kommunen
+    body: Så här ser läget ut i kommunen just nu.
+"""
+
+
+def campaign_text(n: int, messages: int) -> str:
+    year = 2017 + n % 3
+    start = date(year, 1, 1) + timedelta(days=(n * 7) % 300)
+    end = start + timedelta(days=60)
+    area = AREAS[n % len(AREAS)]
+    basis = BASES[n % len(BASES)]
+    out = [
+        f"title: Kampanj {n} – trygg och säker vardag",
+        "summary: Polisen och kommunen påminner om trafiken runt skolorna när terminen börjar.",
+        f"priority_areas: [{area}]",
+        f"bases: [{basis}, lupp]",
+        f"period: {{start: {start}, end: {end}}}",
+        "parties: [kommunen, polisen]",
+        "partners: [grannsamverkan, frg]",
+        "events:",
+        "  - title: Föräldraträff om trafiken",
+        f"    start: {start + timedelta(days=9)} 18:00",
+        f"    end: {start + timedelta(days=9)} 19:30",
+        "    location: Aulan, Hultsfreds gymnasium",
+        "messages:",
+    ]
+    for m in range(messages):
+        day = start + timedelta(days=m * 5)
+        out += [
+            f"  - key: meddelande-{m}",
+            f"    at: {day} 07:30",
+            "    channels: [webb, facebook-kommunen, press]",
+            f"    title: Nu börjar skolan – sänk farten ({m})",
+            "    body: |",
+            BODY.rstrip("\n"),
+            "    link: https://www.hultsfred.se/skolstart",
+        ]
+        if m == messages - 1:
+            out.append("    repeat: {every: 7d, count: 3}")
+        if m == 0:
+            out += ["    overrides:", "      facebook: {body: Sänk farten vid skolorna!}"]
+    return "\n".join(out) + "\n"
+
+
+def generate(root: Path, n: int, messages: int) -> list[Path]:
+    (root / "campaigns").mkdir(parents=True, exist_ok=True)
+    (root / "content").mkdir(exist_ok=True)
+    (root / "content" / "presslista.csv").write_text("name,email,outlet\nA,a@example.se,X\n", encoding="utf-8")
+    (root / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    files = [root / "config.yaml"]
+    # The 14-day situation briefing, as every real plan has one (the agreement asks for it).
+    routine = root / "campaigns" / "lagesbild.yaml"
+    routine.write_text(ROUTINE, encoding="utf-8")
+    files.append(routine)
+    for i in range(n):
+        path = root / "campaigns" / f"kampanj-{i:05d}.yaml"
+        path.write_text(campaign_text(i, messages), encoding="utf-8")
+        files.append(path)
+    return files
+
+
+T = TypeVar("T")
+
+
+def best(f: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """The fastest of ``repeat`` runs (the others lost time to the machine, not to us)."""
+    t = time.perf_counter()
+    result = f()
+    times = [time.perf_counter() - t]
+    for _ in range(repeat - 1):
+        t = time.perf_counter()
+        result = f()
+        times.append(time.perf_counter() - t)
+    return min(times), result
+
+
+def bare_load(files: list[Path]) -> int:
+    for path in files:
+        yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    return len(files)
+
+
+def subprocess_time(args: list[str], repeat: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(args, capture_output=True, check=False, cwd=REPO)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def samverkan_command() -> list[str]:
+    exe = Path(sys.executable).parent / "samverkan"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "samverkan"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1000, help="campaigns to generate (default 1000)")
+    ap.add_argument("--messages", type=int, default=10, help="messages per campaign (default 10)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per in-process timing; the best counts")
+    ap.add_argument("--profile", action="store_true", help="print the top of a cProfile of validate")
+    ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it")
+    args = ap.parse_args()
+
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="samverkan-bench-"))
+    try:
+        files = generate(tmp, args.n, args.messages)
+        size = sum(p.stat().st_size for p in files) / 1e6
+        print(f"{args.n} campaigns x {args.messages} messages x 3 channels (+ a routine), "
+              f"{len(files)} files, {size:.1f} MB in {tmp}")
+
+        # Imports first, so they count in none of the in-process timings (the subprocess
+        # timing below has them).
+        t = time.perf_counter()
+        from samverkan.loading import load_project
+        from samverkan.validation import validate
+        import_time = time.perf_counter() - t
+
+        bare, _ = best(lambda: bare_load(files), args.repeat)
+        loading, project = best(lambda: load_project(tmp), args.repeat)
+        full, report = best(lambda: validate(tmp), args.repeat)
+        cli = subprocess_time([*samverkan_command(), "validate", "--root", str(tmp)])
+        helptime = subprocess_time([*samverkan_command(), "--help"], repeat=5)
+        heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
+
+        assert report.ok, "\n".join(str(p) for p in report.errors[:10])
+        deliveries = sum(len(m.times) * len(m.channels) for c in project.campaigns.values() for m in c.messages)
+        print(f"  {len(project.campaigns)} campaigns valid, {deliveries} deliveries, {len(report.problems)} problems")
+        print()
+        print(f"bare yaml.load (CSafeLoader)     {bare:7.3f} s")
+        print(f"load_project (loading only)      {loading:7.3f} s   {loading / bare:5.2f}x bare   (target within 3x)")
+        print(f"validate, in-process             {full:7.3f} s   {full / bare:5.2f}x bare   (target within 3x)")
+        print(f"samverkan validate, subprocess   {cli:7.3f} s   {cli / bare:5.2f}x bare   (interpreter and imports included)")
+        print(f"import samverkan.validation      {import_time:7.3f} s")
+        print(f"samverkan --help, subprocess     {helptime:7.3f} s   (target < 0.25 s; best of 5)")
+        print(f"heavy modules after validate     {', '.join(heavy) or 'none'}   (target: none of {', '.join(HEAVY)})")
+
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            validate(tmp)
+            prof.disable()
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(30)
+            print(out.getvalue())
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(20)
+            print(out.getvalue())
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

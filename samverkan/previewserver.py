@@ -1,0 +1,324 @@
+"""``samverkan preview --serve``: a local web page for press staff.
+
+The index lists every upcoming message by date; a message page shows what each of its
+channels would publish, side by side, with the LIX figure and the content checks. Each
+request loads the plan from disk again, so an edit shows on reload. Bound to 127.0.0.1
+only: the previews hold unpublished, possibly embargoed text.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, quote, urlsplit
+
+from .loading import LoadedCampaign, LoadedMessage, Project, load_project
+from .problems import Problem
+
+HOST = "127.0.0.1"
+MAX_UPCOMING = 1000
+
+CHANNEL_KINDS = {"mailer": "pressmeddelande via e-post", "facebook": "Facebookinlägg", "rss": "nyhetsflöde (RSS)"}
+
+# Readable without it: the page is headings, lists and paragraphs; this only lays them out.
+STYLE = """
+body{font-family:system-ui,Arial,sans-serif;margin:0;color:#1a1a1a;background:#f6f6f6;line-height:1.45}
+header,main,nav{max-width:1400px;margin:0 auto;padding:0 16px}
+header{padding-top:12px}
+a{color:#0b4f8a}
+.problems{background:#fdecea;border:2px solid #b3261e;padding:8px 16px;margin:16px 0}
+.warnings{background:#fff8e1;border:2px solid #8a6d00;padding:8px 16px;margin:16px 0}
+.problems code,.warnings code{font-weight:bold}
+.day{margin:0;padding:0;list-style:none}
+.day li{background:#fff;border:1px solid #ddd;margin:4px 0;padding:6px 10px}
+.channels{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:16px;align-items:start}
+.channel{background:#fff;border:1px solid #ccc;padding:8px 16px 16px}
+.channel iframe{width:100%;height:900px;border:1px solid #ccc;background:#fff}
+.fb-post{border:1px solid #dadde1;border-radius:8px;padding:12px;max-width:500px;background:#fff;font-family:Helvetica,Arial,sans-serif}
+.fb-post .text{white-space:pre-wrap;margin:8px 0}
+.fb-post img{width:100%;height:auto}
+.rss-item{border-left:4px solid #f26522;padding:4px 12px}
+pre{white-space:pre-wrap;background:#f3f3f3;padding:8px;overflow:auto}
+.lix{font-weight:bold}
+.approvals{background:#fff;border:1px dashed #888;padding:8px 16px;margin:16px 0}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="sv">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)} – samverkan</title>\n<style>{STYLE}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _problem_list(problems: list[Problem]) -> str:
+    items = "".join(
+        f"<li><code>{escape(p.file)}:{p.line}:{p.col}</code>: {escape(p.severity)}: {escape(p.message)}</li>"
+        for p in problems
+    )
+    return f"<ul>{items}</ul>"
+
+
+def _problems_panel(problems: list[Problem], title: str, intro: str, ident: str) -> str:
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity != "error"]
+    out = ""
+    if errors:
+        out += (f'<section class="problems" role="alert" aria-labelledby="{ident}">'
+                f'<h2 id="{ident}">{escape(title)}</h2><p>{escape(intro)}</p>{_problem_list(errors)}</section>')
+    if warnings:
+        out += (f'<section class="warnings" aria-labelledby="{ident}-w"><h2 id="{ident}-w">Varningar</h2>'
+                f"{_problem_list(warnings)}</section>")
+    return out
+
+
+@dataclass
+class App:
+    """The pages, each built from a fresh load of the plan."""
+
+    root: Path
+    now_text: str | None = None
+
+    def load(self) -> tuple[Project, datetime]:
+        from .timeutil import parse_now
+
+        project = load_project(self.root)
+        return project, parse_now(self.now_text, project.tz)()
+
+    # --- index ---------------------------------------------------------------------------
+
+    def index(self) -> tuple[int, str]:
+        from .plan import deliveries
+        from .rendering import format_date, format_time
+
+        project, now = self.load()
+        errors = [p for p in project.problems.sorted() if p.severity == "error"]
+        body = ["<header><h1>Kommande meddelanden</h1>"]
+        if project.config is not None:
+            body.append(f"<p>{escape(project.config.agreement.title)}</p>")
+        body.append(f"<p>Nu: <time datetime=\"{now.isoformat()}\">{escape(now.strftime('%Y-%m-%d %H:%M'))}</time>. "
+                    "Sidan visar planen som den ser ut på disk; ladda om efter en ändring.</p></header><main>")
+        if errors:
+            body.append(_problems_panel(
+                errors, "Fel i planen",
+                "Kampanjerna med fel publiceras inte förrän felen är rättade (kör samverkan validate).", "problems"))
+        if project.config is None:
+            body.append("</main>")
+            return HTTPStatus.OK, _page("Kommande meddelanden", "\n".join(body))
+        # one row per message and time, with its channels
+        rows: dict[tuple[str, str, datetime], list[str]] = {}
+        for d in deliveries(project, start=now):
+            rows.setdefault((d.campaign, d.message, d.at), []).append(d.channel)
+        body.append('<section aria-labelledby="upcoming"><h2 id="upcoming">Per datum</h2>')
+        if not rows:
+            body.append("<p>Inga kommande meddelanden.</p>")
+        day = None
+        for n, ((ckey, mkey, at), channels) in enumerate(rows.items()):
+            if n >= MAX_UPCOMING:
+                body.append(f"</ul><p>… och {len(rows) - MAX_UPCOMING} till.</p>")
+                day = None
+                break
+            local = at.astimezone(project.tz)
+            if local.date() != day:
+                if day is not None:
+                    body.append("</ul>")
+                day = local.date()
+                body.append(f'<h3>{escape(format_date(project, local).capitalize())}</h3><ul class="day">')
+            campaign = project.campaigns[ckey]
+            message = campaign.message(mkey)
+            title = message.model.title if message else mkey
+            href = f"/m/{quote(ckey)}/{quote(mkey)}?at={quote(at.isoformat())}"
+            body.append(
+                f'<li><time datetime="{at.isoformat()}">{escape(format_time(project, local))}</time> '
+                f'<a href="{escape(href)}">{escape(title)}</a> '
+                f"<span>– {escape(campaign.model.title)}; kanaler: {escape(', '.join(channels))}</span></li>"
+            )
+        if day is not None:
+            body.append("</ul>")
+        body.append("</section></main>")
+        return HTTPStatus.OK, _page("Kommande meddelanden", "\n".join(body))
+
+    # --- one message ---------------------------------------------------------------------
+
+    def message(self, ckey: str, mkey: str, at_text: str | None) -> tuple[int, str]:
+        from .contentchecks import check_message
+        from .preview import occurrence
+        from .rendering import format_datetime
+
+        project, now = self.load()
+        back = '<nav><p><a href="/">← Alla kommande meddelanden</a></p></nav>'
+        if ckey in project.broken:
+            file = project.broken[ckey]
+            problems = [p for p in project.problems.sorted() if p.file == file]
+            body = back + "<main><h1>Kampanjen har fel</h1>" + _problems_panel(
+                problems, f"Fel i {file}", "Rätta felen och ladda om sidan.", "problems") + "</main>"
+            return HTTPStatus.OK, _page("Kampanjen har fel", body)
+        campaign = project.campaigns.get(ckey)
+        message = campaign.message(mkey) if campaign else None
+        if campaign is None or message is None:
+            return HTTPStatus.NOT_FOUND, _page("Hittades inte", back + f"<main><h1>Inget meddelande {escape(ckey)}/{escape(mkey)}</h1></main>")
+        when = occurrence(message, now)
+        if at_text:
+            try:
+                wanted = datetime.fromisoformat(at_text)
+                when = next((t for t, _ in message.times if t == wanted), when)
+            except ValueError:
+                pass
+        body = [back, f"<header><h1>{escape(message.model.title)}</h1>",
+                f"<p>Kampanj: {escape(campaign.model.title)} ({escape(campaign.file)})<br>"
+                f"Publiceras: <time datetime=\"{when.isoformat()}\">{escape(format_datetime(project, when))}</time>"]
+        if message.embargo and message.embargo > when:
+            body.append(f"<br><strong>Embargo till {escape(format_datetime(project, message.embargo))}</strong>")
+        if len(message.times) > 1:
+            body.append(f"<br>Upprepas: {len(message.times)} gånger")
+        body.append("</p></header><main>")
+        body.append(_problems_panel(check_message(project, campaign, message), "Fel som stoppar publiceringen",
+                                    "Rätta felen i filen och ladda om sidan.", "problems"))
+        body.append('<div class="channels">')
+        for channel in message.channels:
+            body.append(self.channel(project, campaign, message, channel, when))
+        body.append("</div>")
+        body.append(
+            # approvals: a later issue fills this section with who has approved which text
+            '<section class="approvals" id="approvals" aria-labelledby="approvals-h">'
+            '<h2 id="approvals-h">Godkännanden</h2><p>Godkännanden visas här.</p></section>'
+        )
+        body.append("</main>")
+        return HTTPStatus.OK, _page(message.model.title, "\n".join(body))
+
+    def channel(self, project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str, when: datetime) -> str:
+        from .contentchecks import lix
+        from .plan import Delivery, delivery_id
+        from .preview import build
+        from .problems import SamverkanError
+        from .rendering import RenderError
+
+        suffix = next((s for t, s in message.times if t == when), None)
+        delivery = Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel, when)
+        settings = project.channel_settings.get(channel)
+        kind = settings.publisher if settings is not None else "?"
+        ident = f"ch-{escape(channel)}"
+        head = (f'<section class="channel" aria-labelledby="{ident}">'
+                f'<h2 id="{ident}">{escape(channel)} <small>({escape(CHANNEL_KINDS.get(kind, kind))})</small></h2>')
+        try:
+            rendered, payload = build(project, delivery)
+        except RenderError as exc:
+            return head + _problems_panel([exc.problem()], "Kan inte visas", "Mallen eller texten har fel:", f"{ident}-err") + "</section>"
+        except SamverkanError as exc:
+            return head + f'<div class="problems" role="alert"><p>{escape(str(exc))}</p></div></section>'
+        figure = lix(f"{rendered.title}\n{rendered.body_text}")
+        limit = project.config.checks.lix_max if project.config else 45
+        out = [head, f'<p>LIX <span class="lix">{figure:.0f}</span> (gräns {limit:g}; under 40 är lättläst)</p>']
+        out.append(self.show(kind, rendered, channel))
+        out.append("<details><summary>Det som skickas (payload)</summary>"
+                   f"<pre>{escape(json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str))}</pre></details>")
+        out.append("</section>")
+        return "".join(out)
+
+    def show(self, kind: str, r: Any, channel: str) -> str:
+        from .rendering import inline_images
+
+        if kind == "mailer":
+            page = inline_images(r.parts.get("html", ""), r)
+            return (f"<p><strong>Ämne:</strong> {escape(r.parts.get('subject', r.title))}</p>"
+                    f'<iframe title="Pressmeddelandet som e-post ({escape(channel)})" srcdoc="{escape(page, quote=True)}"></iframe>'
+                    f"<details><summary>Textversionen</summary><pre>{escape(r.parts.get('text', ''))}</pre></details>")
+        if kind == "facebook":
+            text = r.parts.get("text", "")
+            image = ""
+            if r.image is not None:
+                src = inline_images(f"cid:{r.image.cid}", r)
+                image = f'<img src="{escape(src, quote=True)}" alt="{escape(r.image.alt, quote=True)}">'
+            link = f'<p>Länk: <a href="{escape(r.link, quote=True)}">{escape(r.link)}</a></p>' if r.link else ""
+            return (f'<article class="fb-post" aria-label="Facebookinlägget"><p><strong>{escape(channel)}</strong></p>'
+                    f'<div class="text">{escape(text)}</div>{image}{link}</article>'
+                    f"<p>{len(text)} tecken.</p>")
+        if kind == "rss":
+            link = f'<p>Länk: <a href="{escape(r.link, quote=True)}">{escape(r.link)}</a></p>' if r.link else ""
+            # In a frame of its own, as a feed reader shows it: its headings and styles
+            # stay out of this page's outline.
+            item = _page(r.title, f"<h1>{escape(r.title)}</h1>{r.parts.get('html', '')}")
+            return (f'<article class="rss-item" aria-label="RSS-posten">{link}'
+                    f'<iframe title="RSS-posten ({escape(channel)})" srcdoc="{escape(item, quote=True)}"></iframe></article>')
+        return "".join(f"<h3>{escape(name)}</h3><pre>{escape(text)}</pre>" for name, text in r.parts.items())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Any
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        self._respond(send_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._respond(send_body=False)
+
+    def _respond(self, *, send_body: bool) -> None:
+        app: App = self.server.app
+        url = urlsplit(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        try:
+            if not parts:
+                status, page = app.index()
+            elif parts[0] == "m" and len(parts) == 3:
+                from urllib.parse import unquote
+
+                at = parse_qs(url.query).get("at", [None])[0]
+                status, page = app.message(unquote(parts[1]), unquote(parts[2]), at)
+            else:
+                status, page = HTTPStatus.NOT_FOUND, _page("Hittades inte", '<main><h1>Hittades inte</h1><p><a href="/">Till listan</a></p></main>')
+        except Exception as exc:  # a preview must say what broke, not drop the connection
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            page = _page("Fel", f'<main><h1>Förhandsvisningen misslyckades</h1><div class="problems" role="alert"><p>{escape(type(exc).__name__)}: {escape(str(exc))}</p></div></main>')
+        data = page.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the URL is printed once at start; per-request lines would drown it
+
+
+def make_server(root: Path, port: int = 8000, now: str | None = None) -> ThreadingHTTPServer:
+    """A preview server on 127.0.0.1:``port`` (0: a free port), not yet serving."""
+    server = ThreadingHTTPServer((HOST, port), _Handler)
+    server.daemon_threads = True
+    server.app = App(Path(root), now)  # type: ignore[attr-defined]
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    return f"http://{HOST}:{server.server_address[1]}/"
+
+
+def serve(root: Path, port: int = 8000, now: str | None = None, echo: Callable[[str], Any] = print,
+          ready: threading.Event | None = None) -> None:
+    """Serve until interrupted (Ctrl+C)."""
+    from .problems import SamverkanError
+
+    try:
+        server = make_server(root, port, now)
+    except OSError as exc:
+        raise SamverkanError(f"cannot listen on {HOST}:{port}: {exc.strerror}; try another --port") from None
+    echo(f"serving previews at {url_of(server)} (Ctrl+C stops)")
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

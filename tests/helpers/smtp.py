@@ -1,0 +1,241 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it gets, for tests and benches.
+
+    from tests.helpers.smtp import smtp_server   # the fixture: a factory
+
+    def test_x(smtp_server):
+        server = smtp_server(tls="starttls", auth={"user": "secret"}, refuse={"a@x.se": 550})
+        ... send to server.host, server.port, trusting server.cafile ...
+        assert server.connections == 1
+        assert [m.rcpt_tos for m in server.messages] == [["b@x.se"]]
+
+Outside pytest, use :class:`SmtpServer` as a context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes  # the message exactly as received (dot-unstuffed, CRLF line ends)
+    connection: int  # which connection brought it, counting from 1
+    login: str | None  # who had logged in on that connection
+
+
+class SmtpServer:
+    """An aiosmtpd server on a free port of 127.0.0.1, in a thread.
+
+    ``tls``: None (plain), ``"starttls"`` or ``"implicit"``, with a self-signed certificate
+    for localhost/127.0.0.1 (``cafile`` to trust it). ``auth``: login → password; AUTH is
+    offered only inside TLS unless ``auth_without_tls`` (a trap for clients that would
+    send a password in clear). ``refuse``: address → 550 or 450 at RCPT. ``drop_after``:
+    on the first connection that has delivered that many messages, close the connection
+    at the next DATA instead of confirming it (once; set it again for another drop).
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: Literal["starttls", "implicit"] | None = None,
+        auth: dict[str, str] | None = None,
+        auth_without_tls: bool = False,
+        refuse: dict[str, int] | None = None,
+        drop_after: int | None = None,
+    ) -> None:
+        self.tls, self.auth = tls, auth
+        self.refuse = {k.lower(): v for k, v in (refuse or {}).items()}
+        self.drop_after = drop_after
+        self.messages: list[Received] = []
+        self.connections = 0
+        self.auth_commands: list[str] = []  # every AUTH command line seen, accepted or not
+        self.logins: list[tuple[str, str]] = []  # (login, password) of successful logins
+        self.dropped = 0
+        self.cafile: str | None = None
+        self._lock = threading.Lock()
+        self._per_connection: dict[int, int] = {}
+        tls_context = None
+        if tls:
+            cert, key = self_signed_cert()
+            self.cafile = cert
+            tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls_context.load_cert_chain(cert, key)
+        self._controller = _Controller(
+            _Handler(self),
+            self,
+            hostname="127.0.0.1",
+            port=0,
+            server_hostname="localhost",  # not socket.getfqdn(): that can wait on DNS
+            ssl_context=tls_context if tls == "implicit" else None,
+            tls_context=tls_context if tls == "starttls" else None,
+            # Implicit TLS is invisible to aiosmtpd's own check, which would refuse AUTH.
+            auth_require_tls=not (auth_without_tls or tls == "implicit"),
+            authenticator=self._authenticate if auth is not None else None,
+        )
+
+    host = "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self._controller.port
+
+    @property
+    def recipients(self) -> list[str]:
+        """Every RCPT of every delivered message, in order."""
+        return [r for m in self.messages for r in m.rcpt_tos]
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        with self._lock:
+            # aiosmtpd's own start-up probe connected once; it is not a client.
+            self.connections = 0
+            self._per_connection.clear()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- called from the server thread ------------------------------------------------
+
+    def _connected(self) -> int:
+        with self._lock:
+            self.connections += 1
+            self._per_connection[self.connections] = 0
+            return self.connections
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                      mechanism: str, auth_data: Any) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword) and self.auth is not None
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        if self.auth.get(login) == password:
+            with self._lock:
+                self.logins.append((login, password))
+            return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
+
+
+class _RecordingSMTP(SMTP):
+    def __init__(self, handler: Any, server: SmtpServer, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.recorder = server
+        self.number = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is None:  # not the TLS layer STARTTLS adds
+            self.number = self.recorder._connected()
+        super().connection_made(transport)
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        with self.recorder._lock:
+            self.recorder.auth_commands.append(arg)
+        await super().smtp_AUTH(arg)
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Any, server: SmtpServer, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.recorder = server
+
+    def factory(self) -> SMTP:
+        return _RecordingSMTP(self.handler, self.recorder, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        # Bound to port 0: learn the port the OS chose before aiosmtpd probes it.
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.s = server
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        code = self.s.refuse.get(address.lower())
+        if code and code >= 500:
+            return f"{code} 5.1.1 <{address}>: mailbox unavailable"
+        if code:
+            return f"{code} 4.2.1 <{address}>: try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        s = self.s
+        number = server.number  # type: ignore[attr-defined]
+        with s._lock:
+            if s.drop_after is not None and s._per_connection[number] >= s.drop_after:
+                s.drop_after = None
+                s.dropped += 1
+                drop = True
+            else:
+                drop = False
+                s._per_connection[number] += 1
+                s.messages.append(Received(
+                    mail_from=str(envelope.mail_from),
+                    rcpt_tos=list(envelope.rcpt_tos),
+                    data=bytes(envelope.original_content or b""),
+                    connection=number,
+                    login=session.auth_data.login.decode()
+                    if isinstance(session.auth_data, LoginPassword) else None,
+                ))
+        if drop:
+            # Gone before the 250: the client cannot know the message arrived (it did not).
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()
+            return "421 4.3.0 gone"  # never reaches the client
+        return "250 2.0.0 OK"
+
+
+@lru_cache(maxsize=None)
+def self_signed_cert() -> tuple[str, str]:
+    """(certificate, key) PEM files for localhost and 127.0.0.1, made once per test run."""
+    folder = tempfile.mkdtemp(prefix="samverkan-tls-")
+    atexit.register(shutil.rmtree, folder, True)
+    cert, key = str(Path(folder, "cert.pem")), str(Path(folder, "key.pem"))
+    # The openssl command line: the venv has no `cryptography`, and an EC key is instant.
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
+    """A factory: ``smtp_server(**options)`` starts an :class:`SmtpServer`; all stop after the test."""
+    started: list[SmtpServer] = []
+
+    def start(**options: Any) -> SmtpServer:
+        server = SmtpServer(**options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,213 @@
+"""The daemon as a real process: on time, at most once, nothing lost."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from samverkan.ledger import Ledger
+from tests.conftest import MINIMAL_CONFIG, dedent
+from tests.helpers.daemon import DaemonProcess
+from tests.helpers.graph import graph_server, late  # noqa: F401 (fixture)
+from tests.helpers.plugin import install_plugin, read_notebook
+
+CHANNELS = """\
+  notes:
+    publisher: notebook
+    path: out/notes.jsonl
+"""
+
+
+def campaign(key: str = "start", at: str = "2018-08-13 07:30:02", channels: str = "[notes]",
+             title: str = "Nu börjar skolan", extra: str = "") -> str:
+    return dedent(f"""
+        title: Säker skolstart
+        summary: Trafiken runt skolorna.
+        priority_areas: [trafik]
+        bases: [lupp]
+        period: {{start: 2018-08-01, end: 2018-09-09}}
+        messages:
+          - key: {key}
+            at: {at}
+            channels: {channels}
+            title: {title}
+            body: Sänk farten vid skolorna.
+        """) + extra
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return install_plugin(tmp_path / "site")
+
+
+def plan(make_root, config_extra: str = "", **campaigns: str) -> Path:
+    config = MINIMAL_CONFIG.replace("defaults:", CHANNELS + config_extra + "defaults:")
+    return make_root(config=config, campaigns=campaigns)
+
+
+def states(root: Path) -> dict[str, str]:
+    with Ledger(root / "state/samverkan.db") as ledger:
+        return {r.id: r.state for r in ledger.rows()}
+
+
+def test_publishes_on_time_once_and_sigterm_exits_cleanly(make_root, env) -> None:
+    root = plan(make_root, skola=campaign())
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        started = time.monotonic()
+        daemon.wait_event("published", "skola/start/notes")
+        assert time.monotonic() - started >= 1.0  # not before its time
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.stop()
+    assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["skola/start/notes"]
+    assert states(root) == {"skola/start/notes": "published"}
+    assert daemon.events("stopped")
+    # a restart publishes nothing again
+    again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
+    try:
+        again.wait_event("started")
+        again.signal(signal.SIGINT)
+        assert again.wait() == 0
+    finally:
+        again.stop()
+    assert len(read_notebook(root / "out/notes.jsonl")) == 1
+
+
+def test_edit_while_running_is_published_in_new_form(make_root, env) -> None:
+    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:04"))
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        daemon.wait_event("started")
+        path = root / "campaigns/skola.yaml"
+        path.write_text(campaign(at="2018-08-13 07:30:03", title="Skolan har börjat"), encoding="utf-8")
+        daemon.wait_event("reloaded", timeout=5)
+        daemon.wait_event("published", "skola/start/notes")
+    finally:
+        daemon.stop()
+    notes = read_notebook(root / "out/notes.jsonl")
+    assert [n["title"] for n in notes] == ["Skolan har börjat"]
+
+
+def test_broken_campaign_does_not_stop_another(make_root, env) -> None:
+    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:04"), annan=campaign(key="annan", at="2018-08-13 07:30:04"))
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        daemon.wait_event("started")
+        (root / "campaigns/annan.yaml").write_text(campaign(key="annan").replace("title: Säker", "titel: Säker"), encoding="utf-8")
+        bad = daemon.wait_event("invalid", timeout=5)
+        assert "campaigns/annan.yaml:1:1: error: unknown key 'titel'; did you mean 'title'?" in bad["message"]
+        daemon.wait_event("published", "skola/start/notes")
+    finally:
+        daemon.stop()
+    assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["skola/start/notes"]
+
+
+def test_downtime_within_catch_up_published_beyond_missed(make_root, env) -> None:
+    root = plan(make_root, "catch_up: 1h\n",
+                tidig=campaign(at="2018-08-13 05:00"),
+                sen=campaign(at="2018-08-13 07:00"))
+    # the daemon ran once before both were due (it records when it first ran)
+    first = DaemonProcess(root, now="2018-08-13T04:00:00", env=env)
+    try:
+        first.wait_event("started")
+    finally:
+        first.stop()
+    later = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        later.wait_event("published", "sen/start/notes")
+        missed = later.wait_event("missed", "tidig/start/notes")
+        assert "samverkan publish tidig/start/notes" in missed["message"]
+    finally:
+        later.stop()
+    assert states(root) == {"sen/start/notes": "published", "tidig/start/notes": "missed"}
+    assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["sen/start/notes"]
+
+
+def test_permanent_error_is_failed_and_shown_by_status(make_root, env) -> None:
+    root = plan(make_root, "", skola=campaign(at="2018-08-13 07:30:01"))
+    cfg = root / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    fail: permanent"))
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        daemon.wait_event("failed", "skola/start/notes")
+    finally:
+        daemon.stop()
+    from click.testing import CliRunner
+
+    from samverkan.cli import cli
+
+    out = CliRunner().invoke(cli, ["status", "--root", str(root), "--now", "2018-08-13T07:31"]).output
+    assert "failed    skola/start/notes" in out and "the notebook is closed" in out
+
+
+def test_second_daemon_on_the_same_state_refuses(make_root, env) -> None:
+    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:03"))
+    first = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        first.wait_event("started")
+        second = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+        assert second.wait() == 1
+        assert any("another samverkan daemon" in line and "already running" in line for line in second.raw), second.raw
+        first.wait_event("published", "skola/start/notes")
+    finally:
+        first.stop()
+    assert len(read_notebook(root / "out/notes.jsonl")) == 1
+
+
+def test_scheduler_thread_death_exits_non_zero(make_root, env) -> None:
+    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:02"))
+    # APScheduler 3's loop dies on an error in its own code; the daemon must notice.
+    crash = (
+        "import sys; from apscheduler.schedulers.base import BaseScheduler\n"
+        "def boom(self): raise RuntimeError('scheduler loop failure')\n"
+        "BaseScheduler._process_jobs = boom\n"
+        "from samverkan.cli import main; sys.argv = ['samverkan', 'run'] + sys.argv[1:]; main()\n"
+    )
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env, argv=[sys.executable, "-c", crash])
+    try:
+        code = daemon.wait(timeout=20)
+    finally:
+        daemon.stop()
+    assert code != 0
+    assert daemon.events("crashed")
+
+
+def test_kill_while_graph_api_delays_leaves_unknown_and_no_second_post(make_root, env, graph_server) -> None:
+    fb = f"""\
+  fb:
+    publisher: facebook
+    page_id: "111"
+    token: ${{FB_TEST_TOKEN}}
+    graph_url: {graph_server.url}
+    timeout: 20
+"""
+    root = plan(make_root, "", skola=campaign(at="2018-08-13 07:30:01", channels="[fb]"))
+    cfg = root / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("defaults:", fb + "defaults:"))
+    env = {**env, "FB_TEST_TOKEN": "secret-token-123"}
+    graph_server.script(late(30))
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not graph_server.page_posts("111"):
+            assert time.monotonic() < deadline, daemon.raw
+            time.sleep(0.05)
+        daemon.kill()
+    finally:
+        daemon.stop()
+    assert states(root) == {"skola/start/fb": "in_flight"}
+    again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
+    try:
+        again.wait_event("unknown", "skola/start/fb")
+        again.wait_event("started")
+    finally:
+        again.stop()
+    assert states(root) == {"skola/start/fb": "unknown"}
+    assert len(graph_server.writes()) == 1
+    assert all("secret-token-123" not in line for line in daemon.raw + again.raw)

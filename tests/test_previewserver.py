@@ -1,0 +1,146 @@
+"""``samverkan preview --serve``: the local preview pages, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from samverkan.previewserver import make_server, url_of
+from tests.conftest import REPO
+from tests.test_rendering import CAMPAIGN, full_root
+
+NOW = "2018-08-01T09:00"
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+
+
+@pytest.fixture
+def serve_cli() -> Iterator:
+    """Start ``samverkan preview --serve --port 0`` as a subprocess; yields a starter that
+    returns the URL it printed."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(root: Path, *args: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "samverkan", "preview", "--serve", "--port", "0", "--root", str(root), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        procs.append(proc)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+        try:
+            first = lines.get(timeout=30)
+        except queue.Empty:
+            pytest.fail("the preview server printed nothing")
+        match = re.search(r"http://127\.0\.0\.1:\d+/", first)
+        assert match, first
+        return match.group(0)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(make_root) -> Iterator:
+    """A preview server in a thread, on a free port; yields a starter taking the root."""
+    servers = []
+
+    def start(root: Path, now: str | None = NOW) -> str:
+        srv = make_server(root, port=0, now=now)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return url_of(srv)
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_serve_lists_upcoming_messages_and_shows_each_channel_and_edits(make_root, serve_cli) -> None:
+    root = full_root(make_root)
+    url = serve_cli(root, "--now", NOW)
+    assert url.startswith("http://127.0.0.1:")
+
+    status, index = get(url)
+    assert status == 200
+    assert '<html lang="sv">' in index and "<h1>Kommande meddelanden</h1>" in index
+    assert "<h3>Måndag 13 augusti 2018</h3>" in index
+    link = re.search(r'<a href="(/m/skolstart/start\?at=[^"]+)">Nu börjar skolan</a>', index)
+    assert link, index
+    assert "kanaler: fb-kommunen, fb-polisen, press, webb" in index
+
+    status, page = get(url.rstrip("/") + link.group(1).replace("&amp;", "&"))
+    assert status == 200
+    assert "<h1>Nu börjar skolan</h1>" in page
+    assert "måndag 13 augusti 2018 kl. 07.30" in page
+    for channel in ("webb", "fb-kommunen", "fb-polisen", "press"):
+        assert f'<h2 id="ch-{channel}">{channel} ' in page
+    assert page.count('LIX <span class="lix">') == 4
+    assert "<strong>Ämne:</strong> Nu börjar skolan" in page
+    assert 'title="Pressmeddelandet som e-post (press)" srcdoc="' in page
+    assert "data:image/png;base64," in page  # the logos and the image, shown in the browser
+    assert '<div class="text">Nu börjar skolan\n\nSänk farten nära skolor.' in page  # the Facebook post
+    assert 'alt="Ett övergångsställe"' in page
+    assert 'id="approvals"' in page
+
+    # an edit shows on the next request, without a restart
+    campaign = root / "campaigns/skolstart.yaml"
+    campaign.write_text(CAMPAIGN.replace("title: Nu börjar skolan", "title: Skolan börjar nu"), encoding="utf-8")
+    assert "Skolan börjar nu" in get(url)[1]
+    assert "<h1>Skolan börjar nu</h1>" in get(url + "m/skolstart/start")[1]
+
+    # a campaign that does not validate: a clear panel with file and line
+    campaign.write_text(CAMPAIGN.replace("trafik]", "trafk]"), encoding="utf-8")
+    status, index = get(url)
+    assert status == 200
+    assert '<section class="problems" role="alert"' in index
+    assert "<code>campaigns/skolstart.yaml:3:18</code>: error: unknown priority area &#x27;trafk&#x27;" in index
+    status, page = get(url + "m/skolstart/start")
+    assert "<h1>Kampanjen har fel</h1>" in page and "<code>campaigns/skolstart.yaml:3:18</code>" in page
+
+
+def test_the_index_starts_from_now(make_root, server) -> None:
+    root = full_root(make_root)
+    assert "Nu börjar skolan" in get(server(root, "2018-08-13T07:30"))[1]
+    later = get(server(root, "2018-08-13T07:31"))[1]
+    assert "Nu börjar skolan" not in later and "Inga kommande meddelanden." in later
+
+
+def test_a_template_error_is_shown_at_its_file_and_line(make_root, server) -> None:
+    root = full_root(make_root, templates={"facebook/post.txt.j2": "{{ message.title }}\n{{ saknas }}"})
+    status, page = get(server(root) + "m/skolstart/start")
+    assert status == 200
+    assert ("<code>content/templates/facebook/post.txt.j2:2:1</code>: error: &#x27;saknas&#x27; is undefined" in page)
+    assert '<h2 id="ch-press">press ' in page and "<strong>Ämne:</strong> Nu börjar skolan" in page  # the others show
+
+
+def test_content_problems_of_a_message_are_listed(make_root, server) -> None:
+    root = full_root(make_root, {"skolstart": CAMPAIGN.replace("link: https://", "link: http://")})
+    page = get(server(root) + "m/skolstart/start")[1]
+    assert "<code>campaigns/skolstart.yaml:14:11</code>: warning: link: &#x27;http://kommun.example/skolstart&#x27; is not an https:// address" in page
+
+
+def test_unknown_pages_are_404(make_root, server) -> None:
+    url = server(full_root(make_root))
+    assert get(url + "m/skolstart/nosuch")[0] == 404
+    assert get(url + "favicon.ico")[0] == 404
