@@ -25,12 +25,8 @@ def required_parties(project: Project, campaign: LoadedCampaign) -> list[str]:
 def message_hash(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> str:
     from .rendering import render
 
-    first = message.times[0][0]
-    hashes = sorted(
-        f"{d.channel}:{render(project, d).content_hash()}"
-        for d in message_deliveries(campaign, message)
-        if d.at == first
-    )
+    first_occurrence = list(message_deliveries(campaign, message))[: len(message.channels)]
+    hashes = sorted(f"{d.channel}:{render(project, d).content_hash()}" for d in first_occurrence)
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
 

@@ -31,10 +31,19 @@ class LoadedMessage:
     channels: list[str]
     times: list[tuple[datetime, str | None]]  # aware time, and "@YYYY-MM-DD" for repeats
     embargo: datetime | None
+    # Channels that are public (not a press list): an embargoed message reaches them only
+    # when the embargo ends, while the press release goes out at ``at``.
+    public: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
         return self.model.key
+
+    def due(self, when: datetime, channel: str) -> datetime:
+        """When this occurrence is due on ``channel``."""
+        if self.embargo is not None and channel in self.public and self.embargo > when:
+            return self.embargo
+        return when
 
 
 @dataclass
@@ -440,7 +449,10 @@ def _check_campaign(
             embargo = _when(msg.embargo, tz, rel, at("messages", i, "embargo"), "embargo", problems)
             if msg.embargo < msg.at:
                 problems.warning(rel, *at("messages", i, "embargo"), "embargo: the embargo ends before the message is sent, so it has no effect")
-        messages.append(LoadedMessage(msg, i, channels, times, embargo))
+            if msg.repeat is not None:
+                problems.error(rel, *at("messages", i, "embargo"), "embargo: a repeated message cannot have an embargo; give the embargoed press release a message of its own")
+        public = frozenset(c for c in channels if config.channels.get(c, {}).get("publisher") != "mailer")
+        messages.append(LoadedMessage(msg, i, channels, times, embargo, public))
     return messages, events
 
 

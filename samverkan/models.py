@@ -142,6 +142,15 @@ class Checks(Strict):
     )
 
 
+class Retry(Strict):
+    """How the daemon retries a transient failure: ``first`` wait, doubling, at most
+    ``max_wait``, ``attempts`` tries in all (never past ``catch_up``)."""
+
+    first: Duration = "1m"
+    max_wait: Duration = "30m"
+    attempts: int = Field(6, ge=1, le=50)
+
+
 class Config(Strict):
     agreement: Agreement
     timezone: str = "Europe/Stockholm"
@@ -151,6 +160,7 @@ class Config(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     approval: list[str] | None = None
     catch_up: Duration = "6h"
+    retry: Retry = Field(default_factory=Retry)
     checks: Checks = Field(default_factory=Checks)
 
     @property

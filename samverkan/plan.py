@@ -34,7 +34,8 @@ def delivery_id(campaign: str, message: str, channel: str, suffix: str | None) -
 def message_deliveries(campaign: LoadedCampaign, message: LoadedMessage) -> Iterator[Delivery]:
     for when, suffix in message.times:
         for channel in message.channels:
-            yield Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel, when)
+            yield Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel,
+                           message.due(when, channel))
 
 
 def deliveries(project: Project, start: datetime | None = None, end: datetime | None = None) -> list[Delivery]:

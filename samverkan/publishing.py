@@ -14,13 +14,10 @@ from .ledger import Conflict, Ledger, Row
 from .loading import Project
 from .plan import Delivery
 from .problems import SamverkanError
+from .timeutil import parse_duration
 
 log = logging.getLogger("samverkan")
 
-# Backoff for transient failures: 1, 2, 4 ... minutes with jitter, at most this many tries.
-MAX_ATTEMPTS = 6
-BACKOFF_BASE = timedelta(minutes=1)
-BACKOFF_CAP = timedelta(minutes=30)
 
 
 @dataclass
@@ -42,11 +39,11 @@ def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.IN
             extra={"event": kind, "delivery": delivery_id, "detail": detail})
 
 
-def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
-    """Exponential backoff with full jitter in its upper half."""
-    base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempt - 1)))
-    r = (rng or random).uniform(0.5, 1.0)
-    return base * r
+def backoff(attempt: int, first: timedelta, cap: timedelta, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff (first, 2 x first, 4 x first ... at most ``cap``), jittered into
+    its upper half so that many deliveries failing together do not retry together."""
+    base = min(cap, first * (2 ** max(0, attempt - 1)))
+    return base * (rng or random).uniform(0.5, 1.0)
 
 
 class Publishing:
@@ -147,8 +144,11 @@ class Publishing:
             return Outcome(delivery.id, state, str(exc))
         except TransientError as exc:
             uncertain = isinstance(exc, UncertainError)
-            retry_at = self.clock() + backoff(row.attempts)
-            if row.attempts >= MAX_ATTEMPTS or retry_at > delivery.at + self.project.catch_up:
+            policy = self.project.config.retry if self.project.config else None
+            first = parse_duration(policy.first) if policy else timedelta(minutes=1)
+            cap = parse_duration(policy.max_wait) if policy else timedelta(minutes=30)
+            retry_at = self.clock() + backoff(row.attempts, first, cap)
+            if row.attempts >= (policy.attempts if policy else 6) or retry_at > delivery.at + self.project.catch_up:
                 self.ledger.failed(delivery.id, self.clock(), error=f"gave up after {row.attempts} attempt(s): {exc}", state="failed", uncertain=uncertain)
                 event("failed", delivery.id, f"gave up after {row.attempts} attempt(s): {exc}", logging.ERROR)
                 return Outcome(delivery.id, "failed", f"gave up after {row.attempts} attempt(s): {exc}")

@@ -42,10 +42,12 @@ def select(project: Project, target: str, now: datetime, channel: str | None = N
             hint = f" (e.g. {ids[0]})" if ids else ""
             raise SamverkanError(f"no delivery '{target}'{hint}; a repeated message's deliveries end in @YYYY-MM-DD")
         return found
-    times = sorted({d.at for d in all_})
-    past = [t for t in times if t <= now]
-    when = past[-1] if past else times[0]
-    chosen = [d for d in all_ if d.at == when and (channel is None or d.channel == channel)]
+    # Group by occurrence (the deliveries of one occurrence may differ in time: an embargo
+    # holds the public channels back), in plan order.
+    width = len(message.channels)
+    occurrences = [all_[i : i + width] for i in range(0, len(all_), width)]
+    past = [o for o in occurrences if min(d.at for d in o) <= now]
+    chosen = [d for d in (past[-1] if past else occurrences[0]) if channel is None or d.channel == channel]
     if channel is not None and not chosen:
         raise SamverkanError(f"{campaign.key}/{message.key} is not sent to channel {channel} (channels: {', '.join(message.channels)})")
     return chosen
