@@ -83,13 +83,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX approvals_message ON approvals (message_id, content_hash);
     """,
+    # Alerts told to a person (samverkan.alerts): an event is alerted once while it is open.
+    """
+    CREATE TABLE alerts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        fix TEXT,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sent_at TEXT,
+        resolved_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX alerts_open ON alerts (key, resolved_at);
+    CREATE INDEX alerts_state ON alerts (state);
+    """,
 ]
 
 STATES = ("pending", "in_flight", "published", "failed", "unknown", "missed", "held")
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def owner_token() -> str:

@@ -13,6 +13,7 @@ from samverkan.ledger import Ledger
 from tests.conftest import MINIMAL_CONFIG, dedent
 from tests.helpers.daemon import DaemonProcess
 from tests.helpers.graph import graph_server, late  # noqa: F401 (fixture)
+from tests.helpers.smtp import smtp_server  # noqa: F401 (fixture)
 from tests.helpers.plugin import install_plugin, read_notebook
 
 CHANNELS = """\
@@ -211,3 +212,106 @@ def test_kill_while_graph_api_delays_leaves_unknown_and_no_second_post(make_root
     assert states(root) == {"skola/start/fb": "unknown"}
     assert len(graph_server.writes()) == 1
     assert all("secret-token-123" not in line for line in daemon.raw + again.raw)
+
+
+def test_transient_error_is_retried_then_succeeds_once(make_root, env) -> None:
+    root = plan(make_root, "retry: {first: 1s, max_wait: 2s}\n", skola=campaign(at="2018-08-13 07:30:01"))
+    cfg = root / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    fail: transient"))
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        retry = daemon.wait_event("retry", "skola/start/notes")
+        assert "the notebook is busy" in retry["message"]
+        daemon.wait_event("published", "skola/start/notes")
+    finally:
+        daemon.stop()
+    assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["skola/start/notes"]
+    with Ledger(root / "state/samverkan.db") as ledger:
+        assert ledger.get("skola/start/notes").attempts == 2
+
+
+ALL_CHANNELS = """\
+  fb:
+    publisher: facebook
+    page_id: "111"
+    token: ${{FB_TEST_TOKEN}}
+    graph_url: {graph}
+    timeout: 5
+  press:
+    publisher: mailer
+    host: 127.0.0.1
+    port: {smtp}
+    security: none
+    from: Trygghet <trygghet@kommun.example>
+    recipients: presslista.csv
+"""
+
+PRESS_LIST = "name,email,outlet\nAda,ada@tidning.example,Tidningen\nBo,bo@radio.example,Radion\n"
+
+
+def all_channels_plan(make_root, graph_url: str, smtp_port: int, **campaigns: str) -> Path:
+    extra = ALL_CHANNELS.format(graph=graph_url, smtp=smtp_port)
+    root = plan(make_root, "", **campaigns)
+    cfg = root / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("defaults:", extra + "defaults:"))
+    (root / "presslista.csv").write_text(PRESS_LIST, encoding="utf-8")
+    return root
+
+
+def test_each_delivery_arrives_once_at_every_server(make_root, env, graph_server, smtp_server) -> None:
+    import feedparser
+
+    smtp = smtp_server()
+    two = campaign(at="2018-08-13 07:30:01", channels="[webb, fb, press]") + (
+        "  - key: igen\n"
+        "    at: 2018-08-13 07:30:03\n"
+        "    channels: [webb, fb, press]\n"
+        "    title: Kör lugnt\n"
+        "    body: Barnen är tillbaka.\n"
+    )
+    root = all_channels_plan(make_root, graph_server.url, smtp.port, skola=two)
+    env = {**env, "FB_TEST_TOKEN": "secret-token-123"}
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        for message in ("start", "igen"):
+            for channel in ("webb", "fb", "press"):
+                daemon.wait_event("published", f"skola/{message}/{channel}")
+    finally:
+        daemon.stop()
+    again = DaemonProcess(root, now="2018-08-13T07:35:00", env=env)
+    try:
+        again.wait_event("started")
+    finally:
+        again.stop()
+    assert len(graph_server.writes()) == 2
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == sorted(["ada@tidning.example", "bo@radio.example"] * 2)
+    assert smtp.connections == 2  # one connection per press release, for the whole list
+    feed = feedparser.parse((root / "public/feed.xml").read_bytes())
+    assert feed.bozo == 0
+    assert sorted(e.id for e in feed.entries) == ["skola/igen/webb", "skola/start/webb"]
+    assert all("secret-token-123" not in line for line in daemon.raw + again.raw)
+
+
+def test_kill_after_smtp_accepts_before_ledger_write_leaves_recipient_unknown(make_root, env, graph_server, smtp_server) -> None:
+    smtp = smtp_server(reply_delay=30)
+    root = all_channels_plan(make_root, graph_server.url, smtp.port, skola=campaign(at="2018-08-13 07:30:01", channels="[press]"))
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not smtp.messages:  # the server has the mail; its 250 has not reached the daemon
+            assert time.monotonic() < deadline, daemon.raw
+            time.sleep(0.05)
+        daemon.kill()
+    finally:
+        daemon.stop()
+    smtp.reply_delay = 0
+    again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
+    try:
+        again.wait_event("unknown", "skola/start/press")
+        again.wait_event("started")
+    finally:
+        again.stop()
+    with Ledger(root / "state/samverkan.db") as ledger:
+        assert ledger.get("skola/start/press").state == "unknown"
+        assert ledger.parts("skola/start/press")["ada@tidning.example"][0] == "unknown"
+    assert [m.rcpt_tos for m in smtp.messages] == [["ada@tidning.example"]]

@@ -48,6 +48,7 @@ class SmtpServer:
     send a password in clear). ``refuse``: address → 550 or 450 at RCPT. ``drop_after``:
     on the first connection that has delivered that many messages, close the connection
     at the next DATA instead of confirming it (once; set it again for another drop).
+    ``reply_delay``: seconds to wait, after keeping a message, before the 250 that confirms it.
     """
 
     def __init__(
@@ -58,10 +59,12 @@ class SmtpServer:
         auth_without_tls: bool = False,
         refuse: dict[str, int] | None = None,
         drop_after: int | None = None,
+        reply_delay: float = 0.0,
     ) -> None:
         self.tls, self.auth = tls, auth
         self.refuse = {k.lower(): v for k, v in (refuse or {}).items()}
         self.drop_after = drop_after
+        self.reply_delay = reply_delay  # seconds between storing a message and its 250
         self.messages: list[Received] = []
         self.connections = 0
         self.auth_commands: list[str] = []  # every AUTH command line seen, accepted or not
@@ -207,6 +210,9 @@ class _Handler:
             assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
             return "421 4.3.0 gone"  # never reaches the client
+        if s.reply_delay:
+            # Accepted and kept, but the client hears so only later: a window to kill it in.
+            await asyncio.sleep(s.reply_delay)
         return "250 2.0.0 OK"
 
 
