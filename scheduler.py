@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -36,6 +36,9 @@ from samverkan.publishing import Publishing, event
 log = logging.getLogger("samverkan")
 
 POLL_SECONDS = 1.0
+# APScheduler keeps run times as float timestamps and may wake a few microseconds before
+# the time itself; what is due within this much counts as due now.
+EARLY = timedelta(milliseconds=20)
 BROKEN_NOTE = "the campaign file does not validate"
 APPROVAL_NOTE = "awaiting approval"
 
@@ -245,8 +248,8 @@ class Daemon:
         offset = now - datetime.now(self.tz)
         # Only future times: what is already due is the tick's, and a job for a past time
         # would fire again at once after every tick.
-        wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, now):]}
-        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > now}
+        wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, now + EARLY):]}
+        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > now + EARLY}
         ids = {f"due-{t.astimezone(self.tz).isoformat()}": t for t in wanted}
         current = {job.id for job in self.scheduler.get_jobs()}
         grace = int(self.project.catch_up.total_seconds()) or 1
@@ -255,7 +258,7 @@ class Daemon:
         for job_id in set(ids) - current:
             run_at = max(ids[job_id] - offset, datetime.now(self.tz))
             self.scheduler.add_job(self._wake.set, DateTrigger(run_date=run_at, timezone=self.tz), id=job_id,
-                                   misfire_grace_time=grace, coalesce=True, max_instances=1)
+                                   misfire_grace_time=grace, coalesce=True, max_instances=100)
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -270,7 +273,7 @@ class Daemon:
             now = self.clock()
             rows = {r.id: r for r in self.ledger.rows()}
             sent = 0
-            for d in self.due(now):
+            for d in self.due(now + EARLY):
                 if self.stop.is_set():
                     break
                 row = rows.get(d.id)
@@ -279,7 +282,7 @@ class Daemon:
                         continue
                     if row.state not in ("pending", "held"):
                         continue
-                    if row.next_retry and row.next_retry > now:
+                    if row.next_retry and row.next_retry > now + EARLY:
                         continue
                 if now - d.at > self.project.catch_up:
                     if row is None:

@@ -11,6 +11,14 @@ A publisher turns a rendered message into a publication on one channel. It is a 
 - ``publish(payload, delivery_id, journal)``: sends it and returns a :class:`Receipt`, or raises
   :class:`TransientError` (try again later) or :class:`PermanentError` (a person must act).
 
+Two methods are optional (look them up with ``getattr``):
+
+- ``check()``: read-only checks of the channel (credentials valid, server reachable, folder
+  writable) as a list of :class:`CheckResult`, run by ``samverkan doctor`` and by the daemon
+  ahead of each delivery. Nothing may be published or sent. Without it: nothing to check.
+- ``notify(to, subject, text)``: send a short plain-text notice to people (the mailer does);
+  alerts go through it. Without it the channel cannot carry alerts.
+
 Publishers import their heavy libraries inside ``publish`` so that ``validate`` stays light.
 ``publishers/rss.py`` is the simplest and the one to copy.
 """
@@ -22,7 +30,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Annotated, ClassVar, Mapping, Protocol
+from typing import Any, Annotated, ClassVar, Literal, Mapping, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -138,6 +146,34 @@ class PermanentError(PublishError):
     """True when the channel itself is blocked for now: the delivery is held, not failed."""
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """One finding of a channel check: ``ok``, ``warn`` (works, but look at it) or ``fail``
+    (publishing would fail). ``message`` says what was found, ``fix`` what to do about it;
+    neither ever holds a secret."""
+
+    status: Literal["ok", "warn", "fail"]
+    message: str
+    fix: str | None = None
+    what: str = ""
+    """A short name of what was checked: ``token``, ``smtp``, ``press list``, ``output``..."""
+
+    @classmethod
+    def ok(cls, what: str, message: str) -> CheckResult:
+        return cls("ok", message, None, what)
+
+    @classmethod
+    def warn(cls, what: str, message: str, fix: str | None = None) -> CheckResult:
+        return cls("warn", message, fix, what)
+
+    @classmethod
+    def fail(cls, what: str, message: str, fix: str | None = None) -> CheckResult:
+        return cls("fail", message, fix, what)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "status": self.status, "message": self.message, "fix": self.fix}
+
+
 class Journal(Protocol):
     """The ledger as one delivery's publisher sees it.
 
@@ -176,6 +212,9 @@ class Publisher(Protocol):
 
     def outbox(self) -> bool:
         """True when publishing writes to a local folder (no credentials configured)."""
+
+    # Optional, see the module's docstring: check() -> list[CheckResult] (read-only checks;
+    # default: nothing to check) and notify(to, subject, text) (alerts to people).
 
 
 class MemoryJournal:

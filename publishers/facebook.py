@@ -26,14 +26,16 @@ import json
 import logging
 import mimetypes
 import os
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import Field, field_validator
 
 from .base import (
     Channel,
+    CheckResult,
     EnvRef,
     Journal,
     Payload,
@@ -61,6 +63,8 @@ DUPLICATE = 506
 LINK_ERROR = 1609005
 
 LOOKUP_LIMIT = 25
+# A token that expires sooner than this is reported (doctor, the daemon's daily check).
+EXPIRY_WARNING = timedelta(days=7)
 # How far before our own attempt a post found by lookup may be dated (clock skew).
 LOOKUP_SKEW = timedelta(minutes=5)
 
@@ -226,6 +230,141 @@ class FacebookPublisher:
             note = "found on the page after an uncertain attempt"
             return Receipt(external_id=post_id, url=url, note=note)
         return None
+
+    # -- checking (samverkan doctor, the daemon's checks ahead) ---------------------------
+    def check(self) -> list[CheckResult]:
+        """Read-only: the token is set, valid, the configured page's, may post, and when it
+        expires if Facebook says. Nothing is posted.
+
+        Two GETs, the token in the ``Authorization`` header as for every call here:
+
+        - ``/me?fields=id,name``: with a page token ``/me`` is the page, so this proves the
+          token works (code 190 otherwise) and whose it is;
+        - ``/debug_token?input_token=…``: its scopes, target pages and expiry. Facebook
+          documents it for app tokens, but a token may inspect itself; where it refuses,
+          the check says so as a warning. (``/me/permissions`` is an edge of users, not of
+          pages, so it cannot be asked with a page token.)
+
+        ``debug_token`` wants the token in its query string, so during that call
+        urllib3's DEBUG lines (which show URLs) are scrubbed of it.
+        """
+        ch, page, env = self.channel.name, self.settings.page_id, self._env()
+        outbox = self.settings.outbox or f"outbox/{ch}"
+        if not self.settings.token:
+            return [CheckResult.warn(
+                "token", f"writes posts to {outbox} (no token configured)",
+                f"to post on page {page}, add token: ${{NAME}} to the channel in config.yaml "
+                "and set that variable to the page token",
+            )]
+        token = self._token()
+        if token is None:
+            return [CheckResult.warn(
+                "token", f"{env} is not set: posts go to {outbox} instead of page {page}",
+                f"set {env} to the page token of page {page}",
+            )]
+        graph, session = self._graph()
+        try:
+            me = graph.get_object("me", fields="id,name")
+        except Exception as exc:
+            return [self._check_failure(exc, session, "token")]
+        me = me if isinstance(me, dict) else {}
+        if str(me.get("id")) != page:
+            who = f"{me.get('name') or 'someone'} ({me.get('id')})"
+            return [CheckResult.fail(
+                "token",
+                f"the token in {env} belongs to {who}, not to page {page}",
+                f"create a page token for page {page} and set {env} (or correct page_id "
+                f"of {ch} in config.yaml)",
+            )]
+        results = [CheckResult.ok("token", f"valid page token for {me.get('name') or page} ({page})")]
+        try:
+            with _scrubbed_logs(token):
+                answer = graph.request(f"{graph.version}/debug_token", {"input_token": token})
+        except Exception as exc:
+            failure = self._check_failure(exc, session, "permissions")
+            results.append(CheckResult.warn(
+                "permissions",
+                f"could not read the token's permissions and expiry ({failure.message})",
+                "look the token up at https://developers.facebook.com/tools/debug/accesstoken/",
+            ))
+            return results
+        data = answer.get("data") if isinstance(answer, dict) else None
+        results += self._check_token_data(data if isinstance(data, dict) else {})
+        return results
+
+    def _check_token_data(self, data: dict[str, Any]) -> list[CheckResult]:
+        ch, page, env = self.channel.name, self.settings.page_id, self._env()
+        renew = f"create a new page token for page {page} and set {env}"
+        if data.get("is_valid") is False:
+            said = self._scrub(str((data.get("error") or {}).get("message") or "no reason given"))
+            return [CheckResult.fail("token", f"the page token for {ch} is not valid (Facebook says: \"{said}\")", renew)]
+        out: list[CheckResult] = []
+        profile = data.get("profile_id")
+        if profile is not None and str(profile) != page:
+            out.append(CheckResult.fail("token", f"the token in {env} is for page {profile}, not {page}", renew))
+        scopes = set(data.get("scopes") or [])
+        targets = {g.get("scope"): {str(t) for t in g.get("target_ids") or []}
+                   for g in data.get("granular_scopes") or [] if isinstance(g, dict)}
+        need = f"create a page token with the pages_manage_posts and pages_read_engagement permissions for page {page} and set {env}"
+        if "pages_manage_posts" not in scopes:
+            out.append(CheckResult.fail("permissions", f"the page token for {ch} lacks the pages_manage_posts permission: it may not post", need))
+        elif targets.get("pages_manage_posts") and page not in targets["pages_manage_posts"]:
+            out.append(CheckResult.fail("permissions", f"the page token for {ch} may post only on other pages ({', '.join(sorted(targets['pages_manage_posts']))})", need))
+        elif "pages_read_engagement" not in scopes:
+            out.append(CheckResult.warn(
+                "permissions", f"the page token for {ch} may post but lacks pages_read_engagement: after a timeout "
+                "samverkan cannot look whether the post went out", need))
+        else:
+            out.append(CheckResult.ok("permissions", "may post (pages_manage_posts, pages_read_engagement)"))
+        out.append(self._check_expiry(data, renew))
+        return out
+
+    def _check_expiry(self, data: dict[str, Any], renew: str) -> CheckResult:
+        now = datetime.now(timezone.utc)
+        ends = []
+        for key, what in (("expires_at", "the token expires"), ("data_access_expires_at", "its data access ends")):
+            stamp = _int(data.get(key))
+            if stamp:  # 0 or missing: never
+                ends.append((datetime.fromtimestamp(stamp, timezone.utc), what))
+        if not ends:
+            return CheckResult.ok("expiry", "the token does not expire")
+        when, what = min(ends)
+        shown = when.strftime("%Y-%m-%d %H:%M UTC")
+        if when <= now:
+            return CheckResult.fail("expiry", f"the page token for {self.channel.name} has expired ({what} {shown})", renew)
+        if when - now < EXPIRY_WARNING:
+            return CheckResult.warn("expiry", f"{what} {shown}, in {_days(when - now)}", renew + " before then")
+        return CheckResult.ok("expiry", f"{what} {shown}")
+
+    def _check_failure(self, exc: BaseException, session: Any, what: str) -> CheckResult:
+        """A failed read sorted like a failed post, worded for a check."""
+        import facebook
+        import requests
+
+        error = getattr(exc, "result", None)
+        if isinstance(exc, facebook.GraphAPIError) and isinstance(error, dict) and isinstance(error.get("error"), dict):
+            status = getattr(session.last_response, "status_code", None)
+            err = self._sort_graph_error(error["error"], status, Payload({}), "", looking=True)
+            message = str(err).replace("looking for the post", "checking the token")
+            if not isinstance(err, PermanentError):
+                return CheckResult.warn(what, message, "run the check again later")
+            code = _int(error["error"].get("code"))
+            if code == TOKEN or code == PERMISSION or (code is not None and 200 <= code <= 299):
+                return CheckResult.fail(what, message)  # already says what to do
+            said = self._scrub(str(error["error"].get("message") or "no message"))
+            return CheckResult.fail(
+                what, f'Facebook refused to check the token of {self.channel.name} ("{said}", code {code})',
+                "look the token up at https://developers.facebook.com/tools/debug/accesstoken/",
+            )
+        if isinstance(exc, requests.exceptions.RequestException):
+            return CheckResult.fail(
+                what, f"cannot reach {self.settings.graph_url} ({type(exc).__name__})",
+                "check the network and graph_url in config.yaml",
+            )
+        return CheckResult.fail(
+            what, f"{self.settings.graph_url} did not answer like the Graph API ({type(exc).__name__}: "
+            f"{self._scrub(str(exc))[:200]})", "check graph_url in config.yaml",
+        )
 
     # -- internals -----------------------------------------------------------------------
     def _token(self) -> str | None:
@@ -493,6 +632,34 @@ def _session_class() -> type:
             return response
 
     return GraphSession
+
+
+@contextmanager
+def _scrubbed_logs(secret: str) -> Iterator[None]:
+    """While it lasts, urllib3's log records show ``***`` instead of ``secret`` (for the one
+    call that must carry a token in its URL)."""
+
+    def scrub(record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = record.msg.replace(secret, "***")
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.replace(secret, "***") if isinstance(a, str) else a for a in record.args)
+        return True
+
+    loggers = [logging.getLogger(n) for n in ("urllib3", "urllib3.connectionpool", "urllib3.util.retry")]
+    for lg in loggers:
+        lg.addFilter(scrub)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(scrub)
+
+
+def _days(delta: timedelta) -> str:
+    if delta.days >= 2:
+        return f"{delta.days} days"
+    return "1 day" if delta.days == 1 else "less than a day"
 
 
 def _maybe(looking: bool) -> Callable[[str], TransientError]:

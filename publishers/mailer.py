@@ -24,6 +24,7 @@ from samverkan.rendering import IMAGE_CID, logo_cid
 
 from .base import (
     Channel,
+    CheckResult,
     EnvRef,
     Journal,
     Payload,
@@ -286,6 +287,100 @@ class MailerPublisher:
             with self._connect() as smtp:
                 self._send(smtp, todo, data, journal)
         return self._receipt(recipients, journal, message_id)
+
+    # -- checking and notices ---------------------------------------------------------
+
+    def check(self) -> list[CheckResult]:
+        """Read-only: the press list and the sender parse; the server answers, offers TLS
+        and accepts the login. No MAIL command is given, so nothing can be sent."""
+        return [self._check_server(), self._check_list(), self._check_from()]
+
+    def _outbox_name(self) -> str:
+        return self.settings.outbox or f"outbox/{self.channel.name}"
+
+    def _check_server(self) -> CheckResult:
+        s = self.settings
+        if not s.host:
+            return CheckResult.warn(
+                "smtp", f"writes .eml files to {self._outbox_name()} (no SMTP host configured)",
+                "to send press releases, set host: in config.yaml",
+            )
+        host = expand(s.host, self.channel.env)
+        if host is None:
+            return CheckResult.warn(
+                "smtp", f"{env_name(s.host) or 'the host variable'} is not set: press releases go to "
+                f"{self._outbox_name()}", f"set {env_name(s.host) or 'it'} to the SMTP server's name",
+            )
+        port = s.port or {"starttls": 587, "tls": 465, "none": 25}[s.security]
+        try:
+            login = self._credentials()
+            with self._connect():
+                pass  # connected, TLS up and logged in: nothing more to ask of it
+        except PermanentError as e:
+            return CheckResult.fail("smtp", str(e))
+        except TransientError as e:
+            return CheckResult.fail("smtp", str(e), f"check host and port of {self.channel.name} and that the server runs")
+        how = {"starttls": "STARTTLS works", "tls": "TLS works", "none": "no encryption"}[s.security]
+        said = f"{host}:{port} answers, {how}" + (", login accepted" if login else "")
+        if s.security == "none":
+            return CheckResult.warn("smtp", said + "; embargoed press releases travel unencrypted",
+                                    "set security: starttls or tls")
+        return CheckResult.ok("smtp", said)
+
+    def _check_list(self) -> CheckResult:
+        try:
+            people = self.recipients()
+        except PermanentError as e:
+            return CheckResult.fail("press list", str(e))
+        if not people:
+            return CheckResult.fail("press list", f"{self.settings.recipients}: the press list has nobody on it",
+                                    "add journalists as name,email,outlet lines")
+        return CheckResult.ok("press list", f"{self.settings.recipients}: {len(people)} recipient(s), every address well formed")
+
+    def _check_from(self) -> CheckResult:
+        try:
+            _, address = self.sender()
+        except PermanentError as e:
+            return CheckResult.fail("from", str(e))
+        return CheckResult.ok("from", f"sends as {address}")
+
+    def notify(self, to: list[str], subject: str, text: str) -> str:
+        """Send a short plain-text notice (an alert) to ``to`` over this channel's server,
+        with the TLS and login rules of press releases; without a host, write it as an
+        ``.eml`` file into the outbox. Returns what was done."""
+        from email import policy
+        from email.headerregistry import Address
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
+        bad = [a for a in to if not valid_address(a)]
+        if bad or not to:
+            raise PermanentError(f"alerts: {', '.join(map(repr, bad)) or 'nobody'} is not an e-mail address list; fix alerts.mail.to")
+        name, from_addr = self.sender()
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"] = Address(name, addr_spec=from_addr)
+        msg["To"] = ", ".join(to)
+        msg["Subject"] = header_text(subject)
+        msg["Date"] = formatdate(localtime=True)
+        msg["Message-ID"] = make_msgid(domain=from_addr.rpartition("@")[2])  # domain given: no DNS
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+        msg.set_content(text)
+        data = msg.as_bytes()
+        if self.outbox():
+            stamp = hashlib.sha256(data).hexdigest()[:12]
+            name_ = f"alert-{stamp}.eml"
+            write_atomic(self.channel.path(self._outbox_name()) / name_, data)
+            return f"written to {self._outbox_name()}/{name_} (no SMTP host configured)"
+        import smtplib
+
+        with self._connect() as smtp:
+            try:
+                refused = smtp.sendmail(from_addr, to, data)
+            except smtplib.SMTPRecipientsRefused as e:
+                raise PermanentError(f"the SMTP server refused every alert recipient: {_some(list(e.recipients))}") from None
+        if refused:
+            return f"sent to {len(to) - len(refused)} of {len(to)}; refused: {_some(list(refused))}"
+        return f"sent to {len(to)}"
 
     def _credentials(self) -> tuple[str, str] | None:
         s, env = self.settings, self.channel.env

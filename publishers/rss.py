@@ -11,11 +11,11 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field
 
-from .base import Channel, Journal, Payload, Receipt, Settings, write_atomic
+from .base import Channel, CheckResult, Journal, Payload, Receipt, Settings, write_atomic
 
 if TYPE_CHECKING:
     from feedgen.feed import FeedGenerator
@@ -73,6 +73,61 @@ class RssPublisher:
 
     def outbox(self) -> bool:
         return False  # a local file either way: no credentials involved
+
+    def check(self) -> list[CheckResult]:
+        """The feed's folders can be written, and the public URLs fit together."""
+        s = self.settings
+        out = [writable(self.channel.path(s.output), "output")]
+        if s.atom_output:
+            out.append(writable(self.channel.path(s.atom_output), "atom_output"))
+        out += url_checks(s)
+        return out
+
+
+def writable(target: Path, setting: str) -> CheckResult:
+    """Whether ``target`` (a file) can be written atomically: its folder exists and takes a
+    new file, or the nearest existing parent lets the folder be made. Leaves nothing behind."""
+    import tempfile
+
+    folder = target.parent
+    if folder.is_dir():
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".samverkan-check-"):
+                pass  # created and removed: the rename in write_atomic needs exactly this
+        except OSError as e:
+            return CheckResult.fail(setting, f"cannot write in {folder}: {e.strerror or e}",
+                                    f"let the daemon's user write there, or change {setting}")
+        return CheckResult.ok(setting, f"{target} can be written")
+    parent = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        return CheckResult.fail(setting, f"{folder} cannot be made: {parent} is a file, not a folder",
+                                f"move {parent} away, or change {setting}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return CheckResult.fail(setting, f"{folder} does not exist and cannot be made in {parent}",
+                                f"create {folder} for the daemon's user, or change {setting}")
+    return CheckResult.ok(setting, f"{folder} will be made at the first publication")
+
+
+def url_checks(s: RssSettings) -> list[CheckResult]:
+    """Warnings where the public URLs do not fit: readers and validators follow them."""
+    out = []
+    for setting in ("link", "self_url", "atom_self_url"):
+        url = getattr(s, setting)
+        if url and urlsplit(url).scheme != "https":
+            out.append(CheckResult.warn("urls", f"{setting} {url} is not an https URL",
+                                        "write it as https://...; readers and browsers warn about plain http"))
+    checks = [(s.self_url, s.output, "self_url", "output")]
+    if s.atom_output and s.atom_self_url:
+        checks.append((s.atom_self_url, s.atom_output, "atom_self_url", "atom_output"))
+    for url, path, url_setting, path_setting in checks:
+        name = Path(path).name
+        if not urlsplit(url).path.endswith("/" + name):
+            out.append(CheckResult.warn(
+                "urls", f"{url_setting} {url} does not end with {name}, the file {path_setting} writes",
+                f"make {url_setting} the public address of {path} (feed readers fetch it from there)"))
+    if not out:
+        out.append(CheckResult.ok("urls", f"self_url {s.self_url} matches {Path(s.output).name}; https URLs"))
+    return out
 
 
 def write_feed(channel: Channel, items: list[dict[str, Any]]) -> None:

@@ -333,3 +333,80 @@ def preview(ctx: Context, target: str | None, channel: str | None, out: str, ope
         pages = [p for p in paths if p.suffix == ".html"] or paths
         click.launch(str(pages[0].resolve()))
     return 0
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@common
+def doctor(ctx: Context, fmt: str) -> int:
+    """Check every channel (token, SMTP login, feed folder), the state folder and the alerts,
+    without publishing anything; exit 1 if anything would fail."""
+    from .doctor import doctor as run, load
+
+    report = run(load(ctx.root))
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.text(), nl=False)
+    return 0 if report.ok else 1
+
+
+@cli.command()
+@click.option("--from", "from_", metavar="DATE", help="First day published (YYYY-MM-DD).")
+@click.option("--to", "to", metavar="DATE", help="Last day published, inclusive (YYYY-MM-DD).")
+@click.option("--out", type=click.Path(file_okay=False), help="A new or empty folder for the package.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
+              help="Export from this ledger file (e.g. a rehearsal's) instead of the plan's state.")
+@click.option("--verify", "verify_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Check a package against its MANIFEST.sha256 instead of making one.")
+@common
+def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, ledger_path: str | None,
+            verify_dir: str | None) -> int:
+    """Export everything published in a period, exactly as sent, with a SHA-256 manifest;
+    or check such a package with --verify. Nothing is deleted from the ledger."""
+    from datetime import date, datetime, timedelta
+
+    from . import archive as archiving
+
+    if verify_dir:
+        if from_ or to or out or ledger_path:
+            raise click.UsageError("--verify DIR takes no --from, --to, --out or --ledger")
+        problems = archiving.verify(Path(verify_dir))
+        for p in problems:
+            click.echo(p, err=True)
+        if problems:
+            click.echo(f"{verify_dir}: {len(problems)} problem(s); the package is not as it was exported", err=True)
+            return 1
+        click.echo(f"{verify_dir}: every file is as it was exported")
+        return 0
+    if not (from_ and to and out):
+        raise click.UsageError("give --from DATE --to DATE --out DIR (or --verify DIR)")
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
+    if last < first:
+        raise click.BadParameter(f"--to {to} is before --from {from_}")
+    from zoneinfo import ZoneInfo
+
+    from .ledger import Ledger
+    from .loading import CONFIG_FILE, load_config
+    from .problems import Problems
+
+    config = None
+    if (ctx.root / CONFIG_FILE).exists() or not ledger_path:
+        problems = Problems()
+        config, _, _ = load_config(ctx.root, problems)
+        if config is None:
+            raise InvalidInput(problems.sorted())
+    tz = ZoneInfo(config.timezone if config else "Europe/Stockholm")
+    path = Path(ledger_path) if ledger_path else ctx.root / config.state  # type: ignore[union-attr]
+    if not path.is_file():
+        raise SamverkanError(f"no ledger at {path}")
+    start = datetime.combine(first, datetime.min.time(), tz)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+    with Ledger(path) as ledger:
+        done = archiving.export(ledger, start, end, Path(out), source=str(path))
+    click.echo(f"archived {len(done.deliveries)} published deliveries ({done.files} files) into {out}; "
+               f"check it with: samverkan archive --verify {out}")
+    return 0

@@ -285,6 +285,12 @@ class Ledger:
         with self._lock:
             return [dict(r) for r in self._db.execute(sql + " ORDER BY seq", args)]
 
+    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """The rows of a read-only query, without taking the write lock (for modules that
+        keep a table of their own here, such as :mod:`samverkan.alerts`)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def meta(self, key: str) -> str | None:
         with self._lock:
             r = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -151,6 +151,39 @@ class Retry(Strict):
     attempts: int = Field(6, ge=1, le=50)
 
 
+class AlertMail(Strict):
+    """Alerts by e-mail, through a mailer channel's SMTP settings."""
+
+    channel: str
+    """A channel with ``publisher: mailer`` (its server, login and ``from``)."""
+    to: list[Line] = Field(min_length=1)
+    """Who is told: e-mail addresses of people, not the press list."""
+
+
+def _clock_time(value: str) -> str:
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", str(value).strip()):
+        raise ValueError(f"'{value}' is not a time of day; write it as HH:MM, e.g. 07:00")
+    return str(value).strip()
+
+
+class Alerts(Strict):
+    """Who is told when something needs a person (failed, unknown, missed, held near its
+    time, a channel check that fails), and how."""
+
+    mail: AlertMail | None = None
+    command: str | None = None
+    """A shell command run per alert: the text on stdin, SAMVERKAN_ALERT_KIND,
+    SAMVERKAN_ALERT_DELIVERY and SAMVERKAN_ALERT_SUBJECT in its environment."""
+    digest: Literal[False, "daily"] = False
+    """``daily``: one mail a day with every new alert, instead of one mail per alert."""
+    digest_at: Annotated[str, AfterValidator(_clock_time)] = "07:00"
+    """Local time of the daily digest."""
+    check_ahead: Duration = "24h"
+    """How long before a delivery its channel is checked again (and once a day anyway)."""
+    held_ahead: Duration = "24h"
+    """A delivery still held this long before its time is alerted."""
+
+
 class Config(Strict):
     agreement: Agreement
     timezone: str = "Europe/Stockholm"
@@ -162,6 +195,7 @@ class Config(Strict):
     catch_up: Duration = "6h"
     retry: Retry = Field(default_factory=Retry)
     checks: Checks = Field(default_factory=Checks)
+    alerts: Alerts = Field(default_factory=Alerts)
 
     @property
     def approving_parties(self) -> list[str]:

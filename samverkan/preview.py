@@ -11,7 +11,7 @@ from typing import Any, Callable
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .modelerrors import suggest
 from .plan import Delivery, message_deliveries
-from .problems import InvalidInput, SamverkanError
+from .problems import InvalidInput, Problem, SamverkanError
 
 PAYLOAD_FIELDS = "payload.json"
 
@@ -121,7 +121,8 @@ def preview(
     deliveries = select(project, target, channel, now)
     from .rendering import RenderError
 
-    built, problems = [], {}
+    built: list[tuple[Delivery, Any]] = []
+    problems: dict[tuple[str, int, str], Problem] = {}
     for d in deliveries:
         try:
             built.append((d, build(project, d)[1]))

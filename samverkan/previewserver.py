@@ -159,9 +159,9 @@ class App:
         if ckey in project.broken:
             file = project.broken[ckey]
             problems = [p for p in project.problems.sorted() if p.file == file]
-            body = back + "<main><h1>Kampanjen har fel</h1>" + _problems_panel(
+            broken = back + "<main><h1>Kampanjen har fel</h1>" + _problems_panel(
                 problems, f"Fel i {file}", "Rätta felen och ladda om sidan.", "problems") + "</main>"
-            return HTTPStatus.OK, _page("Kampanjen har fel", body)
+            return HTTPStatus.OK, _page("Kampanjen har fel", broken)
         campaign = project.campaigns.get(ckey)
         message = campaign.message(mkey) if campaign else None
         if campaign is None or message is None:

@@ -27,7 +27,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def _markdown() -> Any:
         from markdown.treeprocessors import Treeprocessor
         from markdown.util import AMP_SUBSTITUTE
 
-        class SafeLinks(Treeprocessor):
+        class SafeLinks(Treeprocessor):  # type: ignore[misc]
             # A body may not smuggle in javascript: or data: links.
             def run(self, root: Any) -> None:
                 for el in root.iter("a"):
@@ -149,7 +149,7 @@ def _markdown() -> Any:
                     if href and not href.startswith(_SAFE_SCHEMES) and not href.startswith(("#", "/")):
                         del el.attrib["href"]
 
-        class PlainText(Treeprocessor):
+        class PlainText(Treeprocessor):  # type: ignore[misc]
             # The finished tree, as plain text: one conversion gives both forms.
             def run(self, root: Any) -> None:
                 self.md.plain_text = _tree_text(root)
@@ -207,7 +207,7 @@ def _inline_child(el: Any) -> str:
     if el.tag == "br":
         return _BR
     if el.tag == "img":
-        return el.get("alt", "")
+        return str(el.get("alt", ""))
     label = _inline(el)
     if el.tag == "a" and el.get("href"):
         href = _ENTITY.sub(lambda m: chr(int(m.group(1))), el.get("href"))
@@ -372,7 +372,7 @@ def _build_environment(
         jinja2.FileSystemLoader(plan_dir),
         builtin,
     ])
-    env = _sandbox_class()(
+    env: jinja2.Environment = _sandbox_class()(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=False, default=False),
@@ -389,6 +389,8 @@ def _build_environment(
         "markdown": lambda text: Markup(markdown_html(str(text))),
         "plaintext": lambda text: markdown_text(str(text)),
         "format_list": lambda items: _format_list(tuple(str(i) for i in items), locale),
+        # Jinja's capitalize lowercases the rest, which would spoil "Monday, August 13"
+        "capfirst": lambda text: str(text)[:1].upper() + str(text)[1:],
     })
     return env
 
@@ -426,7 +428,6 @@ class _State:
         self.campaigns: dict[str, dict[str, Any]] = {}
         self.extras: dict[str, dict[str, Any]] = {}
         self.images: dict[str, Path] = {}
-        self.lock = threading.Lock()
         self.parties = self._parties()
 
     def _parties(self) -> dict[str, dict[str, Any]]:
@@ -464,32 +465,33 @@ class _State:
                 self.templates[name] = self.env.get_template(name)
             except jinja2.TemplateSyntaxError as exc:
                 file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{name}"
-                self.templates[name] = RenderError(file, exc.lineno or 1, 1, f"template syntax: {exc.message}")
+                self.templates[name] = (RenderError, (file, exc.lineno or 1, 1, f"template syntax: {exc.message}"))
             except jinja2.TemplateNotFound as exc:
-                self.templates[name] = exc
+                self.templates[name] = (jinja2.TemplateNotFound, (exc.name,))
         found = self.templates[name]
-        if isinstance(found, Exception):
-            raise found
+        if isinstance(found, tuple):
+            # a fresh exception each time: re-raising one instance would grow its traceback
+            raise found[0](*found[1])
         return found
 
     def locate(self, exc: BaseException, name: str, context: str) -> RenderError:
         """A RenderError at the innermost template line of ``exc``'s traceback."""
         import jinja2
-        from jinja2.sandbox import SecurityError
+        from jinja2.exceptions import SecurityError
 
         if isinstance(exc, RenderError):
             return exc
         if isinstance(exc, jinja2.TemplateSyntaxError):  # in an included template
             file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{exc.name or name}"
             return RenderError(file, exc.lineno or 1, 1, f"template syntax: {exc.message}")
-        file, line = None, 1
+        found: str | None = None
+        line = 1
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-            file = self.file_of(frame.filename)
-            if file is not None:
+            found = self.file_of(frame.filename)
+            if found is not None:
                 line = frame.lineno or 1
                 break
-        if file is None:
-            file = self.file_of(str(self.plan_dir / name)) if (self.plan_dir / name).is_file() else f"samverkan/templates/{name}"
+        file = found or (f"{PLAN_TEMPLATES}/{name}" if (self.plan_dir / name).is_file() else f"samverkan/templates/{name}")
         if isinstance(exc, SecurityError):
             text = f"not allowed in a template: {exc}"
         elif isinstance(exc, jinja2.UndefinedError):
@@ -658,7 +660,8 @@ def render(project: Project, delivery: Delivery) -> RenderedMessage:
     campaign = project.campaigns.get(delivery.campaign)
     message = campaign.message(delivery.message) if campaign else None
     if campaign is None or message is None:
-        raise RenderError("config.yaml", 1, 1, f"no valid message {delivery.campaign}/{delivery.message}")
+        file = project.broken.get(delivery.campaign, f"campaigns/{delivery.campaign}.yaml")
+        raise RenderError(file, 1, 1, f"no valid message {delivery.message} in campaign {delivery.campaign}; run samverkan validate")
     return render_loaded(project, campaign, message, delivery.channel, delivery.at, delivery.id)
 
 
@@ -797,7 +800,3 @@ def inline_images(page: str, rendered: RenderedMessage) -> str:
 
     return re.sub(r"cid:([A-Za-z0-9._-]+)", sub, page)
 
-
-def channels_of(message: LoadedMessage, project: Project) -> Iterable[str]:
-    """The message's channels that are configured and valid."""
-    return [c for c in message.channels if c in project.channel_settings]

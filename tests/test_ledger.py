@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from samverkan.ledger import Conflict, Ledger
+from samverkan.ledger import MIGRATIONS, Conflict, Ledger
 
 T0 = datetime(2018, 8, 13, 5, 30, tzinfo=timezone.utc)
 
@@ -21,12 +21,12 @@ def _row(ledger: Ledger, id: str = "c/m/webb", publisher: str = "rss") -> None:
 
 def test_file_is_wal_and_versioned(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as ledger:
-        assert ledger.schema_version == 2
+        assert ledger.schema_version == len(MIGRATIONS)
     db = sqlite3.connect(tmp_path / "s.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # reopening does not migrate again
     with Ledger(tmp_path / "s.db") as ledger:
-        assert ledger.schema_version == 2
+        assert ledger.schema_version == len(MIGRATIONS)
 
 
 def test_publish_cycle_archives_payload_exactly(tmp_path: Path) -> None:

@@ -14,8 +14,13 @@ uploaded files, and where the access token travelled (body, query or header).
 Replies can be scripted per request, in order (:meth:`GraphServer.script`): a Graph API
 error with its HTTP status (:func:`graph_error`), an HTML 502 page (:func:`html_page`), a
 reply that comes after the client has given up while the post *is* created (:func:`late`),
-a dropped connection (:func:`drop`). More endpoints (e.g. ``debug_token``) can be added
-with :meth:`GraphServer.route`.
+a dropped connection (:func:`drop`). More endpoints can be added with
+:meth:`GraphServer.route`.
+
+Tokens registered with :meth:`GraphServer.add_token` make the server answer as Facebook
+does for them: ``GET /me`` gives the token's profile (a page token's /me is the page),
+``GET /debug_token?input_token=`` its metadata (scopes, expiry), and an expired token is
+refused with code 190/463 wherever it is used.
 
 Use the ``graph_server`` fixture::
 
@@ -168,6 +173,7 @@ class GraphServer:
         self.requests: list[Request] = []
         self.posts: dict[str, list[dict[str, Any]]] = {}  # page id → posts, newest first
         self.objects: dict[str, dict[str, Any]] = {}  # node → object for GET /{node}
+        self.tokens: dict[str, dict[str, Any]] = {}  # token → what add_token() said
         self._script: list[Reply] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._ids = itertools.count(1001)
@@ -208,6 +214,46 @@ class GraphServer:
     def route(self, method: str, path_regex: str, handler: Handler) -> None:
         """Answer ``method`` requests whose path (after the version) matches, with ``handler``."""
         self._routes.append((method, re.compile(path_regex), handler))
+
+    def add_token(
+        self,
+        token: str,
+        *,
+        profile_id: str,
+        name: str = "Testsidan",
+        type: str = "PAGE",  # noqa: A002 (Facebook's field name)
+        scopes: tuple[str, ...] = ("pages_manage_posts", "pages_read_engagement", "pages_show_list"),
+        expires_at: int = 0,
+        data_access_expires_at: int = 0,
+        expired: bool = False,
+        granular_scopes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Make the server know ``token``: ``/me`` answers ``{id: profile_id, name}``,
+        ``/debug_token`` its metadata (``expires_at`` 0: never); ``expired`` → code 190/463."""
+        self.tokens[token] = {
+            "profile_id": profile_id, "name": name, "type": type, "scopes": list(scopes),
+            "expires_at": expires_at, "data_access_expires_at": data_access_expires_at,
+            "expired": expired, "granular_scopes": granular_scopes,
+        }
+
+    def _debug_token(self, req: Request) -> tuple[int, Any]:
+        info = self.tokens.get(req.query.get("input_token", ""))
+        if info is None or info["expired"]:
+            return 200, {"data": {"is_valid": False, "error": {
+                "code": 190, "subcode": 463 if info else None,
+                "message": "Error validating access token: Session has expired"
+                if info else "Invalid OAuth access token."}}}
+        data: dict[str, Any] = {
+            "app_id": "1234567890", "application": "samverkan-test", "type": info["type"],
+            "is_valid": True, "expires_at": info["expires_at"],
+            "data_access_expires_at": info["data_access_expires_at"],
+            "scopes": info["scopes"], "user_id": "55555",
+        }
+        if info["type"] == "PAGE":
+            data["profile_id"] = info["profile_id"]
+        if info["granular_scopes"] is not None:
+            data["granular_scopes"] = info["granular_scopes"]
+        return 200, {"data": data}
 
     def add_post(
         self, page: str, message: str, *, created: datetime | None = None
@@ -250,11 +296,24 @@ class GraphServer:
 
     def _normal(self, req: Request) -> tuple[int, Any, dict[str, Any] | None]:
         """The endpoint's own answer: (status, JSON body, post created or None)."""
+        known = self.tokens.get(req.token or "")
+        if known is not None and known["expired"]:
+            message = "Error validating access token: Session has expired on Monday, 01-Jan-18."
+            return 400, _error_body(190, message, 463), None
         for method, pattern, handler in self._routes:
             rest = req.path[len(req.version) + 1 :] if req.version else req.path
             if method == req.method and pattern.fullmatch(rest):
                 status, body = handler(req)
                 return status, body, None
+        if req.method == "GET" and req.path.endswith("/debug_token"):
+            status, body = self._debug_token(req)
+            return status, body, None
+        if known is not None and req.method == "GET" and req.node == "me" and req.edge is None:
+            me = {"id": known["profile_id"], "name": known["name"]}
+            wanted = req.query.get("fields")
+            if wanted:
+                me = {k: v for k, v in me.items() if k in wanted.split(",") or k == "id"}
+            return 200, me, None
         if self.token is not None and req.token != self.token:
             return 400, _error_body(190, "Invalid OAuth access token data.", None), None
         if req.method == "POST" and req.edge in ("feed", "photos") and req.node:

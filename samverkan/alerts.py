@@ -1,0 +1,478 @@
+"""Alerts: telling a person, once, when something needs one.
+
+Events that need a person: a delivery ``failed``, ``unknown`` (a crash while sending),
+``missed`` (too late to publish), ``held`` near its time, and a channel ``check`` that
+fails ahead of a delivery. Each alert names the delivery (or channel), the reason and the
+command that fixes or settles it. ``config.yaml``'s ``alerts:`` says who is told: e-mail
+through a mailer channel's server, and/or a command.
+
+An event is alerted once while it lasts: the ledger's ``alerts`` table remembers it by
+kind, subject and reason, and the event is closed (may be alerted again) only when it is
+over (the delivery left that state, the channel's check passed again).
+
+Alerts never hold secrets: publishers' messages hold none, and every value of an
+environment variable that config.yaml names (``${NAME}``) is blanked out of the text as a
+second guard; the alert command's environment goes without those variables.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from .timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from publishers.base import CheckResult
+
+    from .ledger import Ledger, Row
+    from .loading import Project
+    from .plan import Delivery
+
+log = logging.getLogger("samverkan")
+
+DELIVERY_KINDS = ("failed", "unknown", "missed", "held")
+KINDS = (*DELIVERY_KINDS, "check")
+RETRY_EVERY = timedelta(minutes=10)  # how often an alert that could not be sent is tried again
+COMMAND_TIMEOUT = 60.0  # seconds an alert command may take
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_KEY = re.compile(r"token|password|passwd|secret|key|user|login|auth|credential", re.IGNORECASE)
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_SEP = "\x1f"  # between the parts of an alert's key; cannot occur in ids or reasons we write
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    subject: str  # the delivery id, or the channel name of a check
+    reason: str
+    fix: str | None
+    at: datetime
+    due: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return _SEP.join((self.kind, self.subject, self.reason))
+
+    @property
+    def title(self) -> str:
+        what = {"failed": "failed", "unknown": "may or may not have gone out", "missed": "missed",
+                "held": "held", "check": "channel check failed"}[self.kind]
+        return f"samverkan: {self.subject}: {what}"
+
+    def text(self, tz: Any) -> str:
+        lines = [self.title, "", f"What happened: {self.reason}"]
+        if self.kind == "check":
+            lines.append(f"Channel: {self.subject}")
+        else:
+            lines.append(f"Delivery: {self.subject}")
+        if self.due is not None:
+            lines.append(f"Due: {_local(self.due, tz)}")
+        if self.fix:
+            lines.append(f"What to do: {self.fix}")
+        lines.append(f"Noticed: {_local(self.at, tz)}")
+        return "\n".join(lines) + "\n"
+
+
+def _local(when: datetime, tz: Any) -> str:
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def fix_for(kind: str, row: Row) -> str:
+    """The command that fixes or settles a delivery in this state."""
+    did = row.id
+    if kind == "unknown":
+        return (f"look on the channel whether it went out, then settle it: "
+                f"samverkan resolve {did} --as published|failed")
+    if kind == "missed":
+        return f"if it should still go out: samverkan publish {did}"
+    if kind == "held":
+        note = row.note or ""
+        m = re.match(r"awaiting approval by (.+)$", note)
+        if m:
+            parties = [p.strip() for p in m.group(1).split(",") if p.strip()]
+            return "; ".join(f"samverkan approve {row.campaign}/{row.message} --party {p} --by NAME" for p in parties)
+        if note.startswith("the campaign file"):
+            return "samverkan validate, then fix the campaign file; it is published when it validates"
+        return f"once the channel works again: samverkan publish {did}"
+    return f"fix the cause above, then: samverkan publish {did}"
+
+
+def _reason(kind: str, row: Row) -> str:
+    if kind == "held":
+        note = row.note or ""
+        if note.startswith(("awaiting approval", "the campaign file")):
+            return note
+        return row.last_error or note or "held"
+    if kind == "failed":
+        return row.last_error or row.note or "failed"
+    return row.note or row.last_error or kind
+
+
+def secret_values(project: Project, env: Mapping[str, str]) -> list[str]:
+    """The values of the environment variables that config.yaml's channels name as
+    ``${NAME}`` for a credential (a token, a login, a password); not a host's name, which
+    an alert needs to be of use."""
+    names = set()
+    if project.config is not None:
+        for raw in project.config.channels.values():
+            for key, value in raw.items():
+                if isinstance(value, str) and _SECRET_KEY.search(str(key)):
+                    names.update(_ENV_REF.findall(value))
+    # Longest first, so a secret that contains another is blanked whole.
+    return sorted({env[n] for n in names if env.get(n)}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        if len(value) >= 4:  # a 1-3 character "secret" would blank ordinary words
+            text = text.replace(value, "***")
+    return text
+
+
+def validate(project: Project) -> list[CheckResult]:
+    """Whether ``alerts:`` can work: its mail channel exists and can send, its addresses are
+    addresses, its command is found. For ``samverkan doctor`` (and the Alerter's start)."""
+    from publishers.base import CheckResult, get
+
+    assert project.config is not None
+    alerts = project.config.alerts
+    out: list[CheckResult] = []
+    if alerts.mail is None and not alerts.command:
+        return [CheckResult.warn("who", "nobody is alerted: failures are only logged",
+                                 "add alerts: {mail: {channel: press, to: [you@example.org]}} to config.yaml")]
+    if alerts.mail is not None:
+        name = alerts.mail.channel
+        settings = project.channel_settings.get(name)
+        if name not in project.config.channels:
+            known = ", ".join(project.config.channels) or "none"
+            out.append(CheckResult.fail("mail", f"alerts.mail.channel: no channel '{name}' (known: {known})",
+                                        "name a channel with publisher: mailer"))
+        elif settings is None:
+            out.append(CheckResult.fail("mail", f"alerts.mail.channel: the settings of {name} do not validate",
+                                        "run samverkan validate"))
+        elif getattr(get(settings.publisher), "notify", None) is None:
+            out.append(CheckResult.fail("mail", f"alerts.mail.channel: {name} uses publisher {settings.publisher}, "
+                                        "which cannot send e-mail", "name a channel with publisher: mailer"))
+        bad = [a for a in alerts.mail.to if not _ADDRESS.match(a)]
+        if bad:
+            out.append(CheckResult.fail("mail", f"alerts.mail.to: {', '.join(map(repr, bad))} is not an e-mail address",
+                                        "write plain addresses such as vakthavande@kommun.se"))
+        if not any(r.status == "fail" for r in out):
+            out.append(CheckResult.ok("mail", f"alerts by e-mail through {name} to {', '.join(alerts.mail.to)}"
+                                      + (" (a daily digest)" if alerts.digest else "")))
+    if alerts.command:
+        try:
+            program = shlex.split(alerts.command)[0]
+        except (ValueError, IndexError):
+            program = ""
+        if not program:
+            out.append(CheckResult.fail("command", "alerts.command cannot be read as a command", "fix its quoting"))
+        elif shutil.which(program, path=os.environ.get("PATH")) is None and not (project.root / program).is_file():
+            out.append(CheckResult.warn("command", f"alerts.command: '{program}' is not found on PATH",
+                                        "give the full path of the program"))
+        else:
+            out.append(CheckResult.ok("command", f"alerts run {program}"))
+    return out
+
+
+class Alerter:
+    """Sends each alert once, through ``alerts:`` of config.yaml, and remembers it in the ledger.
+
+    The daemon calls :meth:`scan` after each tick (deliveries that need a person),
+    :meth:`check_results` with the outcome of the checks ahead of time, and :meth:`flush`
+    now and then (the daily digest, and alerts that could not be sent before).
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        ledger: Ledger,
+        *,
+        env: Mapping[str, str] | None = None,
+        make_publisher: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self._make = make_publisher
+        self._last_retry: datetime | None = None
+        self._last_digest_try: datetime | None = None
+        self.project = project
+        self.update(project)
+
+    def update(self, project: Project) -> None:
+        """Use the reloaded plan's ``alerts:`` and channels from now on."""
+        self.project = project
+        assert project.config is not None
+        self.settings = project.config.alerts
+        self.tz = project.tz
+        self._secrets = secret_values(project, self.env)
+        for problem in validate(project):
+            if problem.status == "fail":
+                log.error("alerts: %s", problem.message, extra={"event": "invalid", "delivery": "", "detail": problem.message})
+
+    # --- telling ------------------------------------------------------------------------------
+
+    def alert(self, kind: str, subject: str, reason: str, fix: str | None = None, *,
+              now: datetime, due: datetime | None = None) -> bool:
+        """Alert the event unless it is alerted already and still open. True if it is new."""
+        assert kind in KINDS, kind
+        item = Alert(kind, subject, scrub(reason, self._secrets), scrub(fix, self._secrets) if fix else None, now, due)
+        digest = self.settings.digest == "daily"
+        routes = self._routes()
+        state = ("queued " if digest else "pending ") + " ".join(routes)
+        with self.ledger.transaction() as db:
+            if db.execute("SELECT 1 FROM alerts WHERE key = ? AND resolved_at IS NULL", (item.key,)).fetchone():
+                return False
+            cur = db.execute(
+                "INSERT INTO alerts (key, kind, subject, reason, fix, at, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item.key, kind, subject, item.reason, item.fix, _iso(now), state.strip()),
+            )
+            seq = int(cur.lastrowid or 0)
+        log.error("alert %s %s: %s", kind, subject, item.reason,
+                  extra={"event": "alert", "delivery": subject, "detail": item.reason})
+        if not digest:
+            self._deliver([(seq, item)], now)
+        return True
+
+    def resolve(self, kind: str, subject: str, now: datetime) -> int:
+        """Close the open alerts of ``kind`` about ``subject``: the event is over."""
+        with self.ledger.transaction() as db:
+            cur = db.execute("UPDATE alerts SET resolved_at = ? WHERE kind = ? AND subject = ? AND resolved_at IS NULL",
+                             (_iso(now), kind, subject))
+            return int(cur.rowcount)
+
+    def scan(self, now: datetime) -> int:
+        """Alert every delivery that needs a person (held ones only within ``held_ahead`` of
+        their time) and close alerts of deliveries that no longer do. Returns new alerts."""
+        held_ahead = parse_duration(self.settings.held_ahead)
+        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS)}
+        open_ = self.ledger.read(
+            f"SELECT kind, subject, key FROM alerts WHERE resolved_at IS NULL "
+            f"AND kind IN ({','.join('?' * len(DELIVERY_KINDS))})", DELIVERY_KINDS,
+        )
+        known = {r["key"] for r in open_}  # most scans find nothing new: no write lock for them
+        new = 0
+        for row in rows.values():
+            if row.state == "held" and row.due_at - now > held_ahead:
+                continue
+            reason = _reason(row.state, row)
+            if Alert(row.state, row.id, scrub(reason, self._secrets), None, now).key in known:
+                continue
+            new += self.alert(row.state, row.id, reason, fix_for(row.state, row), now=now, due=row.due_at)
+        for kind, subject in {(r["kind"], r["subject"]) for r in open_}:
+            row = rows.get(subject)
+            if row is None or row.state != kind:
+                self.resolve(kind, subject, now)
+        return new
+
+    def check_results(self, channel: str, results: list[CheckResult], now: datetime) -> int:
+        """Alert each failing check of ``channel``; when none fails, close its check alerts."""
+        failing = [r for r in results if r.status == "fail"]
+        if not failing:
+            self.resolve("check", channel, now)
+            return 0
+        new = 0
+        for r in failing:
+            fix = f"{r.fix}; then check with: samverkan doctor" if r.fix else "samverkan doctor shows the details"
+            new += self.alert("check", channel, r.message, fix, now=now)
+        return new
+
+    def flush(self, now: datetime) -> int:
+        """Send what is due: the daily digest, and (every few minutes) alerts that could not
+        be sent before. Returns how many alerts went out."""
+        sent = 0
+        if self.settings.digest == "daily":
+            sent += self.flush_digest(now)
+        if self._last_retry is None or now - self._last_retry >= RETRY_EVERY:
+            self._last_retry = now
+            pending = self._rows("pending")
+            if pending:
+                sent += self._deliver(pending, now, one_each=True)
+        return sent
+
+    def flush_digest(self, now: datetime, *, force: bool = False) -> int:
+        """With ``digest: daily``: once a day at ``digest_at`` (at once with ``force``), one
+        mail with every alert queued since the last digest. Returns how many it held."""
+        queued = self._rows("queued")
+        if not queued:
+            return 0
+        local = now.astimezone(self.tz)
+        today = local.date().isoformat()
+        if not force:
+            hh, mm = (int(x) for x in self.settings.digest_at.split(":"))
+            if local.time() < time(hh, mm) or self.ledger.meta("alerts_digest_day") == today:
+                return 0
+            if self._last_digest_try is not None and now - self._last_digest_try < RETRY_EVERY:
+                return 0  # the last try failed a moment ago: do not hammer the server
+        self._last_digest_try = now
+        sent = self._deliver(queued, now)
+        if sent == len(queued):  # else it is tried again in a while, the same day
+            self.ledger.set_meta("alerts_digest_day", today)
+        return sent
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _routes(self) -> list[str]:
+        routes = []
+        if self.settings.mail is not None:
+            routes.append("mail")
+        if self.settings.command:
+            routes.append("command")
+        return routes
+
+    def _rows(self, state: str) -> list[tuple[int, Alert]]:
+        rows = self.ledger.read(
+            "SELECT seq, kind, subject, reason, fix, at FROM alerts WHERE (state = ? OR state LIKE ?) "
+            "AND resolved_at IS NULL ORDER BY seq", (state, state + " %"),
+        )
+        return [(r[0], Alert(r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5]))) for r in rows]
+
+    def _deliver(self, items: list[tuple[int, Alert]], now: datetime, *, one_each: bool = False) -> int:
+        """Send ``items`` by every route each still waits for; record what went out."""
+        states = {seq: self.ledger.read("SELECT state FROM alerts WHERE seq = ?", (seq,))[0][0] for seq, _ in items}
+        waiting = {seq: set(states[seq].split()[1:]) for seq, _ in items}
+        done: set[int] = set()
+        errors: dict[int, str] = {}
+        for route in ("mail", "command"):
+            todo = [(seq, a) for seq, a in items if route in waiting[seq]]
+            groups = [[x] for x in todo] if one_each else [todo] if todo else []
+            for group in groups:
+                try:
+                    (self._mail if route == "mail" else self._command)([a for _, a in group])
+                except Exception as exc:  # an alert route that fails must not stop the daemon
+                    detail = scrub(f"{route}: {exc}", self._secrets)
+                    log.error("could not send an alert by %s: %s", route, detail,
+                              extra={"event": "alert_failed", "delivery": "", "detail": detail})
+                    for seq, _ in group:
+                        errors[seq] = detail
+                    continue
+                for seq, _ in group:
+                    waiting[seq].discard(route)
+        with self.ledger.transaction() as db:
+            for seq, _ in items:
+                left = sorted(waiting[seq])
+                if left:
+                    kind = states[seq].split()[0]
+                    db.execute("UPDATE alerts SET state = ?, last_error = ? WHERE seq = ?",
+                               (" ".join([kind, *left]), errors.get(seq), seq))
+                else:
+                    done.add(seq)
+                    db.execute("UPDATE alerts SET state = 'sent', sent_at = ?, last_error = NULL WHERE seq = ?",
+                               (_iso(now), seq))
+        return len(done)
+
+    def _text(self, alerts: list[Alert]) -> tuple[str, str]:
+        if len(alerts) == 1:
+            return alerts[0].title, alerts[0].text(self.tz)
+        subject = f"samverkan: {len(alerts)} alerts"
+        parts = [f"{len(alerts)} things need a person:", ""]
+        parts += [f"{i}. {a.title.removeprefix('samverkan: ')}" for i, a in enumerate(alerts, 1)]
+        for a in alerts:
+            parts += ["", "-" * 60, a.text(self.tz).rstrip("\n")]
+        return subject, "\n".join(parts) + "\n"
+
+    def _mail(self, alerts: list[Alert]) -> None:
+        mail = self.settings.mail
+        assert mail is not None
+        subject, text = self._text(alerts)
+        pub = self._publisher(mail.channel)
+        notify = getattr(pub, "notify", None)
+        if notify is None:
+            raise RuntimeError(f"channel {mail.channel} cannot send e-mail; name a mailer channel in alerts.mail.channel")
+        note = notify(list(mail.to), scrub(subject, self._secrets), scrub(text, self._secrets))
+        log.info("alert mailed: %s", note, extra={"event": "alert_sent", "delivery": "", "detail": str(note)})
+
+    def _command(self, alerts: list[Alert]) -> None:
+        assert self.settings.command
+        _, text = self._text(alerts)
+        env = {k: v for k, v in os.environ.items() if v not in self._secrets}
+        env["SAMVERKAN_ALERT_KIND"] = alerts[0].kind if len(alerts) == 1 else "digest"
+        env["SAMVERKAN_ALERT_DELIVERY"] = alerts[0].subject if len(alerts) == 1 and alerts[0].kind != "check" else ""
+        env["SAMVERKAN_ALERT_SUBJECT"] = alerts[0].subject if len(alerts) == 1 else ""
+        done = subprocess.run(self.settings.command, shell=True, input=scrub(text, self._secrets).encode("utf-8"),
+                              env=env, cwd=self.project.root, capture_output=True, timeout=COMMAND_TIMEOUT)
+        if done.returncode != 0:
+            said = done.stderr.decode("utf-8", "replace").strip()[-300:]
+            raise RuntimeError(f"the alert command exited with {done.returncode}" + (f": {said}" if said else ""))
+
+    def _publisher(self, channel: str) -> Any:
+        if self._make is not None:
+            return self._make(channel)
+        from publishers.base import Channel, get
+
+        settings = self.project.channel_settings.get(channel)
+        if settings is None:
+            raise RuntimeError(f"alerts.mail.channel: no valid channel '{channel}'")
+        return get(settings.publisher)(Channel(channel, settings, self.project.root, self.env))
+
+
+class AheadChecker:
+    """Which channels to check now, so that a channel that would fail is found ahead of its
+    delivery, not at publishing time: every channel that is still to be used, once a day;
+    and each delivery's channel again when the delivery is ``check_ahead`` away (unless it
+    was checked since then). Remembers, in memory, when it asked for each channel."""
+
+    def __init__(self, check_ahead: timedelta, tz: Any) -> None:
+        self.check_ahead = check_ahead
+        self.tz = tz
+        self.checked: dict[str, datetime] = {}
+
+    @classmethod
+    def for_project(cls, project: Project) -> AheadChecker:
+        assert project.config is not None
+        return cls(parse_duration(project.config.alerts.check_ahead), project.tz)
+
+    def update(self, project: Project) -> None:
+        """Follow a reloaded config's ``check_ahead``; what was checked when is kept."""
+        assert project.config is not None
+        self.check_ahead = parse_duration(project.config.alerts.check_ahead)
+        self.tz = project.tz
+
+    def due_checks(self, now: datetime, plan: list[Delivery]) -> list[str]:
+        """Channels to check now (and counted as checked now). ``plan``: sorted by time."""
+        times = [d.at for d in plan]
+        first = bisect.bisect_right(times, now)
+        today: date = now.astimezone(self.tz).date()
+        due: set[str] = set()
+        for channel in {d.channel for d in plan[first:]}:
+            last = self.checked.get(channel)
+            if last is None or last.astimezone(self.tz).date() < today:
+                due.add(channel)
+        for d in plan[first : bisect.bisect_right(times, now + self.check_ahead)]:
+            last = self.checked.get(d.channel)
+            if last is None or last < d.at - self.check_ahead:
+                due.add(d.channel)
+        for channel in due:
+            self.checked[channel] = now
+        return sorted(due)
+
+    def run(self, now: datetime, plan: list[Delivery], project: Project, alerter: Alerter | None = None, *,
+            env: Mapping[str, str] | None = None) -> list[tuple[str, CheckResult]]:
+        """Run the checks :meth:`due_checks` names; alert the failures (and close the alerts
+        of channels that pass again). Returns every (channel, result)."""
+        from .doctor import channel_checks
+
+        out: list[tuple[str, CheckResult]] = []
+        for channel in self.due_checks(now, plan):
+            results = channel_checks(project, channel, env=env)
+            for r in results:
+                if r.status != "ok":
+                    log.log(logging.ERROR if r.status == "fail" else logging.WARNING, "check %s: %s: %s",
+                            channel, r.status, r.message, extra={"event": "check", "delivery": channel, "detail": r.message})
+            if alerter is not None:
+                alerter.check_results(channel, results, now)
+            out += [(channel, r) for r in results]
+        return out
