@@ -75,7 +75,7 @@ def env_name(value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Temp file in the same folder, fsync, rename: a reader sees the old file or the new
     one, never half of one, and no temp file is left behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:  # a rehearsal's files need not survive a power cut
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a web server must read a feed
         os.replace(tmp, path)
     except BaseException:
@@ -107,9 +108,12 @@ class Channel:
     settings: Any
     root: Path
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    durable: bool = True  # False in a rehearsal: files are written without fsync
 
     def path(self, relative: str) -> Path:
-        return (self.root / relative).resolve()
+        """A setting's path: relative ones are relative to the plan's folder."""
+        # normpath, not resolve(): no symlink walk (a stat per part) on every delivery.
+        return Path(os.path.normpath(self.root.absolute() / relative))
 
 
 @dataclass

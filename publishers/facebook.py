@@ -579,7 +579,7 @@ class FacebookPublisher:
         data = payload.files.get("post.json") or (
             json.dumps(payload.fields, indent=2, ensure_ascii=False) + "\n"
         ).encode()
-        write_atomic(target, data)
+        write_atomic(target, data, durable=self.channel.durable)
         why = (
             f"{self._env()} unset" if self.settings.token else "no token in config.yaml"
         )

@@ -369,7 +369,7 @@ class MailerPublisher:
         if self.outbox():
             stamp = hashlib.sha256(data).hexdigest()[:12]
             name_ = f"alert-{stamp}.eml"
-            write_atomic(self.channel.path(self._outbox_name()) / name_, data)
+            write_atomic(self.channel.path(self._outbox_name()) / name_, data, durable=self.channel.durable)
             return f"written to {self._outbox_name()}/{name_} (no SMTP host configured)"
         import smtplib
 
@@ -521,7 +521,7 @@ class MailerPublisher:
     def _write_outbox(self, data: bytes, delivery_id: str) -> Receipt:
         folder_name = self.settings.outbox or f"outbox/{self.channel.name}"
         name = re.sub(r"[^A-Za-z0-9._@-]+", "_", delivery_id) + ".eml"
-        write_atomic(self.channel.path(folder_name) / name, data)
+        write_atomic(self.channel.path(folder_name) / name, data, durable=self.channel.durable)
         return Receipt(note=f"written to {folder_name}/{name} (no SMTP host configured)")
 
 

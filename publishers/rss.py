@@ -134,10 +134,11 @@ def write_feed(channel: Channel, items: list[dict[str, Any]]) -> None:
     """(Re)write the channel's feed files from item fields (payload fields), in any order."""
     s: RssSettings = channel.settings
     items = newest(items, s.max_items)
-    write_atomic(channel.path(s.output), build(s, items, s.self_url).rss_str(pretty=True))
+    write_atomic(channel.path(s.output), build(s, items, s.self_url).rss_str(pretty=True), durable=channel.durable)
     if s.atom_output:
         atom_url = s.atom_self_url or urljoin(s.self_url, Path(s.atom_output).name)
-        write_atomic(channel.path(s.atom_output), build(s, items, atom_url, atom=True).atom_str(pretty=True))
+        write_atomic(channel.path(s.atom_output), build(s, items, atom_url, atom=True).atom_str(pretty=True),
+                     durable=channel.durable)
 
 
 def newest(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

@@ -81,6 +81,10 @@ class Publishing:
             self._publishers[channel] = self._make(channel)
         return self._publishers[channel]
 
+    def publishers(self) -> list[Any]:
+        """The publishers made so far, one per channel."""
+        return list(self._publishers.values())
+
     def prepare(self, delivery: Delivery) -> tuple[Any, Any, Any]:
         """(rendered message, publisher, payload): exactly what would go out."""
         from .rendering import render

@@ -7,7 +7,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,31 @@ class FileSink:
         return Receipt(note=f"wrote {target}")
 
 
+class DeferredFeed:
+    """An RSS channel in a rehearsal: collects the items and writes the feed once, at the end.
+
+    The daemon rewrites the feed at every delivery; in a rehearsal only the last feed is
+    seen, and writing it once gives the same file without rebuilding it thousands of times."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.items: list[dict[str, Any]] = []
+
+    def payload(self, message: Any) -> Any:
+        return self.inner.payload(message)
+
+    def publish(self, payload: Any, delivery_id: str, journal: Any) -> Any:
+        from publishers.base import Receipt
+
+        self.items.append(payload.fields)
+        return Receipt(external_id=payload.fields.get("guid"), url=payload.fields.get("link"))
+
+    def flush(self) -> None:
+        from publishers.rss import write_feed
+
+        write_feed(self.inner.channel, self.items)
+
+
 def redirected(project: Project, out: Path) -> Any:
     """A publisher factory whose built-in channels write under ``out``, never the network."""
     from publishers.base import Channel, get
@@ -57,16 +82,20 @@ def redirected(project: Project, out: Path) -> Any:
         settings = project.channel_settings[channel]
         cls = get(settings.publisher)
         folder = out / channel
+
+        def at(update: dict[str, Any]) -> Any:
+            return Channel(channel, settings.model_copy(update=update), project.root, {}, durable=False)
+
         if settings.publisher == "rss":
             update: dict[str, Any] = {"output": str(folder / "feed.xml")}
             if settings.atom_output:
                 update["atom_output"] = str(folder / "feed.atom")
-            return cls(Channel(channel, settings.model_copy(update=update), project.root, {}))
+            return DeferredFeed(cls(at(update)))
         if settings.publisher == "facebook":
-            return cls(Channel(channel, settings.model_copy(update={"token": None, "outbox": str(folder)}), project.root, {}))
+            return cls(at({"token": None, "outbox": str(folder)}))
         if settings.publisher == "mailer":
-            return cls(Channel(channel, settings.model_copy(update={"host": None, "outbox": str(folder)}), project.root, {}))
-        return FileSink(cls(Channel(channel, settings, project.root, {})), folder)
+            return cls(at({"host": None, "outbox": str(folder)}))
+        return FileSink(cls(Channel(channel, settings, project.root, {}, durable=False)), folder)
 
     return make
 
@@ -87,7 +116,8 @@ class Summary:
             by_channel.setdefault(channel, Counter())[o.result] += 1
         results = sorted({o.result for o in self.outcomes} | {"published"})
         head = f"{'channel':<22}" + "".join(f"{r:>11}" for r in results)
-        lines = [f"Rehearsal {self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}: {len(self.outcomes)} deliveries in {self.seconds:.1f} s", "", head]
+        last = self.end - timedelta(days=1)  # the period is [start, end): show its last day
+        lines = [f"Rehearsal {self.start:%Y-%m-%d} – {last:%Y-%m-%d}: {len(self.outcomes)} deliveries in {self.seconds:.1f} s", "", head]
         total: Counter[str] = Counter()
         for channel in sorted(by_channel):
             c = by_channel[channel]
@@ -154,5 +184,8 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
         for d in deliveries(project, start, end):
             clock.now = d.at
             summary.outcomes.append(publishing.publish(d))
+        for pub in publishing.publishers():
+            if isinstance(pub, DeferredFeed):
+                pub.flush()
     summary.seconds = time.perf_counter() - t0
     return summary
