@@ -17,9 +17,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job on the bundled sample plan, with no credentials and no servers: check the
+# plan, then rehearse 2018 with every channel writing files under rehearsal/2018.
 demo: $(STAMP)
 	$(BIN)/samverkan validate --strict
-	$(BIN)/samverkan plan --year 2018
+	$(BIN)/samverkan rehearse --from 2018-01-01 --to 2018-12-31 --out rehearsal/2018 --assume-approved
+	$(BIN)/samverkan plan --year 2018 --format html --out rehearsal/arshjul-2018.html
+	$(BIN)/samverkan plan --format ics --out rehearsal/evenemang.ics
+	@echo
+	@echo "Demo done (approvals were assumed: see 'samverkan approvals'). Look at:"
+	@echo "  rehearsal/2018/webb/feed.xml         the website's RSS feed after the year"
+	@echo "  rehearsal/2018/press/*.eml           each press release exactly as mailed"
+	@echo "  rehearsal/2018/facebook-*/*.json     each Facebook post's fields"
+	@echo "  rehearsal/arshjul-2018.html          the annual wheel (årshjul) of 2018"
+	@echo "  rehearsal/evenemang.ics              the calendar of public events, 2017-2019"
+	@echo "  .venv/bin/samverkan plan --year 2018 the plan as a table"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
