@@ -116,3 +116,31 @@ def pending(project: Project, ledger: Ledger, now: datetime | None = None) -> li
             out.append(approval_of(project, ledger, c, m))
     out.sort(key=lambda a: (a.first_at, a.message_id))
     return out
+
+
+def awaiting(project: Project, now: datetime) -> list[MessageApproval]:
+    """Upcoming messages that still lack an approval, from the ledger if there is one yet
+    (read only: looking never creates the state file)."""
+    if project.config is None or not project.config.approving_parties or project.problems.errors:
+        return []
+    state = project.root / project.config.state
+    if not state.exists():
+        out = []
+        for c in project.campaigns.values():
+            required = required_parties(project, c)
+            for m in c.messages:
+                if required and m.times[-1][0] >= now:
+                    out.append(MessageApproval(f"{c.key}/{m.key}", "", required, [], m.times[0][0]))
+        return sorted(out, key=lambda a: (a.first_at, a.message_id))
+    with Ledger(state) as ledger:
+        return [a for a in pending(project, ledger, now) if a.missing]
+
+
+def summary_line(items: list[MessageApproval]) -> str:
+    """``3 upcoming message(s) await approval: 3 by polisen, 1 by kommunen``."""
+    counts: dict[str, int] = {}
+    for a in items:
+        for p in a.missing:
+            counts[p] = counts.get(p, 0) + 1
+    by = ", ".join(f"{n} by {p}" for p, n in sorted(counts.items()))
+    return f"{len(items)} upcoming message(s) await approval: {by} (samverkan approvals lists them)"

@@ -77,9 +77,14 @@ def validate(ctx: Context, strict: bool, fmt: str) -> int:
     """Check config.yaml, every campaign and every rendered message."""
     from .validation import validate as run
 
+    from .approvals import awaiting, summary_line
+
     report = run(ctx.root, strict=strict)
+    waiting = awaiting(report.project, ctx.clock(report.project.tz)()) if report.ok else []
     if fmt == "json":
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        data = report.as_dict()
+        data["awaiting_approval"] = [{"message": a.message_id, "missing": a.missing} for a in waiting]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for p in report.problems:
             click.echo(str(p), err=p.severity == "error")
@@ -89,6 +94,8 @@ def validate(ctx: Context, strict: bool, fmt: str) -> int:
             f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)",
             err=not report.ok,
         )
+        if waiting:
+            click.echo(summary_line(waiting))
     return 0 if report.ok else 1
 
 

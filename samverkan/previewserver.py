@@ -187,11 +187,7 @@ class App:
         for channel in message.channels:
             body.append(self.channel(project, campaign, message, channel, when))
         body.append("</div>")
-        body.append(
-            # approvals: a later issue fills this section with who has approved which text
-            '<section class="approvals" id="approvals" aria-labelledby="approvals-h">'
-            '<h2 id="approvals-h">Godkännanden</h2><p>Godkännanden visas här.</p></section>'
-        )
+        body.append(approvals_section(project, campaign, message))
         body.append("</main>")
         return HTTPStatus.OK, _page(message.model.title, "\n".join(body))
 
@@ -250,6 +246,40 @@ class App:
             return (f'<article class="rss-item" aria-label="RSS-posten">{link}'
                     f'<iframe title="RSS-posten ({escape(channel)})" srcdoc="{escape(item, quote=True)}"></iframe></article>')
         return "".join(f"<h3>{escape(name)}</h3><pre>{escape(text)}</pre>" for name, text in r.parts.items())
+
+
+def approvals_section(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> str:
+    """Who has approved this text, who has not, and the command each party runs."""
+    from .approvals import approval_of, required_parties
+    from .ledger import Ledger
+
+    head = '<section class="approvals" id="approvals" aria-labelledby="approvals-h"><h2 id="approvals-h">Godkännanden</h2>'
+    if not required_parties(project, campaign):
+        return head + "<p>Godkännande krävs inte (config.yaml: <code>approval: []</code>).</p></section>"
+    assert project.config is not None
+    names = {k: p.name for k, p in project.config.agreement.parties.items()}
+    state = project.root / project.config.state
+    if state.exists():
+        with Ledger(state) as ledger:
+            a = approval_of(project, ledger, campaign, message)
+            history = ledger.approvals(a.message_id)
+        approved, missing = a.approved, a.missing
+    else:
+        history, approved, missing = [], [], required_parties(project, campaign)
+    out = [head, "<ul>"]
+    for party in approved:
+        who = next((h for h in reversed(history) if h["party"] == party), None)
+        by = f" av {escape(who['approved_by'])} {escape(who['at'][:16].replace('T', ' '))} UTC" if who else ""
+        out.append(f"<li>{escape(names.get(party, party))}: godkänt{by}</li>")
+    for party in missing:
+        cmd = f'samverkan approve {campaign.key}/{message.key} --party {party} --by "Ditt namn"'
+        out.append(f"<li>{escape(names.get(party, party))}: <strong>väntar</strong> – godkänn med "
+                   f"<code>{escape(cmd)}</code></li>")
+    out.append("</ul>")
+    if missing:
+        out.append("<p>Meddelandet hålls inne tills alla parter har godkänt den här texten. "
+                   "Ändras texten efter ett godkännande måste den godkännas igen.</p>")
+    return "".join(out) + "</section>"
 
 
 class _Handler(BaseHTTPRequestHandler):

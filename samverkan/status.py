@@ -21,6 +21,7 @@ class Status:
     attention: list[Row]
     changed: list[Row] = field(default_factory=list)  # published, text edited since
     broken: list[str] = field(default_factory=list)
+    awaiting: list[Any] = field(default_factory=list)  # upcoming messages lacking an approval
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +31,7 @@ class Status:
             "needs_attention": [r.as_dict() for r in self.attention],
             "changed_after_publishing": [r.id for r in self.changed],
             "broken_campaigns": self.broken,
+            "awaiting_approval": [{"message": a.message_id, "missing": a.missing} for a in self.awaiting],
         }
 
 
@@ -48,6 +50,10 @@ def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 1
     out = Status(now, coming, published[:recent], attention, broken=sorted(project.broken.values()))
     if changed:
         out.changed = changed_after_publishing(project, [r for r in published])
+    if project.config is not None and project.config.approving_parties:
+        from .approvals import pending
+
+        out.awaiting = [a for a in pending(project, ledger, now) if a.missing]
     return out
 
 
@@ -94,6 +100,12 @@ def format_text(s: Status, tz: Any) -> str:
     if s.broken:
         lines += ["", "Campaign files with errors (nothing of them is published)"]
         lines += [f"  {b}" for b in s.broken]
+    if s.awaiting:
+        lines += ["", "Awaiting approval (held at their time until approved)"]
+        for a in s.awaiting[:20]:
+            lines.append(f"  {a.first_at.astimezone(tz):%Y-%m-%d %H:%M}  {a.message_id}  by {', '.join(a.missing)}")
+        if len(s.awaiting) > 20:
+            lines.append(f"  ... and {len(s.awaiting) - 20} more (samverkan approvals lists them)")
     lines += ["", "Upcoming"]
     for d, state in s.upcoming:
         lines.append(f"  {d.at.astimezone(tz):%Y-%m-%d %H:%M}  {state:<8} {d.id}")

@@ -101,3 +101,14 @@ def test_unknown_party_is_refused(root: Path) -> None:
     result = CliRunner().invoke(cli, ["approve", "skola/start", "--party", "polis", "--by", "X", "--root", str(root)])
     assert result.exit_code == 1
     assert "error: no party 'polis'; did you mean 'polisen'? (parties: kommunen, polisen)" in result.output
+
+
+def test_validate_and_status_say_who_must_still_approve(root: Path) -> None:
+    approve(root, "kommunen")
+    out = CliRunner().invoke(cli, ["validate", "--root", str(root), "--now", "2018-08-01T00:00"]).output
+    assert "1 upcoming message(s) await approval: 1 by polisen (samverkan approvals lists them)" in out
+    status = CliRunner().invoke(cli, ["status", "--root", str(root), "--now", "2018-08-01T00:00"]).output
+    assert "2018-08-13 07:30  skola/start  by polisen" in status
+    approve(root, "polisen")
+    out = CliRunner().invoke(cli, ["validate", "--root", str(root), "--now", "2018-08-01T00:00"]).output
+    assert "await approval" not in out

@@ -144,3 +144,24 @@ def test_unknown_pages_are_404(make_root, server) -> None:
     url = server(full_root(make_root))
     assert get(url + "m/skolstart/nosuch")[0] == 404
     assert get(url + "favicon.ico")[0] == 404
+
+
+def test_message_page_shows_approval_state_and_the_command(make_root, server) -> None:
+    from click.testing import CliRunner
+
+    from samverkan.cli import cli
+    from tests.test_rendering import FULL_CONFIG
+
+    root = full_root(make_root, config=FULL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]"))
+    base = server(root)
+    status, index = get(base)
+    href = re.search(r'href="(/m/skolstart/[^"]+)"', index).group(1).replace("&amp;", "&")
+    page = get(base + href.lstrip("/"))[1]
+    assert "väntar" in page and 'samverkan approve skolstart/start --party polisen --by &quot;Ditt namn&quot;' in page
+    message = href.split("/")[3].split("?")[0]
+    result = CliRunner().invoke(cli, ["approve", f"skolstart/{message}", "--party", "polisen", "--by", "Pat Polis",
+                                      "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    page = get(base + href.lstrip("/"))[1]
+    assert "godkänt av Pat Polis" in page
+    assert "--party polisen" not in page and "--party kommunen" in page
