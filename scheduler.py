@@ -16,10 +16,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from samverkan.alerts import AheadChecker, Alerter
 from samverkan.ledger import Ledger
 from samverkan.loading import (
     CONFIG_FILE,
@@ -32,6 +33,7 @@ from samverkan.loading import (
 from samverkan.plan import Delivery, message_deliveries
 from samverkan.problems import Problem, Problems, SamverkanError
 from samverkan.publishing import Publishing, event
+from samverkan.timeutil import utc
 
 log = logging.getLogger("samverkan")
 
@@ -124,8 +126,10 @@ def shifted_clock(start: datetime | None, tz: Any) -> Callable[[], datetime]:
     """The real clock, or one that started at ``start`` and runs at the real pace."""
     if start is None:
         return lambda: datetime.now(tz)
-    offset = start - datetime.now(tz)
-    return lambda: datetime.now(tz) + offset
+    # In UTC: adding a timedelta to a zoned datetime adds wall time, which is off by the
+    # DST difference when the pretended date and today are on different sides of it.
+    offset = start - datetime.now(timezone.utc)
+    return lambda: (datetime.now(timezone.utc) + offset).astimezone(tz)
 
 
 class StateLock:
@@ -185,6 +189,8 @@ class Daemon:
         self._times: list[datetime] = []
         self.scheduler: Any = None
         self.publishing = self._publishing()
+        self.alerter = Alerter(self.project, self.ledger, env=env)
+        self.ahead = AheadChecker.for_project(self.project)
 
     def _publishing(self) -> Publishing:
         return Publishing(self.project, self.ledger, self.clock, env=self.env, approvals=self._approvals())
@@ -205,6 +211,8 @@ class Daemon:
             self._report()
             return  # keep going with the last good plan's jobs; nothing new is published
         self.publishing = self._publishing()
+        self.alerter.update(self.project)
+        self.ahead.update(self.project)
         self._report()
         plan = [d for c in self.project.campaigns.values() for m in c.messages for d in message_deliveries(c, m)]
         plan.sort(key=lambda d: (d.at, d.id))
@@ -236,7 +244,7 @@ class Daemon:
 
     def _horizon(self) -> datetime:
         """Deliveries due before this were before the daemon's time: neither sent nor missed."""
-        return self.first_run() - self.project.catch_up
+        return utc(self.first_run()) - self.project.catch_up
 
     def _schedule(self) -> None:
         """One job per due time (and per retry time); remove jobs no longer wanted."""
@@ -245,7 +253,7 @@ class Daemon:
         from apscheduler.triggers.date import DateTrigger
 
         now = self.clock()
-        offset = now - datetime.now(self.tz)
+        offset = now - datetime.now(timezone.utc)
         # Only future times: what is already due is the tick's, and a job for a past time
         # would fire again at once after every tick.
         wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, now + EARLY):]}
@@ -256,7 +264,7 @@ class Daemon:
         for job_id in current - set(ids):
             self.scheduler.remove_job(job_id)
         for job_id in set(ids) - current:
-            run_at = max(ids[job_id] - offset, datetime.now(self.tz))
+            run_at = max(ids[job_id].astimezone(timezone.utc) - offset, datetime.now(timezone.utc))
             self.scheduler.add_job(self._wake.set, DateTrigger(run_date=run_at, timezone=self.tz), id=job_id,
                                    misfire_grace_time=grace, coalesce=True, max_instances=100)
 
@@ -284,7 +292,7 @@ class Daemon:
                         continue
                     if row.next_retry and row.next_retry > now + EARLY:
                         continue
-                if now - d.at > self.project.catch_up:
+                if utc(now) - utc(d.at) > self.project.catch_up:
                     if row is None:
                         row = self.publishing.ensure(d)
                     detail = f"due {d.at:%Y-%m-%d %H:%M}, more than {self.project.config.catch_up} ago; a person decides: samverkan publish {d.id}"
@@ -305,11 +313,26 @@ class Daemon:
                 event("unknown", delivery_id, f"it was being sent when the daemon stopped; settle it: samverkan resolve {delivery_id} --as published|failed", logging.ERROR)
         self.first_run()
 
+    def watch(self, *, background: bool = True) -> None:
+        """Checks ahead of time (in a thread of their own) and alerts for what needs a person."""
+        now = self.clock()
+        try:
+            if background:
+                self.ahead.start(now, self._plan, self.project, self.alerter, env=self.env)
+            else:
+                self.ahead.run(now, self._plan, self.project, self.alerter, env=self.env)
+            self.alerter.scan(now)
+            self.alerter.flush(now)
+        except Exception:  # alerting must never stop publishing
+            log.exception("alerting failed", extra={"event": "alert_failed", "delivery": "", "detail": ""})
+
     def run_once(self) -> int:
         self.start()
         try:
             self.reload()
-            return self.tick()
+            sent = self.tick()
+            self.watch(background=False)
+            return sent
         finally:
             self.close()
 
@@ -339,6 +362,7 @@ class Daemon:
             self.reload()
             self.tick()  # catch up on what came due while the daemon was down
             self._schedule()
+            self.watch()
             approvals = self.ledger.approvals_seq()
             log.info("running: %d deliveries planned, %d campaign file(s) with errors", len(self._plan),
                      len(self.project.broken), extra={"event": "started", "delivery": "", "detail": ""})
@@ -366,6 +390,7 @@ class Daemon:
                     # worker: its shutdown holds a lock that a job touching it would wait on.
                     self.tick()
                     self._schedule()
+                self.watch()  # cheap when nothing is due: checks at most daily and before deliveries
         finally:
             if self.scheduler._thread.is_alive():
                 self.scheduler.shutdown(wait=True)  # finishes the delivery in flight
@@ -374,6 +399,7 @@ class Daemon:
         return code
 
     def close(self) -> None:
+        self.ahead.join(timeout=60)  # a check round in flight writes its alerts first
         self.ledger.close()
         self.lock.release()
 

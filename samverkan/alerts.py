@@ -24,6 +24,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -211,6 +212,10 @@ class Alerter:
         self._last_digest_try: datetime | None = None
         self.project = project
         self.update(project)
+        # A process that stopped while sending left its claims: they are sent again (a
+        # possible second copy beats a lost alert).
+        with ledger.transaction() as db:
+            db.execute("UPDATE alerts SET state = substr(state, 9) WHERE state LIKE 'sending %'")
 
     def update(self, project: Project) -> None:
         """Use the reloaded plan's ``alerts:`` and channels from now on."""
@@ -342,7 +347,16 @@ class Alerter:
 
     def _deliver(self, items: list[tuple[int, Alert]], now: datetime, *, one_each: bool = False) -> int:
         """Send ``items`` by every route each still waits for; record what went out."""
-        states = {seq: self.ledger.read("SELECT state FROM alerts WHERE seq = ?", (seq,))[0][0] for seq, _ in items}
+        # Claim the rows first: the checks ahead run in a thread of their own, and two
+        # threads must never send the same alert.
+        states: dict[int, str] = {}
+        with self.ledger.transaction() as db:
+            for seq, _ in items:
+                state = db.execute("SELECT state FROM alerts WHERE seq = ?", (seq,)).fetchone()[0]
+                if state.split()[0] in ("pending", "queued"):
+                    states[seq] = state
+                    db.execute("UPDATE alerts SET state = ? WHERE seq = ?", (f"sending {state}", seq))
+        items = [(seq, a) for seq, a in items if seq in states]
         waiting = {seq: set(states[seq].split()[1:]) for seq, _ in items}
         done: set[int] = set()
         errors: dict[int, str] = {}
@@ -429,6 +443,7 @@ class AheadChecker:
         self.check_ahead = check_ahead
         self.tz = tz
         self.checked: dict[str, datetime] = {}
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def for_project(cls, project: Project) -> AheadChecker:
@@ -463,10 +478,39 @@ class AheadChecker:
             env: Mapping[str, str] | None = None) -> list[tuple[str, CheckResult]]:
         """Run the checks :meth:`due_checks` names; alert the failures (and close the alerts
         of channels that pass again). Returns every (channel, result)."""
+        return self._run_channels(now, self.due_checks(now, plan), project, alerter, env)
+
+    def start(self, now: datetime, plan: list[Delivery], project: Project, alerter: Alerter | None = None, *,
+              env: Mapping[str, str] | None = None) -> threading.Thread | None:
+        """As :meth:`run`, in a background thread, so that a slow server (an SMTP timeout)
+        never delays a delivery. None when nothing is due or the last round still runs."""
+        if self._thread is not None and self._thread.is_alive():
+            return None
+        channels = self.due_checks(now, plan)
+        if not channels:
+            return None
+
+        def work() -> None:
+            try:
+                self._run_channels(now, channels, project, alerter, env)
+            except Exception:  # e.g. the ledger closed under it at shutdown
+                log.exception("the checks ahead of time failed", extra={"event": "check", "delivery": "", "detail": ""})
+
+        self._thread = threading.Thread(target=work, name="samverkan-checks", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a round started by :meth:`start` (before closing the ledger)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run_channels(self, now: datetime, channels: list[str], project: Project, alerter: Alerter | None,
+                      env: Mapping[str, str] | None) -> list[tuple[str, CheckResult]]:
         from .doctor import channel_checks
 
         out: list[tuple[str, CheckResult]] = []
-        for channel in self.due_checks(now, plan):
+        for channel in channels:
             results = channel_checks(project, channel, env=env)
             for r in results:
                 if r.status != "ok":

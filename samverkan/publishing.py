@@ -14,7 +14,7 @@ from .ledger import Conflict, Ledger, Row
 from .loading import Project
 from .plan import Delivery
 from .problems import SamverkanError
-from .timeutil import parse_duration
+from .timeutil import parse_duration, utc
 
 log = logging.getLogger("samverkan")
 
@@ -151,14 +151,15 @@ class Publishing:
             policy = self.project.config.retry if self.project.config else None
             first = parse_duration(policy.first) if policy else timedelta(minutes=1)
             cap = parse_duration(policy.max_wait) if policy else timedelta(minutes=30)
-            retry_at = self.clock() + backoff(row.attempts, first, cap)
-            if row.attempts >= (policy.attempts if policy else 6) or retry_at > delivery.at + self.project.catch_up:
+            retry_at = utc(self.clock()) + backoff(row.attempts, first, cap)
+            if row.attempts >= (policy.attempts if policy else 6) or retry_at > utc(delivery.at) + self.project.catch_up:
                 self.ledger.failed(delivery.id, self.clock(), error=f"gave up after {row.attempts} attempt(s): {exc}", state="failed", uncertain=uncertain)
                 event("failed", delivery.id, f"gave up after {row.attempts} attempt(s): {exc}", logging.ERROR)
                 return Outcome(delivery.id, "failed", f"gave up after {row.attempts} attempt(s): {exc}")
             self.ledger.failed(delivery.id, self.clock(), error=str(exc), state="pending", next_retry=retry_at, uncertain=uncertain)
-            event("retry", delivery.id, f"{exc}; next try at {retry_at.isoformat(timespec='seconds')}", logging.WARNING)
-            return Outcome(delivery.id, "retry", f"{exc}; next try {retry_at:%H:%M:%S}")
+            local = retry_at.astimezone(self.project.tz)
+            event("retry", delivery.id, f"{exc}; next try at {local.isoformat(timespec='seconds')}", logging.WARNING)
+            return Outcome(delivery.id, "retry", f"{exc}; next try {local:%H:%M:%S}")
         except Exception as exc:  # a bug in a publisher must not leave the row in flight forever
             self.ledger.failed(delivery.id, self.clock(), error=f"{type(exc).__name__}: {exc}", state="failed")
             log.exception("failed %s", delivery.id, extra={"event": "failed", "delivery": delivery.id, "detail": str(exc)})

@@ -39,6 +39,12 @@ def localize(naive: datetime, tz: ZoneInfo) -> tuple[datetime, WallTime]:
     return aware, WallTime.OK
 
 
+def utc(dt: datetime) -> datetime:
+    """``dt`` in UTC. Arithmetic on zoned datetimes is wall-clock arithmetic (one hour off
+    across a DST change); elapsed time is computed on UTC values."""
+    return dt.astimezone(timezone.utc)
+
+
 def parse_now(text: str | None, tz: ZoneInfo) -> Clock:
     """The clock for ``--now``: a fixed instant, or the real time in ``tz``."""
     if not text:

@@ -4,7 +4,9 @@ digest; the alert command; and the checks ahead of a delivery against the fake G
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
 import sys
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -15,11 +17,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import scheduler
 from samverkan.alerts import AheadChecker, Alerter
 from samverkan.ledger import Ledger
 from samverkan.loading import Project, load_project
 from samverkan.plan import Delivery, deliveries
-from tests.conftest import MINIMAL_CONFIG
+from scheduler import wait_until
+from tests.conftest import MINIMAL_CONFIG, dedent
+from tests.helpers.daemon import DaemonProcess
 from tests.helpers.graph import GraphServer, graph_server  # noqa: F401 (fixture)
 from tests.helpers.smtp import SmtpServer, smtp_server  # noqa: F401 (fixture)
 
@@ -369,3 +374,116 @@ def test_no_alert_settings_only_logs(setup, server: SmtpServer, caplog: pytest.L
     assert server.messages == []
     assert any("alert failed c/m/webb: the disk is full" in r.getMessage() for r in caplog.records)
     assert alerter.alert("failed", "c/m/webb", "the disk is full", None, now=T0) is False
+
+
+def test_checks_ahead_in_the_background(setup, server: SmtpServer, graph_server: GraphServer,  # noqa: F811
+                                        env: dict[str, str]) -> None:
+    graph_server.add_token(TOKEN, profile_id=PAGE, expired=True)
+    project, ledger, alerter = setup(config(server, mail_alerts(), graph_url=graph_server.url))
+    plan = [d for d in deliveries(project) if d.channel == "facebook-polisen"]
+    ahead = AheadChecker.for_project(project)
+    thread = ahead.start(T0, plan, project, alerter, env=env)
+    assert thread is not None
+    assert ahead.start(T0, plan, project, alerter, env=env) is None  # one round at a time / nothing due
+    ahead.join(timeout=20)
+    assert not thread.is_alive()
+    assert [m["Subject"] for m in mails(server)] == ["samverkan: facebook-polisen: channel check failed"]
+
+
+def test_an_alert_claimed_by_a_process_that_stopped_is_sent_by_the_next(setup, server: SmtpServer, env: dict[str, str]) -> None:
+    project, ledger, alerter = setup(config(server, mail_alerts()))
+    with ledger.transaction() as db:  # as a daemon killed while it was sending leaves it
+        db.execute("INSERT INTO alerts (key, kind, subject, reason, fix, at, state) VALUES "
+                   "('k', 'missed', 'c/m/webb', 'too late', NULL, '2018-08-12T06:00:00+00:00', 'sending pending mail')")
+    restarted = Alerter(project, ledger, env=env)
+    assert restarted.flush(T0) == 1
+    assert restarted.flush(T0 + timedelta(hours=1)) == 0
+    assert [m["Subject"] for m in mails(server)] == ["samverkan: c/m/webb: missed"]
+
+
+# --- the daemon, as a real process (once scheduler.py calls Daemon.watch) ---------------------
+
+DAEMON_TOKEN = "EAAGm0PX4ZCpsBAHemligtDaemonToken9"
+DAEMON_PASSWORD = "daemon-alert-Pa55"
+
+
+def _text_of(data: bytes) -> str:
+    msg = message_from_bytes(data, policy=policy.default)
+    return f"Subject: {msg['Subject']}\n" + msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
+def _daemon_root(make_root, server: SmtpServer, graph_url: str) -> Path:
+    channels = dedent(f"""
+        facebook-polisen:
+          publisher: facebook
+          page_id: "{PAGE}"
+          token: ${{FB_TOKEN_POLISEN}}
+          graph_url: {graph_url}
+          timeout: 2
+        press:
+          publisher: mailer
+          host: {server.host}
+          port: {server.port}
+          security: starttls
+          ca_file: {server.cafile}
+          username: ${{SMTP_USER}}
+          password: ${{SMTP_PASSWORD}}
+          from: "Samverkan larm <larm@kommun.example>"
+          recipients: presslista.csv
+        """)
+    config = MINIMAL_CONFIG.replace("defaults:", "".join("  " + line + "\n" for line in channels.splitlines()) + "defaults:")
+    config += "alerts:\n  mail: {channel: press, to: [vakt@kommun.example]}\n"
+    campaign = dedent("""
+        title: Säker skolstart
+        summary: Trafiken runt skolorna.
+        priority_areas: [trafik]
+        period: {start: 2018-08-01, end: 2018-09-09}
+        messages:
+          - key: start
+            at: 2018-08-13 07:30:02
+            channels: [facebook-polisen]
+            title: Nu börjar skolan
+            body: Sänk farten vid skolorna.
+        """)
+    root = make_root(config=config, campaigns={"skola": campaign})
+    (root / "presslista.csv").write_text("name,email,outlet\nLena,lena@tidning.example,Tidningen\n")
+    return root
+
+
+@pytest.mark.skipif(not hasattr(scheduler.Daemon, "watch"), reason="alerts are not wired into the daemon yet")
+def test_daemon_alerts_a_day_before_and_when_the_delivery_fails(make_root, smtp_server, graph_server) -> None:  # noqa: F811
+    server = smtp_server(tls="starttls", auth={"alertbot": DAEMON_PASSWORD})
+    graph_server.add_token(DAEMON_TOKEN, profile_id=PAGE, expired=True)
+    root = _daemon_root(make_root, server, graph_server.url)
+    env = {**os.environ, "FB_TOKEN_POLISEN": DAEMON_TOKEN, "SMTP_USER": "alertbot", "SMTP_PASSWORD": DAEMON_PASSWORD}
+
+    # A day before: the check ahead finds the expired token and tells a person, once.
+    daemon = DaemonProcess(root, now="2018-08-12T07:40:00", env=env)
+    try:
+        daemon.wait_event("started")
+        assert wait_until(lambda: len(server.messages) >= 1, 20)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.stop()
+    assert len(server.messages) == 1
+    first = _text_of(server.messages[0].data)
+    assert "Subject: samverkan: facebook-polisen: channel check failed" in first
+    assert "has expired: create a new one and set FB_TOKEN_POLISEN" in first
+    assert DAEMON_TOKEN not in first and DAEMON_PASSWORD not in first
+
+    # At its time: the check again (still the same event: no mail), then the delivery fails.
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        daemon.wait_event("failed", "skola/start/facebook-polisen")
+        assert wait_until(lambda: len(server.messages) >= 2, 20)
+        daemon.wait_event("started")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.stop()
+    assert len(server.messages) == 2
+    second = _text_of(server.messages[1].data)
+    assert "Subject: samverkan: skola/start/facebook-polisen: failed" in second
+    assert "samverkan publish skola/start/facebook-polisen" in second
+    assert [r.edge for r in graph_server.writes()] == ["feed"]  # checks never post; one try at its time

@@ -112,3 +112,4 @@ def test_validate_and_status_say_who_must_still_approve(root: Path) -> None:
     approve(root, "polisen")
     out = CliRunner().invoke(cli, ["validate", "--root", str(root), "--now", "2018-08-01T00:00"]).output
     assert "await approval" not in out
+

@@ -372,3 +372,11 @@ def test_the_ledger_is_not_migrated_or_made_by_doctor(make_root: Callable[..., P
     db = sqlite3.connect(db_path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
     db.close()
+
+
+def test_alert_command_that_is_not_found_warns(make_root: Callable[..., Path]) -> None:
+    result = doctor(make_root(config=MINIMAL_CONFIG + 'alerts:\n  command: "no-such-pager --to vakt"\n'))
+    assert result.exit_code == 0
+    assert lines_of(result, "alerts") == [
+        "WARN  alerts: command: alerts.command: 'no-such-pager' is not found on PATH -> give the full path of the program"
+    ]
