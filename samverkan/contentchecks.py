@@ -146,11 +146,43 @@ class _Checker:
         )
 
     def run(self) -> list[Problem]:
-        for campaign in self.project.campaigns.values():
-            for message in campaign.messages:
-                self.message(campaign, message)
+        self.render_share(list(self.project.campaigns))
         self.personnummer()
         return list(self.template_errors.values()) + self.findings.problems()
+
+    def render_share(self, keys: list[str]) -> tuple[dict[tuple[str, int, str], tuple[int, Problem]], list[Problem]]:
+        """Check the campaigns ``keys``; returns each template error with the plan position
+        of the campaign that met it first, and the other findings."""
+        order = {k: i for i, k in enumerate(self.project.campaigns)}
+        first: dict[tuple[str, int, str], tuple[int, Problem]] = {}
+        for key in keys:
+            campaign = self.project.campaigns[key]
+            for message in campaign.messages:
+                self.message(campaign, message)
+            for tkey, problem in self.template_errors.items():
+                first.setdefault(tkey, (order[key], problem))
+        return first, self.findings.problems()
+
+    def run_parallel(self, workers: int) -> list[Problem]:
+        """Render in forked worker processes, a share of the campaigns each: rendering is
+        pure CPU, and a large plan's messages are many. The workers inherit the loaded plan
+        (fork), so only the problems travel back."""
+        import multiprocessing
+
+        keys = list(self.project.campaigns)
+        shares = [keys[i::workers] for i in range(workers)]
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_adopt, initargs=(self,)) as pool:
+            results = pool.map(_run_share, shares)
+        # A template error met by several workers is reported once, as the first campaign
+        # in plan order met it (what a serial run says).
+        first: dict[tuple[str, int, str], tuple[int, Problem]] = {}
+        for errors, _ in results:
+            for tkey, (pos, problem) in errors.items():
+                if tkey not in first or pos < first[tkey][0]:
+                    first[tkey] = (pos, problem)
+        self.personnummer()
+        findings = [p for _, found in results for p in found] + self.findings.problems()
+        return [p for _, p in sorted(first.values(), key=lambda x: x[0])] + findings
 
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)
@@ -267,11 +299,34 @@ def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMes
     return sorted(list(checker.template_errors.values()) + checker.findings.problems())
 
 
+# Below this many messages a worker process costs more than it saves.
+PARALLEL_FROM = 2000
+_worker: _Checker | None = None
+
+
+def _adopt(checker: _Checker) -> None:
+    global _worker
+    _worker = checker
+
+
+def _run_share(keys: list[str]) -> tuple[dict[tuple[str, int, str], tuple[int, Problem]], list[Problem]]:
+    assert _worker is not None
+    return _worker.render_share(keys)
+
+
 def check_content(project: Project) -> list[Problem]:
     """Render every message for every channel and check what it says."""
+    import os
+    import sys
+
     if project.config is None:
         return []
+    checker = _Checker(project)
+    messages = sum(len(c.messages) for c in project.campaigns.values())
+    workers = min(os.cpu_count() or 1, 8)
     try:
-        return _Checker(project).run()
+        if messages >= PARALLEL_FROM and workers > 1 and sys.platform == "linux":
+            return checker.run_parallel(workers)
+        return checker.run()
     except RenderError as exc:  # the environment itself (e.g. an unknown locale)
         return [exc.problem()]

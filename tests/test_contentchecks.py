@@ -142,3 +142,23 @@ def test_a_clean_plan_has_no_content_problems(make_root) -> None:
     code, lines = validate(full_root(make_root))
     assert code == 0
     assert [line for line in lines if line.startswith(("campaigns/", "content/"))] == []
+
+
+def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypatch) -> None:
+    """Large plans are rendered in worker processes: the findings must not change."""
+    from samverkan import contentchecks
+    from samverkan.loading import load_project
+
+    config = FULL_CONFIG + "checks: {lix_max: 10, facebook_max_chars: 200}\n"
+    campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(6)}
+    campaigns["trasig"] = with_message_keys("").replace("Nu börjar skolan", "Nu börjar skolan {{ x }}")
+    root = full_root(make_root, campaigns, config=config,
+                     templates={"facebook/post.txt.j2": "{{ message.title }} {{ saknas }}\n"})
+    project = load_project(root)
+    monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 10**9)
+    serial = sorted(contentchecks.check_content(project))
+    monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 1)
+    parallel = sorted(contentchecks.check_content(project))
+    assert parallel == serial
+    assert any(p.file == "content/templates/facebook/post.txt.j2" for p in serial)
+    assert sum("LIX" in p.message for p in serial) == 7
