@@ -17,6 +17,7 @@ from .plan import deliveries
 from .publishing import Outcome, Publishing
 
 LEDGER_FILE = "rehearsal.db"
+REPORT_FILE = "rehearsal.json"
 
 
 class SimClock:
@@ -71,7 +72,8 @@ class DeferredFeed:
     def flush(self) -> None:
         from publishers.rss import write_feed
 
-        write_feed(self.inner.channel, self.items)
+        if self.items:  # as the daemon: no feed until something is published on it
+            write_feed(self.inner.channel, self.items)
 
 
 def redirected(project: Project, out: Path) -> Any:
@@ -106,8 +108,18 @@ class Summary:
     start: datetime
     end: datetime
     outcomes: list[Outcome] = field(default_factory=list)
-    unapproved: list[str] = field(default_factory=list)  # published only because approval was assumed
+    unapproved: dict[str, list[str]] = field(default_factory=dict)  # id -> parties, had approval not been assumed
     seconds: float = 0.0
+
+    def write_report(self, path: Path) -> None:
+        """Every delivery: its result, and whether it lacked an approval."""
+        rows = [
+            {"delivery": o.delivery_id, "result": o.result, "detail": o.detail, "url": o.url,
+             "lacks_approval_of": self.unapproved.get(o.delivery_id, [])}
+            for o in self.outcomes
+        ]
+        path.write_text(json.dumps({"from": self.start.isoformat(), "to": self.end.isoformat(), "deliveries": rows},
+                                   ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     def table(self) -> str:
         by_channel: dict[str, Counter[str]] = {}
@@ -133,7 +145,8 @@ class Summary:
         if self.unapproved:
             lines += ["", f"--assume-approved: {len(self.unapproved)} deliveries lack an approval and would have been held "
                       "(samverkan approvals lists them)"]
-        lines += ["", f"Outputs under {self.out}/ (one folder per channel); ledger: {self.out / LEDGER_FILE}"]
+        lines += ["", f"Outputs under {self.out}/ (one folder per channel); every delivery's result: "
+                  f"{self.out / REPORT_FILE}; ledger: {self.out / LEDGER_FILE}"]
         return "\n".join(lines) + "\n"
 
 
@@ -177,7 +190,7 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
             def approvals(d: Any, h: str) -> list[str]:
                 missing = check(d, h)
                 if missing:
-                    summary.unapproved.append(d.id)
+                    summary.unapproved[d.id] = missing
                 return []
 
         publishing = Publishing(project, ledger, clock, env={}, make_publisher=redirected(project, out), approvals=approvals)
@@ -187,5 +200,6 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
         for pub in publishing.publishers():
             if isinstance(pub, DeferredFeed):
                 pub.flush()
+    summary.write_report(out / REPORT_FILE)
     summary.seconds = time.perf_counter() - t0
     return summary

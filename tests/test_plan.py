@@ -50,3 +50,49 @@ def test_repeated_message_with_embargo_is_an_error(make_root) -> None:
     (root / "presslista.csv").write_text("name,email,outlet\nA,a@x.example,X\n")
     errors = [str(p) for p in load_project(root).problems.errors]
     assert errors == ["campaigns/gang.yaml:9:14: error: embargo: a repeated message cannot have an embargo; give the embargoed press release a message of its own"]
+
+
+def test_alert_channel_must_be_a_mailer(make_root) -> None:
+    config = MINIMAL_CONFIG.replace("defaults:", PRESS + "alerts:\n  mail: {channel: webb, to: [jour@kommun.example]}\ndefaults:")
+    root = make_root(config=config)
+    errors = [str(p) for p in load_project(root).problems.errors]
+    assert errors == ["config.yaml:33:19: error: alerts: channel 'webb' uses publisher rss, which cannot send e-mail; "
+                      "name a channel with publisher: mailer"]
+    root = make_root(config=config.replace("channel: webb", "channel: pres"))
+    errors = [str(p) for p in load_project(root).problems.errors]
+    assert errors == ["config.yaml:33:19: error: alerts: unknown channel 'pres'; did you mean 'press'?; "
+                      "name a channel with publisher: mailer"]
+
+
+WEEKLY = """\
+title: Höst
+summary: Varje vecka.
+priority_areas: [trafik]
+period: {start: 2018-10-01, end: 2018-11-30}
+messages:
+  - key: vecka
+    at: 2018-10-21 12:00
+    repeat: {every: 7d, count: 3}
+    title: Veckans tips
+    body: Kör lugnt.
+  - key: natt
+    at: 2018-10-27 02:30
+    repeat: {every: 1d, count: 3}
+    title: Nattens tips
+    body: Sov gott.
+"""
+
+
+def test_repeats_keep_wall_time_across_dst_and_the_repeated_hour_is_sent_once(make_root) -> None:
+    root = make_root(campaigns={"host": WEEKLY})
+    project = load_project(root)
+    assert [str(p) for p in project.problems] == [
+        "campaigns/host.yaml:13:13: warning: repeat on 2018-10-28: 2018-10-28 02:30 happens twice in Europe/Stockholm "
+        "(the clocks go back that night); the earlier one is used"
+    ]
+    weekly = [d.at for d in deliveries(project) if d.message == "vecka"]
+    assert [(t.strftime("%Y-%m-%d %H:%M"), str(t.utcoffset())) for t in weekly] == [
+        ("2018-10-21 12:00", "2:00:00"), ("2018-10-28 12:00", "1:00:00"), ("2018-11-04 12:00", "1:00:00")]
+    nightly = [d for d in deliveries(project) if d.message == "natt"]
+    assert [d.id for d in nightly] == ["host/natt/webb@2018-10-27", "host/natt/webb@2018-10-28", "host/natt/webb@2018-10-29"]
+    assert str(nightly[1].at.utcoffset()) == "2:00:00"  # the earlier 02:30, once

@@ -1,0 +1,62 @@
+"""``samverkan rehearse``: a year of the sample plan into files, never the network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import feedparser
+from click.testing import CliRunner
+
+from samverkan.cli import cli
+from samverkan.loading import load_project
+from samverkan.plan import deliveries
+
+
+def rehearse(root: Path, out: Path, *extra: str) -> object:
+    return CliRunner().invoke(cli, ["rehearse", "--root", str(root), "--from", "2018-01-01", "--to", "2018-12-31",
+                                    "--out", str(out), *extra])
+
+
+def test_a_year_of_the_sample_plan_into_files(sample_root: Path, tmp_path: Path, monkeypatch) -> None:
+    # Tokens and an SMTP host in the environment must not matter: a rehearsal never sends.
+    monkeypatch.setenv("FB_TOKEN_KOMMUNEN", "real-looking-token")
+    monkeypatch.setenv("SAMVERKAN_SMTP_HOST", "192.0.2.1")
+    out = tmp_path / "rehearsal"
+    result = rehearse(sample_root, out, "--assume-approved")
+    assert result.exit_code == 0, result.output
+    planned = [d for d in deliveries(load_project(sample_root)) if d.at.year == 2018]
+    by_channel: dict[str, int] = {}
+    for d in planned:
+        by_channel[d.channel] = by_channel.get(d.channel, 0) + 1
+    assert f"{len(planned)} deliveries" in result.output
+    assert f"--assume-approved: {len(planned)} deliveries lack an approval" in result.output
+    assert len(list((out / "press").glob("*.eml"))) == by_channel["press"]
+    assert len(list((out / "facebook-kommunen").glob("*.json"))) == by_channel["facebook-kommunen"]
+    feed = feedparser.parse((out / "webb" / "feed.xml").read_bytes())
+    assert feed.bozo == 0 and len(feed.entries) == min(50, by_channel["webb"])
+    report = json.loads((out / "rehearsal.json").read_text(encoding="utf-8"))
+    assert len(report["deliveries"]) == len(planned)
+    assert all(r["result"] == "published" and r["lacks_approval_of"] == ["kommunen", "polisen"] for r in report["deliveries"])
+    assert not (sample_root / "state").exists()  # the real ledger is neither used nor made
+
+
+def test_without_approvals_everything_is_held(sample_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rehearsal"
+    result = rehearse(sample_root, out)
+    assert result.exit_code == 1
+    assert "awaiting approval by kommunen, polisen" in result.output
+    report = json.loads((out / "rehearsal.json").read_text(encoding="utf-8"))
+    assert {r["result"] for r in report["deliveries"]} == {"held"}
+    assert not list(out.rglob("*.eml")) and not (out / "webb" / "feed.xml").exists()
+
+
+def test_approvals_of_the_real_ledger_count(sample_root: Path, tmp_path: Path) -> None:
+    for party in ("kommunen", "polisen"):
+        r = CliRunner().invoke(cli, ["approve", "2018-saker-skolstart", "--party", party, "--by", "X", "--root", str(sample_root)])
+        assert r.exit_code == 0, r.output
+    out = tmp_path / "rehearsal"
+    rehearse(sample_root, out)
+    report = json.loads((out / "rehearsal.json").read_text(encoding="utf-8"))
+    published = {r["delivery"].split("/")[0] for r in report["deliveries"] if r["result"] == "published"}
+    assert published == {"2018-saker-skolstart"}
