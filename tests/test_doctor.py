@@ -350,7 +350,8 @@ def test_alerts_unknown_channel_fails(make_root: Callable[..., Path]) -> None:
     tail = "alerts:\n  mail: {channel: pres, to: [vakt@kommun.example]}\n"
     result = doctor(make_root(config=MINIMAL_CONFIG + tail))
     assert result.exit_code == 1
-    assert "FAIL  alerts: mail: alerts.mail.channel: no channel 'pres' (known: webb)" in result.output
+    # a config error now, found with its place before any check runs
+    assert "config.yaml:31:19: error: alerts: unknown channel 'pres'; name a channel with publisher: mailer" in result.output
 
 
 def test_invalid_config_exits_1_with_the_errors(make_root: Callable[..., Path]) -> None:
