@@ -268,13 +268,13 @@ def _check_config(
             modelerrors.report(exc, cls.Settings, located, CONFIG_FILE, problems, prefix=("channels", name), label=label)
     mail = config.alerts.mail
     if mail is not None:
-        kind = config.channels.get(mail.channel, {}).get("publisher")
+        chosen = settings.get(mail.channel)
         if mail.channel not in config.channels:
             err(("alerts", "mail", "channel"), f"alerts: unknown channel '{mail.channel}'"
                 f"{modelerrors.suggest(mail.channel, config.channels)}; name a channel with publisher: mailer")
-        elif kind != "mailer":
-            err(("alerts", "mail", "channel"), f"alerts: channel '{mail.channel}' uses publisher {kind}, which cannot "
-                "send e-mail; name a channel with publisher: mailer")
+        elif chosen is not None and getattr(base.get(chosen.publisher), "notify", None) is None:
+            err(("alerts", "mail", "channel"), f"alerts: channel '{mail.channel}' uses publisher {chosen.publisher}, "
+                "which cannot send e-mail; name a channel with publisher: mailer")
     return config, settings
 
 

@@ -340,10 +340,8 @@ def test_alerts_naming_a_channel_that_cannot_mail_fail(make_root: Callable[..., 
     tail = "alerts:\n  mail: {channel: webb, to: [vakt@kommun.example]}\n"
     result = doctor(make_root(config=MINIMAL_CONFIG + tail))
     assert result.exit_code == 1
-    assert lines_of(result, "alerts") == [
-        "FAIL  alerts: mail: alerts.mail.channel: webb uses publisher rss, which cannot send e-mail "
-        "-> name a channel with publisher: mailer"
-    ]
+    assert "config.yaml:31:19: error: alerts: channel 'webb' uses publisher rss, which cannot send e-mail; " \
+        "name a channel with publisher: mailer" in result.output
 
 
 def test_alerts_unknown_channel_fails(make_root: Callable[..., Path]) -> None:
