@@ -167,7 +167,7 @@ class Publishing:
         self.ledger.published(delivery.id, self.clock(), external_id=receipt.external_id, url=receipt.url,
                               note=receipt.note, fields=payload.fields, files=payload.files)
         event("published", delivery.id, receipt.url or receipt.note or "")
-        return Outcome(delivery.id, "published", receipt.note or "", receipt.url, payload.fields)
+        return Outcome(delivery.id, "published", receipt.note or "", receipt.url)
 
 
 def _safe_lookup(pub: Any, payload: Any, delivery_id: str) -> Any:

@@ -66,7 +66,12 @@ class DeferredFeed:
     def publish(self, payload: Any, delivery_id: str, journal: Any) -> Any:
         from publishers.base import Receipt
 
+        from publishers.rss import newest
+
         self.items.append(payload.fields)
+        limit = self.inner.settings.max_items
+        if len(self.items) > 4 * limit:  # only the newest can reach the feed: keep memory flat
+            self.items = newest(self.items, limit)
         return Receipt(external_id=payload.fields.get("guid"), url=payload.fields.get("link"))
 
     def flush(self) -> None:
@@ -113,13 +118,14 @@ class Summary:
 
     def write_report(self, path: Path) -> None:
         """Every delivery: its result, and whether it lacked an approval."""
-        rows = [
-            {"delivery": o.delivery_id, "result": o.result, "detail": o.detail, "url": o.url,
-             "lacks_approval_of": self.unapproved.get(o.delivery_id, [])}
-            for o in self.outcomes
-        ]
-        path.write_text(json.dumps({"from": self.start.isoformat(), "to": self.end.isoformat(), "deliveries": rows},
-                                   ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        # Written row by row: a year of a large plan is a hundred thousand rows.
+        with path.open("w", encoding="utf-8") as f:
+            f.write(f'{{"from": "{self.start.isoformat()}", "to": "{self.end.isoformat()}", "deliveries": [\n')
+            for i, o in enumerate(self.outcomes):
+                row = {"delivery": o.delivery_id, "result": o.result, "detail": o.detail, "url": o.url,
+                       "lacks_approval_of": self.unapproved.get(o.delivery_id, [])}
+                f.write(("," if i else " ") + json.dumps(row, ensure_ascii=False) + "\n")
+            f.write("]}\n")
 
     def table(self) -> str:
         by_channel: dict[str, Counter[str]] = {}

@@ -1,51 +1,16 @@
-"""Shared fixtures: a throw-away plan folder to write files into."""
+"""Shared fixtures: throw-away plan folders to write files into. The texts they start
+from are in tests/helpers/plans.py."""
 
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-MINIMAL_CONFIG = """\
-agreement:
-  title: Testöverenskommelse
-  period: {start: 2018-01-01, end: 2018-12-31}
-  parties:
-    kommunen:
-      name: Testkommun
-      short_name: Kommunen
-      press_contact: {name: Kim Kommun, title: Presschef, phone: "+46 1", email: press@kommun.example}
-    polisen:
-      name: Polisen Test
-      short_name: Polisen
-      press_contact: {name: Pat Polis, title: Kommunpolis, phone: "+46 2", email: press@polisen.example}
-  priority_areas:
-    trafik: Trafiksäkerhet
-    brand: Brandskydd
-  bases:
-    lupp: LUPP
-timezone: Europe/Stockholm
-approval: []
-channels:
-  webb:
-    publisher: rss
-    output: public/feed.xml
-    title: Nyheter
-    link: https://kommun.example/trygghet
-    self_url: https://kommun.example/trygghet/feed.xml
-    description: Gemensamma nyheter
-defaults:
-  channels: [webb]
-"""
-
-
-def dedent(text: str) -> str:
-    return textwrap.dedent(text).lstrip("\n")
+from tests.helpers.plans import MINIMAL_CONFIG, NOTEBOOK_CHANNEL, REPO, campaign, dedent, message, with_channels
+from tests.helpers.plugin import install_plugin
 
 
 @pytest.fixture
@@ -73,3 +38,23 @@ def sample_root(tmp_path: Path) -> Path:
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder)
     return root
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The notebook plugin installed on sys.path and PYTHONPATH, found by entry point."""
+    env = install_plugin(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    from publishers import base
+
+    monkeypatch.setattr(base, "_registry", None)  # rediscover entry points with the plugin
+    return env
+
+
+@pytest.fixture
+def approval_root(make_root: Callable[..., Path], plugin_env: dict[str, str]) -> Path:
+    """A plan whose one message, skola/start at 2018-08-13 07:30 on the notebook channel,
+    both parties must approve."""
+    config = with_channels(NOTEBOOK_CHANNEL, config=MINIMAL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]"))
+    text = campaign(message(at="2018-08-13 07:30", channels="[notes]"), period=("2018-08-01", "2018-09-09"))
+    return make_root(config=config, campaigns={"skola": text})

@@ -13,7 +13,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,38 +22,23 @@ from samverkan.ledger import Ledger
 from samverkan.loading import Project, load_project
 from samverkan.plan import Delivery, deliveries
 from scheduler import wait_until
-from tests.conftest import MINIMAL_CONFIG, dedent
 from tests.helpers.daemon import DaemonProcess
 from tests.helpers.graph import GraphServer, graph_server  # noqa: F401 (fixture)
+from tests.helpers.plans import TZ, campaign, dedent, message, with_channels
 from tests.helpers.smtp import SmtpServer, smtp_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
 
-TZ = ZoneInfo("Europe/Stockholm")
 PAGE = "112386409275163"
 TOKEN = "EAAGm0PX4ZCpsBAHemligtAlertToken77"
 PASSWORD = "alert-Pa55word-hemligt"
 VAKT = ["vakt@kommun.example", "chef@polisen.example"]
 T0 = datetime(2018, 8, 12, 8, 0, tzinfo=TZ)
 
-CAMPAIGN = """\
-title: Säker skolstart
-summary: Trafiken runt skolorna.
-priority_areas: [trafik]
-bases: [lupp]
-period: {start: 2018-08-13, end: 2018-09-09}
-messages:
-  - key: start
-    at: 2018-08-13 07:30
-    channels: [facebook-polisen]
-    title: Nu börjar skolan
-    body: Sänk farten vid skolorna.
-  - key: vecka
-    at: 2018-08-20 12:00
-    channels: [webb]
-    title: Påminnelse
-    body: Fortsätt köra lugnt.
-"""
+CAMPAIGN = campaign(
+    message(channels="[facebook-polisen]"),
+    message("vecka", "2018-08-20 12:00", "Påminnelse", "Fortsätt köra lugnt.", channels="[webb]"),
+)
 
 
 def channels(server: SmtpServer, graph_url: str | None = None) -> str:
@@ -84,7 +68,7 @@ def channels(server: SmtpServer, graph_url: str | None = None) -> str:
 
 
 def config(server: SmtpServer, alerts: str, graph_url: str | None = None) -> str:
-    return MINIMAL_CONFIG.replace("defaults:", channels(server, graph_url) + "defaults:") + alerts
+    return with_channels(channels(server, graph_url), tail=alerts)
 
 
 def mail_alerts(**extra: str) -> str:
@@ -431,23 +415,28 @@ def _daemon_root(make_root, server: SmtpServer, graph_url: str) -> Path:
           from: "Samverkan larm <larm@kommun.example>"
           recipients: presslista.csv
         """)
-    config = MINIMAL_CONFIG.replace("defaults:", "".join("  " + line + "\n" for line in channels.splitlines()) + "defaults:")
-    config += "alerts:\n  mail: {channel: press, to: [vakt@kommun.example]}\n"
-    campaign = dedent("""
-        title: Säker skolstart
-        summary: Trafiken runt skolorna.
-        priority_areas: [trafik]
-        period: {start: 2018-08-01, end: 2018-09-09}
-        messages:
-          - key: start
-            at: 2018-08-13 07:30:02
-            channels: [facebook-polisen]
-            title: Nu börjar skolan
-            body: Sänk farten vid skolorna.
-        """)
-    root = make_root(config=config, campaigns={"skola": campaign})
+    config = with_channels("".join("  " + line + "\n" for line in channels.splitlines()),
+                           tail="alerts:\n  mail: {channel: press, to: [vakt@kommun.example]}\n")
+    skola = campaign(message(at="2018-08-13 07:30:02", channels="[facebook-polisen]"), bases=None,
+                     period=("2018-08-01", "2018-09-09"))
+    root = make_root(config=config, campaigns={"skola": skola})
     (root / "presslista.csv").write_text("name,email,outlet\nLena,lena@tidning.example,Tidningen\n")
     return root
+
+
+def _run_daemon(root: Path, now: str, env: dict[str, str], server: SmtpServer, mails: int,
+                event: tuple[str, ...] = ("started",)) -> None:
+    """Run the daemon at ``now`` until it has logged ``event`` and the server holds ``mails``
+    mails; then, once it has started, SIGTERM must end it with exit code 0."""
+    daemon = DaemonProcess(root, now=now, env=env)
+    try:
+        daemon.wait_event(*event)
+        assert wait_until(lambda: len(server.messages) >= mails, 20)
+        daemon.wait_event("started")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.stop()
 
 
 @pytest.mark.skipif(not hasattr(scheduler.Daemon, "watch"), reason="alerts are not wired into the daemon yet")
@@ -458,14 +447,7 @@ def test_daemon_alerts_a_day_before_and_when_the_delivery_fails(make_root, smtp_
     env = {**os.environ, "FB_TOKEN_POLISEN": DAEMON_TOKEN, "SMTP_USER": "alertbot", "SMTP_PASSWORD": DAEMON_PASSWORD}
 
     # A day before: the check ahead finds the expired token and tells a person, once.
-    daemon = DaemonProcess(root, now="2018-08-12T07:40:00", env=env)
-    try:
-        daemon.wait_event("started")
-        assert wait_until(lambda: len(server.messages) >= 1, 20)
-        daemon.signal(signal.SIGTERM)
-        assert daemon.wait() == 0
-    finally:
-        daemon.stop()
+    _run_daemon(root, "2018-08-12T07:40:00", env, server, mails=1)
     assert len(server.messages) == 1
     first = _text_of(server.messages[0].data)
     assert "Subject: samverkan: facebook-polisen: channel check failed" in first
@@ -473,15 +455,7 @@ def test_daemon_alerts_a_day_before_and_when_the_delivery_fails(make_root, smtp_
     assert DAEMON_TOKEN not in first and DAEMON_PASSWORD not in first
 
     # At its time: the check again (still the same event: no mail), then the delivery fails.
-    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
-    try:
-        daemon.wait_event("failed", "skola/start/facebook-polisen")
-        assert wait_until(lambda: len(server.messages) >= 2, 20)
-        daemon.wait_event("started")
-        daemon.signal(signal.SIGTERM)
-        assert daemon.wait() == 0
-    finally:
-        daemon.stop()
+    _run_daemon(root, "2018-08-13T07:30:00", env, server, mails=2, event=("failed", "skola/start/facebook-polisen"))
     assert len(server.messages) == 2
     second = _text_of(server.messages[1].data)
     assert "Subject: samverkan: skola/start/facebook-polisen: failed" in second

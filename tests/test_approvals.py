@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-import pytest
 from click.testing import CliRunner
 
 from samverkan.cli import cli
 from scheduler import Daemon
-from tests.conftest import MINIMAL_CONFIG
-from tests.helpers.plugin import install_plugin, read_notebook
-from tests.test_daemon import CHANNELS, campaign
-
-TZ = ZoneInfo("Europe/Stockholm")
+from tests.helpers.plans import TZ
+from tests.helpers.plugin import read_notebook
 
 
 class Clock:
@@ -24,18 +19,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def root(make_root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    install_plugin(tmp_path / "site")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    from publishers import base
-
-    monkeypatch.setattr(base, "_registry", None)
-    config = MINIMAL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]")
-    config = config.replace("defaults:", CHANNELS + "defaults:")
-    return make_root(config=config, campaigns={"skola": campaign(at="2018-08-13 07:30")})
 
 
 def approve(root: Path, party: str, target: str = "skola/start") -> str:
@@ -52,64 +35,64 @@ def daemon_at(root: Path, clock: Clock) -> Daemon:
     return d
 
 
-def test_held_until_both_parties_approve_then_published(root: Path) -> None:
+def test_held_until_both_parties_approve_then_published(approval_root: Path) -> None:
     clock = Clock("2018-08-13T07:30")
-    d = daemon_at(root, clock)
+    d = daemon_at(approval_root, clock)
     try:
         assert d.tick() == 0
         row = d.ledger.get("skola/start/notes")
         assert (row.state, row.note) == ("held", "awaiting approval by kommunen, polisen")
-        assert "skola/start: approved by kommunen (Anna kommunen); still awaiting polisen" in approve(root, "kommunen")
+        assert "skola/start: approved by kommunen (Anna kommunen); still awaiting polisen" in approve(approval_root, "kommunen")
         clock.now = clock.now.replace(minute=40)
         assert d.tick() == 0  # one of two is not enough
         assert d.ledger.get("skola/start/notes").note == "awaiting approval by polisen"
-        assert "approved by every party" in approve(root, "polisen")
+        assert "approved by every party" in approve(approval_root, "polisen")
         assert d.tick() == 1  # within catch_up: at once
         assert d.ledger.get("skola/start/notes").state == "published"
     finally:
         d.close()
-    assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["skola/start/notes"]
+    assert [n["id"] for n in read_notebook(approval_root / "out/notes.jsonl")] == ["skola/start/notes"]
 
 
-def test_an_edit_after_approval_voids_it(root: Path) -> None:
-    approve(root, "kommunen")
-    approve(root, "polisen")
-    path = root / "campaigns/skola.yaml"
+def test_an_edit_after_approval_voids_it(approval_root: Path) -> None:
+    approve(approval_root, "kommunen")
+    approve(approval_root, "polisen")
+    path = approval_root / "campaigns/skola.yaml"
     path.write_text(path.read_text().replace("Sänk farten", "Sänk farten nu"), encoding="utf-8")
-    d = daemon_at(root, Clock("2018-08-13T07:30"))
+    d = daemon_at(approval_root, Clock("2018-08-13T07:30"))
     try:
         assert d.tick() == 0
         assert d.ledger.get("skola/start/notes").note == "awaiting approval by kommunen, polisen"
     finally:
         d.close()
-    listing = CliRunner().invoke(cli, ["approvals", "--root", str(root), "--now", "2018-08-13T07:00"]).output
+    listing = CliRunner().invoke(cli, ["approvals", "--root", str(approval_root), "--now", "2018-08-13T07:00"]).output
     assert "skola/start  awaiting kommunen, polisen" in listing
     assert "samverkan approve skola/start --party kommunen --by NAME" in listing
 
 
-def test_status_says_who_must_approve(root: Path) -> None:
-    d = daemon_at(root, Clock("2018-08-13T07:30"))
+def test_status_says_who_must_approve(approval_root: Path) -> None:
+    d = daemon_at(approval_root, Clock("2018-08-13T07:30"))
     try:
         d.tick()
     finally:
         d.close()
-    out = CliRunner().invoke(cli, ["status", "--root", str(root), "--now", "2018-08-13T07:31"]).output
+    out = CliRunner().invoke(cli, ["status", "--root", str(approval_root), "--now", "2018-08-13T07:31"]).output
     assert "held      skola/start/notes" in out and "awaiting approval by kommunen, polisen" in out
 
 
-def test_unknown_party_is_refused(root: Path) -> None:
-    result = CliRunner().invoke(cli, ["approve", "skola/start", "--party", "polis", "--by", "X", "--root", str(root)])
+def test_unknown_party_is_refused(approval_root: Path) -> None:
+    result = CliRunner().invoke(cli, ["approve", "skola/start", "--party", "polis", "--by", "X", "--root", str(approval_root)])
     assert result.exit_code == 1
     assert "error: no party 'polis'; did you mean 'polisen'? (parties: kommunen, polisen)" in result.output
 
 
-def test_validate_and_status_say_who_must_still_approve(root: Path) -> None:
-    approve(root, "kommunen")
-    out = CliRunner().invoke(cli, ["validate", "--root", str(root), "--now", "2018-08-01T00:00"]).output
+def test_validate_and_status_say_who_must_still_approve(approval_root: Path) -> None:
+    approve(approval_root, "kommunen")
+    out = CliRunner().invoke(cli, ["validate", "--root", str(approval_root), "--now", "2018-08-01T00:00"]).output
     assert "1 upcoming message(s) await approval: 1 by polisen (samverkan approvals lists them)" in out
-    status = CliRunner().invoke(cli, ["status", "--root", str(root), "--now", "2018-08-01T00:00"]).output
+    status = CliRunner().invoke(cli, ["status", "--root", str(approval_root), "--now", "2018-08-01T00:00"]).output
     assert "2018-08-13 07:30  skola/start  by polisen" in status
-    approve(root, "polisen")
-    out = CliRunner().invoke(cli, ["validate", "--root", str(root), "--now", "2018-08-01T00:00"]).output
+    approve(approval_root, "polisen")
+    out = CliRunner().invoke(cli, ["validate", "--root", str(approval_root), "--now", "2018-08-01T00:00"]).output
     assert "await approval" not in out
 

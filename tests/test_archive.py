@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from samverkan.archive import MANIFEST, safe_name
 from samverkan.cli import cli
 from samverkan.ledger import Ledger
-from tests.conftest import MINIMAL_CONFIG
+from tests.helpers.plans import MINIMAL_CONFIG, campaign
 
 
 def run(*args: str) -> Result:
@@ -139,18 +139,7 @@ def test_approvals_are_in_the_index(sample_root: Path, tmp_path: Path) -> None:
 
 
 def test_archive_from_the_plans_own_ledger(make_root: Callable[..., Path], tmp_path: Path) -> None:
-    campaign = """\
-    title: Säker skolstart
-    summary: Trafiken runt skolorna.
-    priority_areas: [trafik]
-    period: {start: 2018-08-13, end: 2018-09-09}
-    messages:
-      - key: start
-        at: 2018-08-13 07:30
-        title: Nu börjar skolan
-        body: Sänk farten vid skolorna.
-    """
-    root = make_root(config=MINIMAL_CONFIG, campaigns={"skola": campaign})
+    root = make_root(config=MINIMAL_CONFIG, campaigns={"skola": campaign(bases=None)})
     assert run("publish", "--root", str(root), "--now", "2018-08-13T07:30", "skola/start").exit_code == 0
     out = tmp_path / "arkiv"
     result = run("archive", "--root", str(root), "--from", "2018-08-13", "--to", "2018-08-13", "--out", str(out))

@@ -13,20 +13,12 @@ from icalendar import Calendar
 from samverkan.calendar_ics import build_calendar, ics_text
 from samverkan.cli import cli
 from samverkan.loading import load_project
+from tests.helpers.plans import campaign, event, message
 
-ROUTINE = """\
-kind: routine
-title: Lägesbild
-summary: Var fjortonde dag.
-priority_areas: [trafik]
-period: {start: 2018-01-01, end: 2018-12-31}
-messages:
-  - key: lagesbild
-    at: 2018-01-02 09:00
-    repeat: {every: 14d, until: 2018-12-31}
-    title: Lägesbild
-    body: Läget i kommunen.
-"""
+ROUTINE = campaign(
+    message("lagesbild", "2018-01-02 09:00", "Lägesbild", "Läget i kommunen.", repeat="{every: 14d, until: 2018-12-31}"),
+    kind="routine", title="Lägesbild", summary="Var fjortonde dag.", bases=None, period=("2018-01-01", "2018-12-31"),
+)
 
 # Two meetings either side of the night the clocks go forward (25 March 2018), one with
 # no end time, and a second campaign with one event.
@@ -53,22 +45,11 @@ messages:
     link: https://kommun.example/trafik
 """
 
-HOST = """\
-title: Brand i höst
-summary: Brandskydd.
-priority_areas: [brand]
-period: {start: 2018-10-01, end: 2018-10-31}
-events:
-  - title: Öppet hus på brandstationen
-    start: 2018-10-28 10:00
-    end: 2018-10-28 14:00
-    location: Brandstationen
-messages:
-  - key: start
-    at: 2018-10-01 09:00
-    title: Brand i höst
-    body: Testa brandvarnaren.
-"""
+HOST = campaign(
+    message(at="2018-10-01 09:00", title="Brand i höst", body="Testa brandvarnaren."),
+    title="Brand i höst", summary="Brandskydd.", priority_areas="[brand]", bases=None, period=("2018-10-01", "2018-10-31"),
+    events=[event("Öppet hus på brandstationen", "2018-10-28 10:00", "2018-10-28 14:00", "Brandstationen")],
+)
 
 
 @pytest.fixture

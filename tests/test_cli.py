@@ -14,9 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from samverkan.cli import cli
-from tests.test_loading_errors import CAMPAIGN, CONFIG, camp, conf
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.plans import CORPUS_CAMPAIGN, CORPUS_CONFIG, REPO, camp, conf
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -37,7 +35,7 @@ def test_validate_reports_every_file_in_one_run_sorted(make_root: Callable[..., 
             "c-jul": camp("[trafik]", "[trafk]"),
             "a-brand": camp("title: Nu börjar skolan", "title: 'Nu börjar' skolan"),
             "b-vatten": camp("[lupp]", "[lup]") + "partnrs: [frg]\n",
-            "d-ok": CAMPAIGN,
+            "d-ok": CORPUS_CAMPAIGN,
         },
     )
     result = run("validate", "--root", str(root))
@@ -55,10 +53,10 @@ def test_validate_reports_every_file_in_one_run_sorted(make_root: Callable[..., 
 
 
 def test_one_broken_campaign_does_not_hide_another(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={
+    root = make_root(config=CORPUS_CONFIG, campaigns={
         "a": camp("[trafik]", "[trafk]"),
         "b": camp("at: 2018-08-13 07:30", "at: 2018-09-13 07:30"),
-        "c": CAMPAIGN,
+        "c": CORPUS_CAMPAIGN,
     })
     result = run("validate", "--root", str(root))
     assert result.exit_code == 1
@@ -70,7 +68,7 @@ def test_one_broken_campaign_does_not_hide_another(make_root: Callable[..., Path
 
 
 def test_two_problems_at_one_place_are_both_reported(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={"b": camp("at: 2018-08-13 07:30", "at: 2018-03-25 02:30")})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"b": camp("at: 2018-08-13 07:30", "at: 2018-03-25 02:30")})
     result = run("validate", "--root", str(root))
     assert [line for line in lines(result.stderr) if ": error: " in line] == [
         "campaigns/b.yaml:13:9: error: at: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
@@ -79,7 +77,7 @@ def test_two_problems_at_one_place_are_both_reported(make_root: Callable[..., Pa
 
 
 def test_validate_json(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={"a": camp("[trafik]", "[trafk]"), "b": CAMPAIGN})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": camp("[trafik]", "[trafk]"), "b": CORPUS_CAMPAIGN})
     result = run("validate", "--root", str(root), "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
@@ -108,7 +106,7 @@ AGREEMENT_WARNINGS = [
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_agreement_checks_warn_and_strict_makes_them_errors(make_root: Callable[..., Path], strict: bool) -> None:
-    root = make_root(config=conf("min_campaigns_per_year: 1", "min_campaigns_per_year: 2"), campaigns={"a": CAMPAIGN})
+    root = make_root(config=conf("min_campaigns_per_year: 1", "min_campaigns_per_year: 2"), campaigns={"a": CORPUS_CAMPAIGN})
     result = run("validate", "--root", str(root), *(["--strict"] if strict else []))
     sev = "error" if strict else "warning"
     out = lines(result.output)
@@ -119,7 +117,7 @@ def test_agreement_checks_warn_and_strict_makes_them_errors(make_root: Callable[
 
 def test_agreement_checks_are_quiet_when_the_plan_meets_them(make_root: Callable[..., Path]) -> None:
     brand = camp("[trafik]", "[brand]").replace("[lupp]", "[trygghet]")
-    root = make_root(config=CONFIG, campaigns={"a": CAMPAIGN, "b": brand})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": CORPUS_CAMPAIGN, "b": brand})
     result = run("validate", "--root", str(root), "--format", "json")
     messages = [p["message"] for p in json.loads(result.stdout)["problems"] if p["file"] == "config.yaml"]
     assert not [m for m in messages if "campaign(s)" in m or "priority area" in m or "never cited" in m]
@@ -129,7 +127,7 @@ def test_agreement_checks_are_quiet_when_the_plan_meets_them(make_root: Callable
 
 
 def test_plan_lists_a_broken_campaign_as_not_in_the_plan(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={"a": CAMPAIGN, "b": camp("[lupp]", "[lup]")})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": CORPUS_CAMPAIGN, "b": camp("[lupp]", "[lup]")})
     result = run("plan", "--root", str(root), "--year", "2018")
     assert result.exit_code == 0, result.output
     out = lines(result.stdout)
@@ -143,7 +141,7 @@ def test_plan_lists_a_broken_campaign_as_not_in_the_plan(make_root: Callable[...
 
 
 def test_plan_year_outside_the_agreement(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={"a": CAMPAIGN})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": CORPUS_CAMPAIGN})
     result = run("plan", "--root", str(root), "--year", "2030")
     assert result.exit_code == 1
     assert result.stderr == "error: 2030 is outside the agreement's period (2018–2018)\n"
@@ -166,7 +164,7 @@ def test_bad_now_is_a_usage_error(make_root: Callable[..., Path]) -> None:
 
 def test_now_picks_the_year_of_the_plan(make_root: Callable[..., Path]) -> None:
     root = make_root(config=conf("{start: 2018-01-01, end: 2018-12-31}", "{start: 2017-01-01, end: 2018-12-31}"),
-                     campaigns={"a": CAMPAIGN})
+                     campaigns={"a": CORPUS_CAMPAIGN})
     assert "Plan 2017" in lines(run("plan", "--root", str(root), "--now", "2017-05-01T12:00").stdout)
     assert "Plan 2018" in lines(run("plan", "--root", str(root), "--now", "2018-05-01T12:00").stdout)
 
@@ -177,7 +175,7 @@ def test_now_picks_the_year_of_the_plan(make_root: Callable[..., Path]) -> None:
 def test_root_from_option_environment_and_current_folder(
     make_root: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    root = make_root(config=CONFIG, campaigns={"a": camp("[lupp]", "[lup]")})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": camp("[lupp]", "[lup]")})
     expected = "campaigns/a.yaml:4:9: error: unknown basis 'lup'; did you mean 'lupp'? (known: lupp, trygghet)"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -224,7 +222,7 @@ HEAVY = ("feedgen", "facebook", "apscheduler", "requests")
 
 
 def test_validate_does_not_import_publishing_libraries(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={"a": CAMPAIGN})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": CORPUS_CAMPAIGN})
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from samverkan.contentchecks import has_personnummer, lix, personnummer_spans, sentences
-from tests.conftest import dedent
-from tests.test_rendering import CAMPAIGN, FULL_CONFIG, full_root, validate, with_message_keys
+from tests.helpers.cli import validate
+from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, full_root, message, with_message_keys
 
 # --- LIX -----------------------------------------------------------------------------------
 
@@ -60,7 +58,7 @@ def test_personnummer_spans() -> None:
 
 
 def test_personnummer_in_a_campaign_is_an_error_at_its_place_without_the_number(make_root) -> None:
-    campaign = CAMPAIGN.replace("Sänk farten nära skolor.", "Sänk farten, sa 19811218-9876 i går.").replace(
+    campaign = FULL_CAMPAIGN.replace("Sänk farten nära skolor.", "Sänk farten, sa 19811218-9876 i går.").replace(
         "location: Aulan", "location: Aulan\n    description: Anmäld av 8112189876"
     )
     root = full_root(make_root, {"skolstart": campaign}, templates={
@@ -100,7 +98,7 @@ def test_press_contact_link_and_image_alt(make_root) -> None:
     config = FULL_CONFIG.replace(
         '      press_contact: {name: Pat Polis, title: Kommunpolis, phone: "+46 2", email: press@polisen.example}\n', ""
     )
-    campaign = CAMPAIGN.replace("link: https://", "link: http://").replace("alt: Ett övergångsställe", 'alt: ""')
+    campaign = FULL_CAMPAIGN.replace("link: https://", "link: http://").replace("alt: Ett övergångsställe", 'alt: ""')
     code, lines = validate(full_root(make_root, {"skolstart": campaign}, config=config))
     assert code == 1
     assert ("campaigns/skolstart.yaml:11:5: warning: the press release has no press contact for Polisen Test; "
@@ -122,14 +120,8 @@ def test_press_contact_warning_points_at_the_press_channel(make_root) -> None:
 
 
 def test_flagged_words_in_a_press_release_only(make_root) -> None:
-    campaign = CAMPAIGN.replace("Sänk farten nära skolor.", "En Misstänkt förare kördes bort.")
-    other = textwrap.indent(dedent("""
-        - key: fb
-          at: 2018-08-14 10:00
-          channels: [fb-kommunen]
-          title: Bara Facebook
-          body: En misstänkt förare.
-    """), "  ")
+    campaign = FULL_CAMPAIGN.replace("Sänk farten nära skolor.", "En Misstänkt förare kördes bort.")
+    other = message("fb", "2018-08-14 10:00", "Bara Facebook", "En misstänkt förare.", channels="[fb-kommunen]")
     code, lines = validate(full_root(make_root, {"skolstart": campaign + other}))
     flagged = [line for line in lines if "flagged_words" in line]
     assert flagged == [

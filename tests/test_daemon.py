@@ -6,38 +6,24 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from samverkan.ledger import Ledger
-from tests.conftest import MINIMAL_CONFIG, dedent
 from tests.helpers.daemon import DaemonProcess
 from tests.helpers.graph import graph_server, late  # noqa: F401 (fixture)
 from tests.helpers.smtp import smtp_server  # noqa: F401 (fixture)
+from tests.helpers.plans import NOTEBOOK_CHANNEL, campaign, message, with_channels
 from tests.helpers.plugin import install_plugin, read_notebook
 
-CHANNELS = """\
-  notes:
-    publisher: notebook
-    path: out/notes.jsonl
-"""
+AUGUST = ("2018-08-01", "2018-09-09")
 
 
-def campaign(key: str = "start", at: str = "2018-08-13 07:30:02", channels: str = "[notes]",
-             title: str = "Nu börjar skolan", extra: str = "") -> str:
-    return dedent(f"""
-        title: Säker skolstart
-        summary: Trafiken runt skolorna.
-        priority_areas: [trafik]
-        bases: [lupp]
-        period: {{start: 2018-08-01, end: 2018-09-09}}
-        messages:
-          - key: {key}
-            at: {at}
-            channels: {channels}
-            title: {title}
-            body: Sänk farten vid skolorna.
-        """) + extra
+def notes_campaign(at: str = "2018-08-13 07:30:02", key: str = "start", title: str = "Nu börjar skolan",
+                   channels: str = "[notes]") -> str:
+    """A campaign in August 2018 with one message, on the notebook channel unless told."""
+    return campaign(message(key, at, title, channels=channels), period=AUGUST)
 
 
 @pytest.fixture
@@ -45,9 +31,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     return install_plugin(tmp_path / "site")
 
 
-def plan(make_root, config_extra: str = "", **campaigns: str) -> Path:
-    config = MINIMAL_CONFIG.replace("defaults:", CHANNELS + config_extra + "defaults:")
-    return make_root(config=config, campaigns=campaigns)
+def plan(make_root, config_extra: str = "", *, notebook: str = "", **campaigns: str) -> Path:
+    """A plan with the notebook channel (``notebook``: more of its settings), ``config_extra``
+    (more channels or top-level keys) and ``campaigns``."""
+    return make_root(config=with_channels(NOTEBOOK_CHANNEL + notebook, config_extra), campaigns=campaigns)
 
 
 def states(root: Path) -> dict[str, str]:
@@ -55,8 +42,34 @@ def states(root: Path) -> dict[str, str]:
         return {r.id: r.state for r in ledger.rows()}
 
 
+def killed_once_sent(root: Path, env: dict[str, str], sent: Callable[[], object]) -> DaemonProcess:
+    """The daemon at 07:30, killed (no clean exit) as soon as ``sent()`` says the server
+    has the delivery, which must be within 20 s."""
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not sent():
+            assert time.monotonic() < deadline, daemon.raw
+            time.sleep(0.05)
+        daemon.kill()
+    finally:
+        daemon.stop()
+    return daemon
+
+
+def restarted_finds_unknown(root: Path, env: dict[str, str], delivery: str) -> DaemonProcess:
+    """The daemon again at 07:31: it marks ``delivery`` unknown, then starts."""
+    again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
+    try:
+        again.wait_event("unknown", delivery)
+        again.wait_event("started")
+    finally:
+        again.stop()
+    return again
+
+
 def test_publishes_on_time_once_and_sigterm_exits_cleanly(make_root, env) -> None:
-    root = plan(make_root, skola=campaign())
+    root = plan(make_root, skola=notes_campaign())
     daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
         started = time.monotonic()
@@ -81,12 +94,12 @@ def test_publishes_on_time_once_and_sigterm_exits_cleanly(make_root, env) -> Non
 
 
 def test_edit_while_running_is_published_in_new_form(make_root, env) -> None:
-    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:04"))
+    root = plan(make_root, skola=notes_campaign(at="2018-08-13 07:30:04"))
     daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
         daemon.wait_event("started")
         path = root / "campaigns/skola.yaml"
-        path.write_text(campaign(at="2018-08-13 07:30:03", title="Skolan har börjat"), encoding="utf-8")
+        path.write_text(notes_campaign(at="2018-08-13 07:30:03", title="Skolan har börjat"), encoding="utf-8")
         daemon.wait_event("reloaded", timeout=5)
         daemon.wait_event("published", "skola/start/notes")
     finally:
@@ -96,11 +109,13 @@ def test_edit_while_running_is_published_in_new_form(make_root, env) -> None:
 
 
 def test_broken_campaign_does_not_stop_another(make_root, env) -> None:
-    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:04"), annan=campaign(key="annan", at="2018-08-13 07:30:04"))
+    root = plan(make_root, skola=notes_campaign(at="2018-08-13 07:30:04"),
+                annan=notes_campaign(key="annan", at="2018-08-13 07:30:04"))
     daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
         daemon.wait_event("started")
-        (root / "campaigns/annan.yaml").write_text(campaign(key="annan").replace("title: Säker", "titel: Säker"), encoding="utf-8")
+        broken = notes_campaign(key="annan").replace("title: Säker", "titel: Säker")
+        (root / "campaigns/annan.yaml").write_text(broken, encoding="utf-8")
         bad = daemon.wait_event("invalid", timeout=5)
         assert "campaigns/annan.yaml:1:1: error: unknown key 'titel'; did you mean 'title'?" in bad["message"]
         daemon.wait_event("published", "skola/start/notes")
@@ -111,8 +126,8 @@ def test_broken_campaign_does_not_stop_another(make_root, env) -> None:
 
 def test_downtime_within_catch_up_published_beyond_missed(make_root, env) -> None:
     root = plan(make_root, "catch_up: 1h\n",
-                tidig=campaign(at="2018-08-13 05:00"),
-                sen=campaign(at="2018-08-13 07:00"))
+                tidig=notes_campaign(at="2018-08-13 05:00"),
+                sen=notes_campaign(at="2018-08-13 07:00"))
     # the daemon ran once before both were due (it records when it first ran)
     first = DaemonProcess(root, now="2018-08-13T04:00:00", env=env)
     try:
@@ -131,9 +146,7 @@ def test_downtime_within_catch_up_published_beyond_missed(make_root, env) -> Non
 
 
 def test_permanent_error_is_failed_and_shown_by_status(make_root, env) -> None:
-    root = plan(make_root, "", skola=campaign(at="2018-08-13 07:30:01"))
-    cfg = root / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    fail: permanent"))
+    root = plan(make_root, notebook="    fail: permanent\n", skola=notes_campaign(at="2018-08-13 07:30:01"))
     daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
         daemon.wait_event("failed", "skola/start/notes")
@@ -148,7 +161,7 @@ def test_permanent_error_is_failed_and_shown_by_status(make_root, env) -> None:
 
 
 def test_second_daemon_on_the_same_state_refuses(make_root, env) -> None:
-    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:03"))
+    root = plan(make_root, skola=notes_campaign(at="2018-08-13 07:30:03"))
     first = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
         first.wait_event("started")
@@ -162,7 +175,7 @@ def test_second_daemon_on_the_same_state_refuses(make_root, env) -> None:
 
 
 def test_scheduler_thread_death_exits_non_zero(make_root, env) -> None:
-    root = plan(make_root, skola=campaign(at="2018-08-13 07:30:02"))
+    root = plan(make_root, skola=notes_campaign(at="2018-08-13 07:30:02"))
     # APScheduler 3's loop dies on an error in its own code; the daemon must notice.
     crash = (
         "import sys; from apscheduler.schedulers.base import BaseScheduler\n"
@@ -188,36 +201,20 @@ def test_kill_while_graph_api_delays_leaves_unknown_and_no_second_post(make_root
     graph_url: {graph_server.url}
     timeout: 20
 """
-    root = plan(make_root, "", skola=campaign(at="2018-08-13 07:30:01", channels="[fb]"))
-    cfg = root / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("defaults:", fb + "defaults:"))
+    root = plan(make_root, fb, skola=notes_campaign(at="2018-08-13 07:30:01", channels="[fb]"))
     env = {**env, "FB_TEST_TOKEN": "secret-token-123"}
     graph_server.script(late(30))
-    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
-    try:
-        deadline = time.monotonic() + 20
-        while not graph_server.page_posts("111"):
-            assert time.monotonic() < deadline, daemon.raw
-            time.sleep(0.05)
-        daemon.kill()
-    finally:
-        daemon.stop()
+    daemon = killed_once_sent(root, env, lambda: graph_server.page_posts("111"))
     assert states(root) == {"skola/start/fb": "in_flight"}
-    again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
-    try:
-        again.wait_event("unknown", "skola/start/fb")
-        again.wait_event("started")
-    finally:
-        again.stop()
+    again = restarted_finds_unknown(root, env, "skola/start/fb")
     assert states(root) == {"skola/start/fb": "unknown"}
     assert len(graph_server.writes()) == 1
     assert all("secret-token-123" not in line for line in daemon.raw + again.raw)
 
 
 def test_transient_error_is_retried_then_succeeds_once(make_root, env) -> None:
-    root = plan(make_root, "retry: {first: 1s, max_wait: 2s}\n", skola=campaign(at="2018-08-13 07:30:01"))
-    cfg = root / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    fail: transient"))
+    root = plan(make_root, "retry: {first: 1s, max_wait: 2s}\n", notebook="    fail: transient\n",
+                skola=notes_campaign(at="2018-08-13 07:30:01"))
     daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
         retry = daemon.wait_event("retry", "skola/start/notes")
@@ -250,10 +247,7 @@ PRESS_LIST = "name,email,outlet\nAda,ada@tidning.example,Tidningen\nBo,bo@radio.
 
 
 def all_channels_plan(make_root, graph_url: str, smtp_port: int, **campaigns: str) -> Path:
-    extra = ALL_CHANNELS.format(graph=graph_url, smtp=smtp_port)
-    root = plan(make_root, "", **campaigns)
-    cfg = root / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("defaults:", extra + "defaults:"))
+    root = plan(make_root, ALL_CHANNELS.format(graph=graph_url, smtp=smtp_port), **campaigns)
     (root / "presslista.csv").write_text(PRESS_LIST, encoding="utf-8")
     return root
 
@@ -262,20 +256,16 @@ def test_each_delivery_arrives_once_at_every_server(make_root, env, graph_server
     import feedparser
 
     smtp = smtp_server()
-    two = campaign(at="2018-08-13 07:30:01", channels="[webb, fb, press]") + (
-        "  - key: igen\n"
-        "    at: 2018-08-13 07:30:03\n"
-        "    channels: [webb, fb, press]\n"
-        "    title: Kör lugnt\n"
-        "    body: Barnen är tillbaka.\n"
-    )
+    two = campaign(message(at="2018-08-13 07:30:01", channels="[webb, fb, press]"),
+                   message("igen", "2018-08-13 07:30:03", "Kör lugnt", "Barnen är tillbaka.", channels="[webb, fb, press]"),
+                   period=AUGUST)
     root = all_channels_plan(make_root, graph_server.url, smtp.port, skola=two)
     env = {**env, "FB_TEST_TOKEN": "secret-token-123"}
     daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
     try:
-        for message in ("start", "igen"):
+        for key in ("start", "igen"):
             for channel in ("webb", "fb", "press"):
-                daemon.wait_event("published", f"skola/{message}/{channel}")
+                daemon.wait_event("published", f"skola/{key}/{channel}")
     finally:
         daemon.stop()
     again = DaemonProcess(root, now="2018-08-13T07:35:00", env=env)
@@ -295,23 +285,11 @@ def test_each_delivery_arrives_once_at_every_server(make_root, env, graph_server
 
 def test_kill_after_smtp_accepts_before_ledger_write_leaves_recipient_unknown(make_root, env, graph_server, smtp_server) -> None:
     smtp = smtp_server(reply_delay=30)
-    root = all_channels_plan(make_root, graph_server.url, smtp.port, skola=campaign(at="2018-08-13 07:30:01", channels="[press]"))
-    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env=env)
-    try:
-        deadline = time.monotonic() + 20
-        while not smtp.messages:  # the server has the mail; its 250 has not reached the daemon
-            assert time.monotonic() < deadline, daemon.raw
-            time.sleep(0.05)
-        daemon.kill()
-    finally:
-        daemon.stop()
+    root = all_channels_plan(make_root, graph_server.url, smtp.port,
+                             skola=notes_campaign(at="2018-08-13 07:30:01", channels="[press]"))
+    killed_once_sent(root, env, lambda: smtp.messages)  # the server has the mail; its 250 has not reached the daemon
     smtp.reply_delay = 0
-    again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
-    try:
-        again.wait_event("unknown", "skola/start/press")
-        again.wait_event("started")
-    finally:
-        again.stop()
+    restarted_finds_unknown(root, env, "skola/start/press")
     with Ledger(root / "state/samverkan.db") as ledger:
         assert ledger.get("skola/start/press").state == "unknown"
         assert ledger.parts("skola/start/press")["ada@tidning.example"][0] == "unknown"

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from samverkan.cli import cli
-from tests.conftest import MINIMAL_CONFIG
 from tests.helpers.graph import GraphServer, closed_port_url, graph_server  # noqa: F401 (fixture)
+from tests.helpers.plans import MINIMAL_CONFIG, with_channels
 from tests.helpers.smtp import SmtpServer, smtp_server  # noqa: F401 (fixture)
 
 # aiosmtpd warns about its own use of a deprecated attribute on every login.
@@ -63,10 +63,6 @@ def press_channel(server: SmtpServer | None, **extra: Any) -> str:
             values.update(security="tls", ca_file=server.cafile)
     values.update(extra)
     return "  press:\n" + "".join(f"    {k}: {v}\n" for k, v in values.items())
-
-
-def with_channels(*channels: str, tail: str = "") -> str:
-    return MINIMAL_CONFIG.replace("defaults:", "".join(channels) + "defaults:") + tail
 
 
 def doctor(root: Path, *args: str, env: dict[str, str] | None = None) -> Result:

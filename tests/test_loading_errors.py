@@ -2,10 +2,10 @@
 config.yaml or a campaign file, each with the exact ``FILE:LINE:COL: severity: message``
 samverkan must print for it.
 
-Each case starts from a valid plan (CONFIG and CAMPAIGN below; their line numbers are in
-the comments) and changes one thing. The loading layer is asserted, not ``validate``, so
-the content checks that render messages do not add lines here; tests/test_cli.py runs the
-whole command.
+Each case starts from a valid plan (CORPUS_CONFIG and CORPUS_CAMPAIGN in
+tests/helpers/plans.py; their line numbers are in the comments there) and changes one
+thing. The loading layer is asserted, not ``validate``, so the content checks that render
+messages do not add lines here; tests/test_cli.py runs the whole command.
 """
 
 from __future__ import annotations
@@ -17,112 +17,23 @@ from typing import Callable
 import pytest
 
 from samverkan.loading import load_project
-
-# Line numbers of CONFIG, for reading the expectations below.
-CONFIG = """\
-agreement:
-  title: Testöverenskommelse
-  period: {start: 2018-01-01, end: 2018-12-31}
-  parties:
-    kommunen:
-      name: Testkommun
-      short_name: Kommunen
-    polisen:
-      name: Polisen Test
-      short_name: Polisen
-  priority_areas:
-    trafik: Trafiksäkerhet
-    brand: Brandskydd
-  bases:
-    lupp: LUPP
-    trygghet: Trygghetsundersökning
-  min_campaigns_per_year: 1
-timezone: Europe/Stockholm
-catch_up: 6h
-approval: [kommunen, polisen]
-channels:
-  webb:
-    publisher: rss
-    output: public/feed.xml
-    title: Nyheter
-    link: https://kommun.example/trygghet
-    self_url: https://kommun.example/trygghet/feed.xml
-    description: Gemensamma nyheter
-  facebook-polisen:
-    publisher: facebook
-    page_id: "112386409275163"
-    token: ${FB_TOKEN_POLISEN}
-  press:
-    publisher: mailer
-    from: press@kommun.example
-    recipients: content/presslista.csv
-    password: ${SMTP_PASSWORD}
-defaults:
-  channels: [webb, facebook-polisen]
-"""
-#  1 agreement:                 18 timezone:              29   facebook-polisen:
-#  3   period:                  19 catch_up:              31     page_id:
-#  4   parties:                 20 approval:              32     token:
-#  5     kommunen:              21 channels:              33   press:
-#  7       short_name:          22   webb:                37     password:
-# 11   priority_areas:          23     publisher: rss     38 defaults:
-# 14   bases:                   24     output:            39   channels:
-# 17   min_campaigns_per_year:
-
-CAMPAIGN = """\
-title: Säker skolstart
-summary: Trafiken runt skolorna.
-priority_areas: [trafik]
-bases: [lupp]
-period: {start: 2018-08-13, end: 2018-09-09}
-events:
-  - title: Föräldraträff
-    start: 2018-08-22 18:00
-    end: 2018-08-22 19:30
-    location: Aulan
-messages:
-  - key: start
-    at: 2018-08-13 07:30
-    channels: [webb, press]
-    title: Nu börjar skolan
-    body: Sänk farten.
-"""
-#  1 title:            6 events:            11 messages:
-#  3 priority_areas:   7   - title:         12   - key: start
-#  4 bases:            8     start:         13     at:
-#  5 period:           9     end:           14     channels:
-#                     10     location:      15     title:   16 body:
+from tests.helpers.plans import CORPUS_CAMPAIGN, CORPUS_CONFIG, camp, conf, edit
 
 # A spring period, for the DST cases: the clocks go forward 2018-03-25, back 2018-10-28.
 SPRING_AND_AUTUMN = "period: {start: 2018-03-01, end: 2018-11-30}"
 
 
-def edit(text: str, old: str, new: str) -> str:
-    """``text`` with ``old`` replaced once; fails loudly if ``old`` is not there, so a
-    change to the base files cannot silently turn a case into a no-op."""
-    assert text.count(old) == 1, f"{old!r} must occur exactly once"
-    return text.replace(old, new)
-
-
-def camp(old: str, new: str) -> str:
-    return edit(CAMPAIGN, old, new)
-
-
-def conf(old: str, new: str) -> str:
-    return edit(CONFIG, old, new)
-
-
 def add_to_message(lines: str) -> str:
-    """CAMPAIGN with ``lines`` added at the end of its message (from line 17)."""
-    return CAMPAIGN + lines
+    """CORPUS_CAMPAIGN with ``lines`` added at the end of its message (from line 17)."""
+    return CORPUS_CAMPAIGN + lines
 
 
 @dataclass
 class Case:
     id: str
     expected: list[str]
-    campaign: str | bytes | None = CAMPAIGN
-    config: str | bytes = CONFIG
+    campaign: str | bytes | None = CORPUS_CAMPAIGN
+    config: str | bytes = CORPUS_CONFIG
     name: str = "skolstart"  # the campaign's file name without .yaml
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -170,14 +81,14 @@ CASES = [
     ], camp("summary: Trafiken", "summary Trafiken")),
     Case("syntax-two-documents", [
         f"{C}:17:1: error: YAML syntax: a second document ('---') in the file; keep one document per file",
-    ], CAMPAIGN + "---\ntitle: Igen\n"),
+    ], CORPUS_CAMPAIGN + "---\ntitle: Igen\n"),
     Case("syntax-in-config", [
         f"{K}:20:11: error: YAML syntax: the list opened with '[' here is not closed; add ']' (and quote items that contain ',', ':' or '#')",
     ], config=conf("approval: [kommunen, polisen]", "approval: [kommunen, polisen")),
     # --- file level ---------------------------------------------------------------------
     Case("not-utf8", [
         f"{C}:1:9: error: the file is not UTF-8 text (byte 0xe4 cannot be read); save it as UTF-8",
-    ], CAMPAIGN.encode("latin-1")),
+    ], CORPUS_CAMPAIGN.encode("latin-1")),
     Case("empty-campaign", [
         f"{C}:1:1: error: the campaign file is empty; a campaign needs title, summary, priority_areas, period and messages",
     ], "# nothing yet\n"),
@@ -200,13 +111,13 @@ CASES = [
     # --- duplicate keys -----------------------------------------------------------------
     Case("duplicate-top-level-campaign", [
         f"{C}:17:1: error: duplicate key 'title' (first given on line 1); keep one",
-    ], CAMPAIGN + "title: Igen\n"),
+    ], CORPUS_CAMPAIGN + "title: Igen\n"),
     Case("duplicate-nested-campaign", [
         f"{C}:17:5: error: duplicate key 'title' (first given on line 15); keep one",
     ], add_to_message("    title: Igen\n")),
     Case("duplicate-top-level-config", [
         f"{K}:40:1: error: duplicate key 'timezone' (first given on line 18); keep one",
-    ], config=CONFIG + "timezone: UTC\n"),
+    ], config=CORPUS_CONFIG + "timezone: UTC\n"),
     Case("duplicate-nested-config", [
         f"{K}:16:5: error: duplicate key 'lupp' (first given on line 15); keep one",
     ], config=conf("    trygghet: Trygghetsundersökning", "    lupp: LUPP igen")),
@@ -244,11 +155,11 @@ CASES = [
     ], camp("    title: Nu börjar skolan\n    body: Sänk farten.\n", "")),
     Case("empty-message-list", [
         f"{C}:11:11: error: messages: needs at least 1 item",
-    ], CAMPAIGN.split("messages:")[0] + "messages: []\n"),
+    ], CORPUS_CAMPAIGN.split("messages:")[0] + "messages: []\n"),
     # --- unknown keys -------------------------------------------------------------------
     Case("unknown-key-top-level", [
         f"{C}:17:1: error: unknown key 'partnrs'; did you mean 'partners'?",
-    ], CAMPAIGN + "partnrs: [frg]\n"),
+    ], CORPUS_CAMPAIGN + "partnrs: [frg]\n"),
     Case("unknown-key-in-message-said-once", [
         f"{C}:15:5: error: unknown key 'titel'; did you mean 'title'?",
     ], camp("    title: Nu", "    titel: Nu")),
@@ -279,7 +190,7 @@ CASES = [
     ], camp("[lupp]", "[lup]")),
     Case("unknown-party", [
         f"{C}:17:21: error: unknown party 'polis'; did you mean 'polisen'? (known: kommunen, polisen)",
-    ], CAMPAIGN + "parties: [kommunen, polis]\n"),
+    ], CORPUS_CAMPAIGN + "parties: [kommunen, polis]\n"),
     Case("unknown-channel", [
         f"{C}:14:22: error: unknown channel 'pres'; did you mean 'press'? (known: webb, facebook-polisen, press)",
     ], camp("[webb, press]", "[webb, pres]")),
@@ -430,7 +341,7 @@ def test_broken_input(tmp_path: Path, case: Case) -> None:
     assert loading_problems(tmp_path) == case.expected
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.config is CONFIG], ids=[c.id for c in CASES if c.config is CONFIG])
+@pytest.mark.parametrize("case", [c for c in CASES if c.config is CORPUS_CONFIG], ids=[c.id for c in CASES if c.config is CORPUS_CONFIG])
 def test_a_broken_campaign_is_not_in_the_plan(tmp_path: Path, case: Case) -> None:
     write_case(tmp_path, case)
     project = load_project(tmp_path)
@@ -459,7 +370,7 @@ def test_a_campaign_failing_its_schema_still_gets_its_references_and_dates_check
 
 
 def test_a_typo_in_config_does_not_hide_the_campaigns_errors(tmp_path: Path) -> None:
-    write_case(tmp_path, Case("typo", [], camp("[trafik]", "[trafk]"), config=CONFIG + "catchup: 6h\n"))
+    write_case(tmp_path, Case("typo", [], camp("[trafik]", "[trafk]"), config=CORPUS_CONFIG + "catchup: 6h\n"))
     project = load_project(tmp_path)
     assert loading_problems(tmp_path) == [
         f"{K}:40:1: error: unknown key 'catchup'; did you mean 'catch_up'?",
@@ -502,7 +413,7 @@ def test_errors_of_several_files_are_all_reported_sorted_by_file_and_line(
             "b-vatten": camp("[lupp]", "[lup]") + "partnrs: [frg]\n",
             "a-brand": camp("title: Nu börjar skolan", "title: 'Nu börjar' skolan"),
             "c-jul": camp("[trafik]", "[trafk]"),
-            "d-ok": CAMPAIGN,
+            "d-ok": CORPUS_CAMPAIGN,
         },
     )
     assert loading_problems(root) == [
@@ -515,7 +426,7 @@ def test_errors_of_several_files_are_all_reported_sorted_by_file_and_line(
 
 
 def test_one_broken_campaign_does_not_hide_another(make_root: Callable[..., Path]) -> None:
-    root = make_root(config=CONFIG, campaigns={"a": "title: [\n", "b": camp("[lupp]", "[lup]"), "c": CAMPAIGN})
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": "title: [\n", "b": camp("[lupp]", "[lup]"), "c": CORPUS_CAMPAIGN})
     project = load_project(root)
     assert loading_problems(root) == [
         "campaigns/a.yaml:2:1: error: YAML syntax: the file ends inside a list '[' or a mapping '{'; close it with ']' or '}'",

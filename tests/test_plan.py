@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from samverkan.loading import load_project
 from samverkan.plan import deliveries
 from samverkan.selection import select
-from tests.conftest import MINIMAL_CONFIG
+from tests.helpers.plans import TZ, with_channels
 
 PRESS = """\
   press:
@@ -29,11 +28,9 @@ messages:
     body: Kommunen och polisen startar ett samarbete.
 """
 
-TZ = ZoneInfo("Europe/Stockholm")
-
 
 def test_embargo_holds_public_channels_until_it_ends(make_root) -> None:
-    root = make_root(config=MINIMAL_CONFIG.replace("defaults:", PRESS + "defaults:"), campaigns={"gang": EMBARGO})
+    root = make_root(config=with_channels(PRESS), campaigns={"gang": EMBARGO})
     (root / "presslista.csv").write_text("name,email,outlet\nA,a@x.example,X\n")
     project = load_project(root)
     assert not project.problems.errors, project.problems
@@ -46,14 +43,14 @@ def test_embargo_holds_public_channels_until_it_ends(make_root) -> None:
 
 def test_repeated_message_with_embargo_is_an_error(make_root) -> None:
     text = EMBARGO.replace("    embargo:", "    repeat: {every: 7d, count: 2}\n    embargo:")
-    root = make_root(config=MINIMAL_CONFIG.replace("defaults:", PRESS + "defaults:"), campaigns={"gang": text})
+    root = make_root(config=with_channels(PRESS), campaigns={"gang": text})
     (root / "presslista.csv").write_text("name,email,outlet\nA,a@x.example,X\n")
     errors = [str(p) for p in load_project(root).problems.errors]
     assert errors == ["campaigns/gang.yaml:9:14: error: embargo: a repeated message cannot have an embargo; give the embargoed press release a message of its own"]
 
 
 def test_alert_channel_must_be_a_mailer(make_root) -> None:
-    config = MINIMAL_CONFIG.replace("defaults:", PRESS + "alerts:\n  mail: {channel: webb, to: [jour@kommun.example]}\ndefaults:")
+    config = with_channels(PRESS, "alerts:\n  mail: {channel: webb, to: [jour@kommun.example]}\n")
     root = make_root(config=config)
     errors = [str(p) for p in load_project(root).problems.errors]
     assert errors == ["config.yaml:33:19: error: alerts: channel 'webb' uses publisher rss, which cannot send e-mail; "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -17,19 +16,12 @@ from samverkan.cli import cli
 from samverkan.loading import load_project
 from samverkan.preview import build, preview, select
 from samverkan.problems import InvalidInput, SamverkanError
-from tests.conftest import dedent
+from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, full_root, message
 from tests.helpers.smtp import smtp_server  # noqa: F401  (the fixture)
-from tests.test_rendering import CAMPAIGN, FULL_CONFIG, full_root
 
 NOW = "2018-08-01T09:00"
-REPEATING = CAMPAIGN + textwrap.indent(dedent("""
-    - key: paminnelse
-      at: 2018-08-20 12:00
-      repeat: {every: 7d, until: 2018-09-09}
-      channels: [webb]
-      title: Skolvägen
-      body: Sänk farten.
-"""), "  ")
+REPEATING = FULL_CAMPAIGN + message("paminnelse", "2018-08-20 12:00", "Skolvägen", "Sänk farten.",
+                                    repeat="{every: 7d, until: 2018-09-09}", channels="[webb]")
 
 
 def run(*args: str) -> Any:
@@ -126,7 +118,7 @@ def test_unknown_names_say_what_exists(make_root, tmp_path: Path) -> None:
 
 
 def test_a_broken_campaign_shows_its_problems(make_root, tmp_path: Path) -> None:
-    root = full_root(make_root, {"skolstart": CAMPAIGN.replace("trafik]", "trafk]")})
+    root = full_root(make_root, {"skolstart": FULL_CAMPAIGN.replace("trafik]", "trafk]")})
     result = run("skolstart", "--root", str(root), "--out", str(tmp_path))
     assert result.exit_code == 1
     assert "campaigns/skolstart.yaml:3:18: error: unknown priority area 'trafk'" in result.output
@@ -166,7 +158,7 @@ class NotePublisher:
 def test_a_plugin_publishers_files_stay_in_their_folder(make_root, tmp_path: Path) -> None:
     base.register("note", NotePublisher)  # type: ignore[arg-type]
     config = FULL_CONFIG.replace("defaults:", "  notes:\n    publisher: note\n    folder: notes\ndefaults:")
-    root = full_root(make_root, {"skolstart": CAMPAIGN.replace("    title: Nu", "    channels: [notes]\n    title: Nu")},
+    root = full_root(make_root, {"skolstart": FULL_CAMPAIGN.replace("    title: Nu", "    channels: [notes]\n    title: Nu")},
                      config=config)
     paths = preview(load_project(root), "skolstart/start", out=tmp_path)
     folder = tmp_path / "skolstart/start/notes"

@@ -16,8 +16,7 @@ from typing import Iterator
 import pytest
 
 from samverkan.previewserver import make_server, url_of
-from tests.conftest import REPO
-from tests.test_rendering import CAMPAIGN, full_root
+from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, REPO, full_root
 
 NOW = "2018-08-01T09:00"
 
@@ -105,12 +104,12 @@ def test_serve_lists_upcoming_messages_and_shows_each_channel_and_edits(make_roo
 
     # an edit shows on the next request, without a restart
     campaign = root / "campaigns/skolstart.yaml"
-    campaign.write_text(CAMPAIGN.replace("title: Nu börjar skolan", "title: Skolan börjar nu"), encoding="utf-8")
+    campaign.write_text(FULL_CAMPAIGN.replace("title: Nu börjar skolan", "title: Skolan börjar nu"), encoding="utf-8")
     assert "Skolan börjar nu" in get(url)[1]
     assert "<h1>Skolan börjar nu</h1>" in get(url + "m/skolstart/start")[1]
 
     # a campaign that does not validate: a clear panel with file and line
-    campaign.write_text(CAMPAIGN.replace("trafik]", "trafk]"), encoding="utf-8")
+    campaign.write_text(FULL_CAMPAIGN.replace("trafik]", "trafk]"), encoding="utf-8")
     status, index = get(url)
     assert status == 200
     assert '<section class="problems" role="alert"' in index
@@ -135,7 +134,7 @@ def test_a_template_error_is_shown_at_its_file_and_line(make_root, server) -> No
 
 
 def test_content_problems_of_a_message_are_listed(make_root, server) -> None:
-    root = full_root(make_root, {"skolstart": CAMPAIGN.replace("link: https://", "link: http://")})
+    root = full_root(make_root, {"skolstart": FULL_CAMPAIGN.replace("link: https://", "link: http://")})
     page = get(server(root) + "m/skolstart/start")[1]
     assert "<code>campaigns/skolstart.yaml:14:11</code>: warning: link: &#x27;http://kommun.example/skolstart&#x27; is not an https:// address" in page
 
@@ -150,7 +149,6 @@ def test_message_page_shows_approval_state_and_the_command(make_root, server) ->
     from click.testing import CliRunner
 
     from samverkan.cli import cli
-    from tests.test_rendering import FULL_CONFIG
 
     root = full_root(make_root, config=FULL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]"))
     base = server(root)

@@ -3,60 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from samverkan.cli import cli
 from samverkan.ledger import Ledger
-from tests.conftest import MINIMAL_CONFIG, REPO
-from tests.helpers.plugin import install_plugin, read_notebook
+from tests.helpers.plans import NOTEBOOK_CHANNEL, REPO, campaign, message, with_channels
+from tests.helpers.plugin import read_notebook
 
-NOTES = """\
-  notes:
-    publisher: notebook
-    path: out/notes.jsonl
-"""
-
-CAMPAIGN = """\
-title: Säker skolstart
-summary: Trafiken runt skolorna.
-priority_areas: [trafik]
-bases: [lupp]
-period: {start: 2018-08-13, end: 2018-09-09}
-messages:
-  - key: start
-    at: 2018-08-13 07:30
-    channels: [notes]
-    title: Nu börjar skolan
-    body: Sänk farten vid skolorna.
-  - key: vecka
-    at: 2018-08-20 12:00
-    repeat: {every: 7d, count: 3}
-    channels: [notes]
-    title: Påminnelse
-    body: Fortsätt köra lugnt.
-"""
+CAMPAIGN = campaign(
+    message(channels="[notes]"),
+    message("vecka", "2018-08-20 12:00", "Påminnelse", "Fortsätt köra lugnt.", repeat="{every: 7d, count: 3}",
+            channels="[notes]"),
+)
 
 
 def config(extra: str = "") -> str:
-    return MINIMAL_CONFIG.replace("defaults:", NOTES + extra + "defaults:")
-
-
-@pytest.fixture
-def plugin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The notebook plugin installed on sys.path and PYTHONPATH, found by entry point."""
-    env = install_plugin(tmp_path / "site")
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    from publishers import base
-
-    monkeypatch.setattr(base, "_registry", None)  # rediscover entry points with the plugin
-    return env
+    return with_channels(NOTEBOOK_CHANNEL, extra)
 
 
 def invoke(*args: str) -> object:

@@ -3,16 +3,11 @@ errors reported at the template's own file and line."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
-from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
-from samverkan.cli import cli
 from samverkan.loading import load_project
 from samverkan.plan import deliveries
 from samverkan.rendering import (
@@ -25,107 +20,8 @@ from samverkan.rendering import (
     render,
     render_message,
 )
-from tests.conftest import dedent
-
-TZ = ZoneInfo("Europe/Stockholm")
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-# A plan with one channel of each built-in publisher (two Facebook pages), logos, an image
-# and a press list: what the other rendering, check and preview tests build on.
-FULL_CONFIG = """\
-agreement:
-  title: Testöverenskommelse om samverkan
-  period: {start: 2018-01-01, end: 2018-12-31}
-  parties:
-    kommunen:
-      name: Testkommun
-      short_name: Kommunen
-      logo: content/logo-kommunen.png
-      press_contact: {name: Kim Kommun, title: Presschef, phone: "+46 1", email: press@kommun.example}
-    polisen:
-      name: Polisen Test
-      short_name: Polisen
-      logo: content/logo-polisen.png
-      press_contact: {name: Pat Polis, title: Kommunpolis, phone: "+46 2", email: press@polisen.example}
-  priority_areas:
-    trafik: Trafiksäkerhet
-timezone: Europe/Stockholm
-approval: []
-channels:
-  webb:
-    publisher: rss
-    output: public/feed.xml
-    title: Nyheter
-    link: https://kommun.example/trygghet
-    self_url: https://kommun.example/trygghet/feed.xml
-    description: Gemensamma nyheter
-  fb-kommunen:
-    publisher: facebook
-    page_id: "101"
-    outbox: outbox/fb-kommunen
-  fb-polisen:
-    publisher: facebook
-    page_id: "202"
-    outbox: outbox/fb-polisen
-  press:
-    publisher: mailer
-    from: "Trygg i Test <trygghet@kommun.example>"
-    recipients: content/press.csv
-    outbox: outbox/press
-defaults:
-  channels: [webb, fb-kommunen, fb-polisen, press]
-"""
-
-CAMPAIGN = """\
-title: Säker skolstart
-summary: Trafiken runt skolorna.
-priority_areas: [trafik]
-period: {start: 2018-08-13, end: 2018-09-09}
-events:
-  - title: Föräldraträff om trafiken
-    start: 2018-08-22 18:00
-    end: 2018-08-22 19:30
-    location: Aulan
-messages:
-  - key: start
-    at: 2018-08-13 07:30
-    title: Nu börjar skolan
-    link: https://kommun.example/skolstart
-    image: {path: content/bild.png, alt: Ett övergångsställe}
-    body: |
-      Sänk farten nära skolor.
-
-      - Öva skolvägen.
-      - Använd [reflex](https://kommun.example/reflex).
-"""
-
-
-def with_message_keys(text: str) -> str:
-    """CAMPAIGN with ``text`` (YAML, written from column 0) added to its first message."""
-    return CAMPAIGN + textwrap.indent(dedent(text), "    ")
-
-
-def full_root(make_root: Callable[..., Path], campaigns: dict[str, str] | None = None,
-              templates: dict[str, str] | None = None, config: str = FULL_CONFIG) -> Path:
-    """A plan folder with FULL_CONFIG, its logos, image and press list, and ``templates``
-    written under content/templates/."""
-    root = make_root(config=config, campaigns=campaigns if campaigns is not None else {"skolstart": CAMPAIGN})
-    content = root / "content"
-    content.mkdir(exist_ok=True)
-    for name in ("logo-kommunen.png", "logo-polisen.png", "bild.png"):
-        (content / name).write_bytes(PNG)
-    (content / "press.csv").write_text("name,email,outlet\nLena Berg,lena@tidning.example,Tidningen\n", encoding="utf-8")
-    for name, text in (templates or {}).items():
-        path = content / "templates" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dedent(text), encoding="utf-8")
-    return root
-
-
-def validate(root: Path) -> tuple[int, list[str]]:
-    result = CliRunner().invoke(cli, ["validate", "--root", str(root)])
-    return result.exit_code, result.output.splitlines()
-
+from tests.helpers.cli import validate
+from tests.helpers.plans import FULL_CAMPAIGN, TZ, dedent, full_root, message, with_message_keys
 
 # --- the sample plan -----------------------------------------------------------------------
 
@@ -223,7 +119,7 @@ def test_raw_html_and_unsafe_links_in_a_body_are_not_markup() -> None:
 
 
 def test_special_characters_and_braces_in_a_campaign_come_out_literal(make_root) -> None:
-    campaign = CAMPAIGN.replace("title: Nu börjar skolan", "title: Fisk & <b>chips</b> {{ title }}").replace(
+    campaign = FULL_CAMPAIGN.replace("title: Nu börjar skolan", "title: Fisk & <b>chips</b> {{ title }}").replace(
         "Sänk farten nära skolor.", "Skriv {{ config }} och {% if x %} och <em>x</em> & \"citat\"."
     )
     project = load_project(full_root(make_root, {"skolstart": campaign}))
@@ -260,7 +156,7 @@ def test_swedish_dates_in_the_configured_zone(make_root) -> None:
 
 
 def test_events_and_embargo_in_the_press_release(make_root) -> None:
-    campaign = CAMPAIGN.replace("    title: Nu börjar skolan\n", "    title: Nu börjar skolan\n    embargo: 2018-08-13 10:00\n")
+    campaign = FULL_CAMPAIGN.replace("    title: Nu börjar skolan\n", "    title: Nu börjar skolan\n    embargo: 2018-08-13 10:00\n")
     project = load_project(full_root(make_root, {"skolstart": campaign}))
     r = render_message(project, "skolstart", "start", "press")
     assert r.parts["subject"] == "EMBARGO till måndag 13 augusti 2018 kl. 10.00: Nu börjar skolan"
@@ -274,12 +170,7 @@ def test_events_and_embargo_in_the_press_release(make_root) -> None:
 
 
 def test_past_events_are_left_out(make_root) -> None:
-    campaign = CAMPAIGN + textwrap.indent(dedent("""
-        - key: tack
-          at: 2018-09-01 10:00
-          title: Tack
-          body: Tack för en säker skolstart.
-    """), "  ")
+    campaign = FULL_CAMPAIGN + message("tack", "2018-09-01 10:00", "Tack", "Tack för en säker skolstart.")
     project = load_project(full_root(make_root, {"skolstart": campaign}))
     assert not project.problems.errors, project.problems.errors
     assert "Föräldraträff" not in render_message(project, "skolstart", "tack", "fb-kommunen").parts["text"]
@@ -332,7 +223,7 @@ def test_template_override_replaces_the_main_part(make_root) -> None:
 
 
 def test_template_override_that_fits_no_part_is_blamed_on_the_campaign(make_root) -> None:
-    campaign = CAMPAIGN + "    overrides:\n      webb: {template: rss/kort.txt.j2}\n      fb-kommunen: {template: facebook/saknas.txt.j2}\n"
+    campaign = FULL_CAMPAIGN + "    overrides:\n      webb: {template: rss/kort.txt.j2}\n      fb-kommunen: {template: facebook/saknas.txt.j2}\n"
     code, lines = validate(full_root(make_root, {"skolstart": campaign}))
     assert code == 1
     assert ("campaigns/skolstart.yaml:22:24: error: template: 'rss/kort.txt.j2' fits none of this channel's parts; "
@@ -369,8 +260,8 @@ def test_environment_is_built_once_and_anew_after_a_template_edit(make_root) -> 
 
 
 def test_missing_variable_fails_validate_at_the_template_line(make_root) -> None:
-    second = CAMPAIGN.replace("key: start", "key: andra")
-    root = full_root(make_root, {"a": CAMPAIGN, "b": second}, templates={
+    second = FULL_CAMPAIGN.replace("key: start", "key: andra")
+    root = full_root(make_root, {"a": FULL_CAMPAIGN, "b": second}, templates={
         "facebook/post.txt.j2": """\
             {{ message.title }}
 

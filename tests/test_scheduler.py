@@ -6,10 +6,10 @@ from datetime import datetime
 from pathlib import Path
 
 from scheduler import Daemon
-from tests.test_approvals import TZ, root  # noqa: F401 (fixture)
+from tests.helpers.plans import TZ
 
 
-def test_jobs_fire_on_time_when_the_pretended_date_is_across_dst_from_today(root: Path) -> None:
+def test_jobs_fire_on_time_when_the_pretended_date_is_across_dst_from_today(approval_root: Path) -> None:
     """--now in summer while the machine's today is in winter (or the other way round):
     a delivery two seconds ahead gets a job two seconds ahead, not an hour off."""
     from datetime import timedelta, timezone
@@ -18,10 +18,10 @@ def test_jobs_fire_on_time_when_the_pretended_date_is_across_dst_from_today(root
 
     today_is_summer = datetime.now(TZ).utcoffset() == timedelta(hours=2)
     start = datetime(2018, 1, 15, 7, 29, 58, tzinfo=TZ) if today_is_summer else datetime(2018, 8, 13, 7, 29, 58, tzinfo=TZ)
-    path = root / "campaigns/skola.yaml"
+    path = approval_root / "campaigns/skola.yaml"
     text = path.read_text().replace("2018-08-13 07:30", f"{start:%Y-%m-%d} 07:30").replace("2018-08-01", "2018-01-01")
     path.write_text(text)
-    d = Daemon(root, start_at=start)
+    d = Daemon(approval_root, start_at=start)
     d.scheduler = BackgroundScheduler(timezone=TZ)
     d.scheduler.start(paused=True)
     try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from samverkan.schemas import schemas
-from tests.conftest import REPO
+from tests.helpers.plans import REPO
 
 
 def test_committed_schemas_are_current() -> None:

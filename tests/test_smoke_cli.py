@@ -1,24 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from click.testing import CliRunner
 
 from samverkan.cli import cli
-from tests.conftest import dedent
+from tests.helpers.plans import campaign, message
 
-GOOD = """\
-title: Säker skolstart
-summary: Trafiken runt skolorna.
-priority_areas: [trafik]
-bases: [lupp]
-period: {start: 2018-08-13, end: 2018-09-09}
-messages:
-  - key: start
-    at: 2018-08-13 07:30
-    title: Nu börjar skolan
-    body: Sänk farten.
-"""
+GOOD = campaign(message(body="Sänk farten."))  # line 3: priority_areas; line 9: the message's title
 
 
 def test_validate_reports_positions_across_files(make_root) -> None:

@@ -15,7 +15,7 @@ from samverkan.loading import load_project
 from samverkan.plan import year_summary
 from samverkan.wheel import R_LANES_OUT, _lanes, full_period, wheel_page
 
-from .conftest import MINIMAL_CONFIG
+from tests.helpers.plans import MINIMAL_CONFIG
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "embed", "source", "track", "wbr"}
 
