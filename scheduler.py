@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,8 +31,9 @@ from samverkan.loading import (
 )
 from samverkan.plan import Delivery, message_deliveries
 from samverkan.problems import Problem, Problems, SamverkanError
-from samverkan.publishing import Publishing, event
-from samverkan.timeutil import utc
+from samverkan.approvals import checker
+from samverkan.publishing import RECHECKED_NOTES, Publishing, event
+from samverkan.timeutil import localize, utc
 
 log = logging.getLogger("samverkan")
 
@@ -42,7 +42,6 @@ POLL_SECONDS = 1.0
 # the time itself; what is due within this much counts as due now.
 EARLY = timedelta(milliseconds=20)
 BROKEN_NOTE = "the campaign file does not validate"
-APPROVAL_NOTE = "awaiting approval"
 
 
 class AlreadyRunning(SamverkanError):
@@ -175,6 +174,8 @@ class Daemon:
 
             raise InvalidInput(self.project.problems.sorted())
         self.tz = self.project.tz
+        if start_at is not None and start_at.tzinfo is None:
+            start_at = localize(start_at, self.tz)[0]  # --now in the plan's local time
         self.clock = clock or shifted_clock(start_at, self.tz)
         self.env = env
         self.poll = poll
@@ -189,40 +190,40 @@ class Daemon:
         self._times: list[datetime] = []
         self.scheduler: Any = None
         self.publishing = self._publishing()
-        self.alerter = Alerter(self.project, self.ledger, env=env)
+        self.alerter: Alerter | None = None  # made in start(), once this daemon holds the lock
         self.ahead = AheadChecker.for_project(self.project)
+        self.results: list[str] = []  # every outcome of this run: published, failed, missed ...
 
     def _publishing(self) -> Publishing:
-        return Publishing(self.project, self.ledger, self.clock, env=self.env, approvals=self._approvals())
-
-    def _approvals(self) -> Any:
-        try:
-            from samverkan.approvals import checker
-        except ImportError:
-            return None
-        return checker(self.project, self.ledger)
+        return Publishing(self.project, self.ledger, self.clock, env=self.env,
+                          approvals=checker(self.project, self.ledger))
 
     # --- the plan ---------------------------------------------------------------------------
 
     def reload(self) -> None:
         """Re-read what changed, report new problems, and reconcile jobs with the plan."""
-        self.project = self.cache.load()
-        if self.project.config is None:
-            self._report()
-            return  # keep going with the last good plan's jobs; nothing new is published
+        project = self.cache.load()
+        if project.config is None:
+            # config.yaml is broken: say so, and go on with the last good plan until it is mended
+            self._report(project.problems)
+            return
+        self.project = project
         self.publishing = self._publishing()
-        self.alerter.update(self.project)
+        if self.alerter is not None:
+            self.alerter.update(self.project)
         self.ahead.update(self.project)
-        self._report()
+        self._report(project.problems)
         plan = [d for c in self.project.campaigns.values() for m in c.messages for d in message_deliveries(c, m)]
-        plan.sort(key=lambda d: (d.at, d.id))
+        # By UTC: zoned datetimes compare by wall time, and the hour the clocks go back
+        # happens twice.
+        plan.sort(key=lambda d: (utc(d.at), d.id))
         self._plan = plan
-        self._times = [d.at for d in plan]
+        self._times = [utc(d.at) for d in plan]
         self._hold_broken()
         self._schedule()
 
-    def _report(self) -> None:
-        now = set(self.project.problems)
+    def _report(self, problems: list[Problem]) -> None:
+        now = set(problems)
         for p in sorted(now - self._reported):
             log.log(logging.ERROR if p.severity == "error" else logging.WARNING, "%s", p,
                     extra={"event": "invalid", "delivery": "", "detail": str(p)})
@@ -256,8 +257,8 @@ class Daemon:
         offset = now - datetime.now(timezone.utc)
         # Only future times: what is already due is the tick's, and a job for a past time
         # would fire again at once after every tick.
-        wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, now + EARLY):]}
-        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > now + EARLY}
+        wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, utc(now) + EARLY):]}
+        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > utc(now) + EARLY}
         ids = {f"due-{t.astimezone(self.tz).isoformat()}": t for t in wanted}
         current = {job.id for job in self.scheduler.get_jobs()}
         grace = int(self.project.catch_up.total_seconds()) or 1
@@ -272,7 +273,7 @@ class Daemon:
 
     def due(self, now: datetime) -> list[Delivery]:
         lo = bisect.bisect_left(self._times, self._horizon())
-        hi = bisect.bisect_right(self._times, now)
+        hi = bisect.bisect_right(self._times, utc(now))
         return self._plan[lo:hi]
 
     def tick(self) -> int:
@@ -281,16 +282,19 @@ class Daemon:
             now = self.clock()
             rows = {r.id: r for r in self.ledger.rows()}
             sent = 0
-            for d in self.due(now + EARLY):
+            soon = utc(now) + EARLY  # in UTC: a zoned "now" + timedelta loses the second 02:30
+            for d in self.due(soon):
                 if self.stop.is_set():
                     break
                 row = rows.get(d.id)
+                if row is not None and row.state == "missed" and utc(row.due_at) != utc(d.at):
+                    row = self.publishing.ensure(d)  # moved in the YAML since it was missed: the new time counts
                 if row is not None:
-                    if row.state == "held" and not (row.note or "").startswith(APPROVAL_NOTE):
+                    if row.state == "held" and not (row.note or "").startswith(RECHECKED_NOTES):
                         continue
                     if row.state not in ("pending", "held"):
                         continue
-                    if row.next_retry and row.next_retry > now + EARLY:
+                    if row.next_retry and row.next_retry > soon:
                         continue
                 if utc(now) - utc(d.at) > self.project.catch_up:
                     if row is None:
@@ -298,8 +302,10 @@ class Daemon:
                     detail = f"due {d.at:%Y-%m-%d %H:%M}, more than {self.project.config.catch_up} ago; a person decides: samverkan publish {d.id}"
                     if self.ledger.set_state(d.id, "missed", now, note=detail, expect=("pending", "held")):
                         event("missed", d.id, detail, logging.ERROR)
+                        self.results.append("missed")
                     continue
                 outcome = self.publishing.publish(d)
+                self.results.append(outcome.result)
                 sent += outcome.result == "published"
             return sent
 
@@ -307,6 +313,7 @@ class Daemon:
 
     def start(self) -> None:
         self.lock.acquire()
+        self.alerter = Alerter(self.project, self.ledger, env=self.env)
         for delivery_id in self.ledger.reap(self.clock(), everyone=True):
             row = self.ledger.get(delivery_id)
             if row and row.state == "unknown":
@@ -316,6 +323,8 @@ class Daemon:
     def watch(self, *, background: bool = True) -> None:
         """Checks ahead of time (in a thread of their own) and alerts for what needs a person."""
         now = self.clock()
+        if self.alerter is None:
+            return
         try:
             if background:
                 self.ahead.start(now, self._plan, self.project, self.alerter, env=self.env)
@@ -407,24 +416,9 @@ class Daemon:
 def main(root: Path, *, once: bool = False, now: datetime | None = None, poll: float = POLL_SECONDS) -> int:
     """``samverkan run``: the daemon, or with ``once`` what is due now. ``now`` may be naive
     (local time of the plan's zone)."""
-    daemon = Daemon(root, start_at=None, poll=poll)
-    if now is not None:
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=daemon.tz)
-        daemon.clock = shifted_clock(now, daemon.tz)
-        daemon.publishing = daemon._publishing()
+    daemon = Daemon(root, start_at=now, poll=poll)
     if once:
         daemon.run_once()
-        return 0
+        # failed work is exit 1: a cron job or a supervisor sees it
+        return 1 if any(r in ("failed", "missed") for r in daemon.results) else 0
     return daemon.run()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds (for tests and benchmarks)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-

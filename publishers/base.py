@@ -11,13 +11,25 @@ A publisher turns a rendered message into a publication on one channel. It is a 
 - ``publish(payload, delivery_id, journal)``: sends it and returns a :class:`Receipt`, or raises
   :class:`TransientError` (try again later) or :class:`PermanentError` (a person must act).
 
-Two methods are optional (look them up with ``getattr``):
+These are optional (the core looks them up with ``getattr``, never by publisher name):
 
 - ``check()``: read-only checks of the channel (credentials valid, server reachable, folder
   writable) as a list of :class:`CheckResult`, run by ``samverkan doctor`` and by the daemon
   ahead of each delivery. Nothing may be published or sent. Without it: nothing to check.
 - ``notify(to, subject, text)``: send a short plain-text notice to people (the mailer does);
   alerts go through it. Without it the channel cannot carry alerts.
+- ``rehearsal(folder)``: a publisher of the same channel for ``samverkan rehearse``: it
+  writes under ``folder`` (files without fsync: ``Channel(durable=False)``), with no
+  credentials and never touching the network. Without it the rehearsal writes each
+  payload's files into ``folder``.
+- ``finish()``: called once at the end of a rehearsal on every publisher that has it (the
+  rss rehearsal writes its feed there, once, instead of at every delivery).
+- ``press`` (class attribute, default False): True for a press channel (the mailer). An
+  embargoed message reaches a press channel at its ``at``, marked with the embargo; every
+  other channel is public and gets it only when the embargo ends.
+- ``files(settings)`` (a static or class method): the files a channel's settings refer to
+  that must exist, as (setting name, path relative to the root) pairs; ``samverkan
+  validate`` reports a missing one at its setting in config.yaml.
 
 Publishers import their heavy libraries inside ``publish`` so that ``validate`` stays light.
 ``publishers/rss.py`` is the simplest and the one to copy.
@@ -68,6 +80,12 @@ def expand(value: str | None, env: Mapping[str, str] | None = None) -> str | Non
 
     out = _ENV_ANY.sub(sub, value)
     return None if missing else out
+
+
+def unset_names(value: str | None, env: Mapping[str, str] | None = None) -> list[str]:
+    """The variables ``value`` names as ``${NAME}`` that are unset or empty in ``env``."""
+    env = os.environ if env is None else env
+    return [name for name in _ENV_ANY.findall(value or "") if not env.get(name)]
 
 
 def env_name(value: str | None) -> str | None:
@@ -217,8 +235,13 @@ class Publisher(Protocol):
     def outbox(self) -> bool:
         """True when publishing writes to a local folder (no credentials configured)."""
 
-    # Optional, see the module's docstring: check() -> list[CheckResult] (read-only checks;
-    # default: nothing to check) and notify(to, subject, text) (alerts to people).
+    # Optional, see the module's docstring:
+    #   check(self) -> list[CheckResult]          read-only checks (default: nothing to check)
+    #   notify(self, to, subject, text) -> str    alerts to people
+    #   rehearsal(self, folder: Path) -> Publisher  the same channel, writing under folder
+    #   finish(self) -> None                      the end of a rehearsal
+    #   press: ClassVar[bool]                     a press channel (default False: public)
+    #   files(settings) -> list[tuple[str, str]]  (setting, relative path) that must exist
 
 
 class MemoryJournal:

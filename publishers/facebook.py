@@ -81,11 +81,12 @@ class ChannelBlocked(PermanentError):
 class FacebookSettings(Settings):
     page_id: str
     token: EnvRef | None = None
-    """``${ENV}`` naming the page access token; unset or empty → posts go to the outbox."""
+    """``${ENV}`` naming the page access token. Not given → posts go to the outbox; given
+    but the variable unset or empty → publishing fails and says so (never the outbox)."""
     api_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$")
     graph_url: str = "https://graph.facebook.com/"
     outbox: str | None = None
-    """Folder for posts when no token is set (default ``outbox/<channel name>``)."""
+    """Folder for posts when no token is configured (default ``outbox/<channel name>``)."""
     timeout: float = Field(20.0, gt=0)
     """Seconds to wait for Facebook to connect and to answer (facebook-sdk waits forever)."""
 
@@ -150,12 +151,21 @@ class FacebookPublisher:
 
     # -- sending -------------------------------------------------------------------------
     def outbox(self) -> bool:
-        return self._token() is None
+        # Only when config.yaml gives no token: a token that names an unset variable is a
+        # mistake in the daemon's environment, and quietly writing files would hide it.
+        return not self.settings.token
+
+    def rehearsal(self, folder: Path) -> FacebookPublisher:
+        """This channel in a rehearsal: every post written to ``folder``, no token, no network."""
+        c = self.channel
+        settings = self.settings.model_copy(update={"token": None, "outbox": str(folder)})
+        return FacebookPublisher(Channel(c.name, settings, c.root, {}, durable=False))
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
         """Post it; raise TransientError, UncertainError, ChannelBlocked or PermanentError."""
         if self.outbox():
             return self._write_outbox(payload, delivery_id)
+        self._require_token()
         previous = journal.part_state("post")
         if previous in ("in_flight", "sent"):
             # An earlier attempt may have posted it: look before posting again.
@@ -202,6 +212,7 @@ class FacebookPublisher:
     ) -> Receipt | None:
         if self.outbox():
             return None
+        self._require_token()
         since = since or self._attempts.get(delivery_id)
         ours = _normalize(_text(payload))
         if not ours:
@@ -258,9 +269,10 @@ class FacebookPublisher:
             )]
         token = self._token()
         if token is None:
-            return [CheckResult.warn(
-                "token", f"{env} is not set: posts go to {outbox} instead of page {page}",
-                f"set {env} to the page token of page {page}",
+            return [CheckResult.fail(
+                "token", f"{env} is not set in the daemon's environment: posting to page {page} would fail",
+                f"set {env} to the page token of page {page}, or remove token: from channel {ch} "
+                "in config.yaml to write posts to the outbox",
             )]
         graph, session = self._graph()
         try:
@@ -374,6 +386,16 @@ class FacebookPublisher:
 
     def _env(self) -> str:
         return env_name(self.settings.token) or "the variable named by `token:` in config.yaml"
+
+    def _require_token(self) -> str:
+        """The page token; PermanentError when config.yaml names a variable that is unset."""
+        token = self._token()
+        if token is None:
+            raise PermanentError(
+                f"{self._env()} is not set in the daemon's environment: set it, or remove token: "
+                f"from channel {self.channel.name} in config.yaml to write posts to the outbox"
+            )
+        return token
 
     def _relative(self, path: Path) -> str:
         try:
@@ -580,11 +602,8 @@ class FacebookPublisher:
             json.dumps(payload.fields, indent=2, ensure_ascii=False) + "\n"
         ).encode()
         write_atomic(target, data, durable=self.channel.durable)
-        why = (
-            f"{self._env()} unset" if self.settings.token else "no token in config.yaml"
-        )
         shown = self._relative(target)
-        note = f"no token for {self.channel.name} ({why}): wrote {shown}"
+        note = f"no token for {self.channel.name} (no token in config.yaml): wrote {shown}"
         log.info("%s", note)
         return Receipt(note=note)
 

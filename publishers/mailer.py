@@ -34,6 +34,7 @@ from .base import (
     TransientError,
     env_name,
     expand,
+    unset_names,
     write_atomic,
 )
 
@@ -58,6 +59,8 @@ _PROGRESS_MIN = 20  # lists shorter than this finish before a counter is worth s
 
 class MailerSettings(Settings):
     host: str | None = None
+    """The SMTP server, or ``${ENV}`` naming it. Not given → press releases go to the outbox;
+    a named variable that is unset or empty → publishing fails and says so (never the outbox)."""
     port: int | None = Field(None, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: EnvRef | None = None
@@ -155,6 +158,7 @@ def _yaml_rows(text: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
 class MailerPublisher:
     name: ClassVar[str] = "mailer"
     Settings: ClassVar[type[MailerSettings]] = MailerSettings
+    press: ClassVar[bool] = True  # embargoed releases go out early, marked; see publishers.base
     parts: ClassVar[dict[str, str]] = {
         "subject": "press/subject.txt.j2",
         "text": "press/release.txt.j2",
@@ -164,6 +168,21 @@ class MailerPublisher:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.settings: MailerSettings = channel.settings
+
+    @staticmethod
+    def files(settings: MailerSettings) -> list[tuple[str, str]]:
+        """The press list (and the CA file, if given) must exist: ``validate`` says so."""
+        out = [("recipients", settings.recipients)]
+        if settings.ca_file:
+            out.append(("ca_file", settings.ca_file))
+        return out
+
+    def rehearsal(self, folder: Path) -> MailerPublisher:
+        """This channel in a rehearsal: every release written to ``folder`` as ``.eml``, no
+        server, no login."""
+        c = self.channel
+        update = {"host": None, "username": None, "password": None, "outbox": str(folder)}
+        return MailerPublisher(Channel(c.name, self.settings.model_copy(update=update), c.root, {}, durable=False))
 
     # -- building -------------------------------------------------------------------
 
@@ -268,7 +287,21 @@ class MailerPublisher:
     # -- sending --------------------------------------------------------------------
 
     def outbox(self) -> bool:
-        return expand(self.settings.host, self.channel.env) is None
+        # Only when config.yaml gives no host: a host that names an unset variable is a
+        # mistake in the daemon's environment, and quietly writing files would hide it.
+        return not self.settings.host
+
+    def _host(self) -> str:
+        """The SMTP server's name; PermanentError when a variable ``host`` names is unset."""
+        s = self.settings
+        host = expand(s.host, self.channel.env)
+        if not host:
+            raise PermanentError(
+                f"{_unset(s.host, self.channel.env)} is not set in the daemon's environment: set it, or "
+                f"remove host: from channel {self.channel.name} in config.yaml to write press releases "
+                "to the outbox"
+            )
+        return host
 
     def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
         return None  # a sent e-mail cannot be looked up; per-recipient parts cover retries
@@ -305,12 +338,14 @@ class MailerPublisher:
                 "smtp", f"writes .eml files to {self._outbox_name()} (no SMTP host configured)",
                 "to send press releases, set host: in config.yaml",
             )
-        host = expand(s.host, self.channel.env)
-        if host is None:
-            return CheckResult.warn(
-                "smtp", f"{env_name(s.host) or 'the host variable'} is not set: press releases go to "
-                f"{self._outbox_name()}", f"set {env_name(s.host) or 'it'} to the SMTP server's name",
+        if not expand(s.host, self.channel.env):
+            name = _unset(s.host, self.channel.env)
+            return CheckResult.fail(
+                "smtp", f"{name} is not set in the daemon's environment: press releases would fail",
+                f"set {name} to the SMTP server's name, or remove host: from channel {self.channel.name} "
+                "in config.yaml to write press releases to the outbox",
             )
+        host = self._host()
         port = s.port or {"starttls": 587, "tls": 465, "none": 25}[s.security]
         try:
             login = self._credentials()
@@ -394,7 +429,9 @@ class MailerPublisher:
         for value, ref in ((user, s.username), (password, s.password)):
             if not value:
                 raise PermanentError(
-                    f"channel {self.channel.name}: the environment variable {env_name(ref)} is not set"
+                    f"channel {self.channel.name}: the environment variable {env_name(ref)} is not set in "
+                    "the daemon's environment: set it, or remove username: and password: from the channel "
+                    "in config.yaml to send without logging in"
                 )
         assert user and password
         return user, password
@@ -406,8 +443,7 @@ class MailerPublisher:
         import ssl
 
         s = self.settings
-        host = expand(s.host, self.channel.env)
-        assert host is not None
+        host = self._host()
         port = s.port or {"starttls": 587, "tls": 465, "none": 25}[s.security]
         where = f"the SMTP server {host}:{port}"
         login = self._credentials()
@@ -511,6 +547,14 @@ class MailerPublisher:
         sent = sum(1 for s in states.values() if s == "sent")
         note = f"sent to {sent} of {total}"
         refused = [a for a, s in states.items() if s == "refused"]
+        if refused and len(refused) == total:
+            # Nobody got it: recorded as published it would be neither retried nor alerted.
+            detail = getattr(journal, "part_detail", None)
+            reasons = [f"{a}: {detail(a.lower()) or 'refused'}" if detail else a for a in refused]
+            raise PermanentError(
+                f"no recipient accepted the press release: {len(refused)} refused ({_some(reasons, 5)}); "
+                f"check the addresses in {self.settings.recipients} and the server's reasons"
+            )
         if refused:
             note += f"; {len(refused)} refused: {_some(refused)}"
         unknown = [a for a, s in states.items() if s in ("in_flight", "unknown")]
@@ -541,6 +585,11 @@ class _Progress:
     def close(self) -> None:
         if self.on:
             sys.stderr.write("\n")
+
+
+def _unset(value: str | None, env: Mapping[str, str]) -> str:
+    """The names of the variables ``value`` refers to that are unset or empty, for a message."""
+    return " and ".join(unset_names(value, env)) or "the variable named by host:"
 
 
 def _some(addresses: list[str], shown: int = 10) -> str:

@@ -83,6 +83,36 @@ class RssPublisher:
         out += url_checks(s)
         return out
 
+    def rehearsal(self, folder: Path) -> RehearsalFeed:
+        """This channel in a rehearsal: the feed goes to ``folder``, written once at the end."""
+        update: dict[str, Any] = {"output": str(folder / "feed.xml")}
+        if self.settings.atom_output:
+            update["atom_output"] = str(folder / "feed.atom")
+        c = self.channel
+        return RehearsalFeed(Channel(c.name, self.settings.model_copy(update=update), c.root, {}, durable=False))
+
+
+class RehearsalFeed(RssPublisher):
+    """An RSS channel in a rehearsal: collects the items and writes the feed once, in
+    :meth:`finish`. The daemon rewrites the feed at every delivery; in a rehearsal only
+    the last feed is seen, and writing it once gives the same file without rebuilding it
+    thousands of times."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(channel)
+        self.items: list[dict[str, Any]] = []
+
+    def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
+        self.items.append(payload.fields)
+        limit = self.settings.max_items
+        if len(self.items) > 4 * limit:  # only the newest can reach the feed: keep memory flat
+            self.items = newest(self.items, limit)
+        return Receipt(external_id=payload.fields["guid"], url=payload.fields["link"])
+
+    def finish(self) -> None:
+        if self.items:  # as the daemon: no feed until something is published on it
+            write_feed(self.channel, self.items)
+
 
 def writable(target: Path, setting: str) -> CheckResult:
     """Whether ``target`` (a file) can be written atomically: its folder exists and takes a

@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from .ledger import Ledger
 from .loading import LoadedCampaign, LoadedMessage, Project
-from .plan import Delivery, message_deliveries
+from .plan import Delivery, message_deliveries, occurrence_deliveries
+from .timeutil import localize
 
 
 def required_parties(project: Project, campaign: LoadedCampaign) -> list[str]:
@@ -25,7 +26,7 @@ def required_parties(project: Project, campaign: LoadedCampaign) -> list[str]:
 def message_hash(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> str:
     from .rendering import render
 
-    first_occurrence = list(message_deliveries(campaign, message))[: len(message.channels)]
+    first_occurrence = occurrence_deliveries(campaign, message, *message.times[0]) if message.times else []
     hashes = sorted(f"{d.channel}:{render(project, d).content_hash()}" for d in first_occurrence)
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
@@ -52,17 +53,28 @@ def approval_of(project: Project, ledger: Ledger, campaign: LoadedCampaign, mess
     mid = f"{campaign.key}/{message.key}"
     got = ledger.approved_parties(mid, h)
     req = required_parties(project, campaign)
-    return MessageApproval(mid, h, req, [p for p in req if p in got], message.times[0][0])
+    return MessageApproval(mid, h, req, [p for p in req if p in got], _first_at(project, message))
 
 
-def checker(project: Project, ledger: Ledger) -> Callable[[Delivery, str], list[str]] | None:
+def _first_at(project: Project, message: LoadedMessage) -> datetime:
+    # A message with no times is reported by the loader; its ``at`` still sorts it.
+    return message.times[0][0] if message.times else localize(message.model.at, project.tz)[0]
+
+
+def _upcoming(campaign: LoadedCampaign, message: LoadedMessage, now: datetime) -> bool:
+    """Whether any delivery of ``message`` is still due at ``now`` (an embargoed message's
+    public channels go out after its press release)."""
+    return any(d.at >= now for d in message_deliveries(campaign, message))
+
+
+def checker(project: Project, ledger: Ledger) -> Callable[[Delivery], list[str]] | None:
     """For :class:`~samverkan.publishing.Publishing`: the parties still to approve a delivery's
     message (None when approval is turned off)."""
     if project.config is None or not project.config.approving_parties:
         return None
     cache: dict[tuple[str, str], str] = {}
 
-    def missing(delivery: Delivery, _content_hash: str) -> list[str]:
+    def missing(delivery: Delivery) -> list[str]:
         campaign = project.campaigns[delivery.campaign]
         required = required_parties(project, campaign)
         if not required:
@@ -111,7 +123,7 @@ def pending(project: Project, ledger: Ledger, now: datetime | None = None) -> li
     out = []
     for c in project.campaigns.values():
         for m in c.messages:
-            if now is not None and m.times[-1][0] < now:
+            if now is not None and not _upcoming(c, m, now):
                 continue
             out.append(approval_of(project, ledger, c, m))
     out.sort(key=lambda a: (a.first_at, a.message_id))
@@ -129,8 +141,8 @@ def awaiting(project: Project, now: datetime) -> list[MessageApproval]:
         for c in project.campaigns.values():
             required = required_parties(project, c)
             for m in c.messages:
-                if required and m.times[-1][0] >= now:
-                    out.append(MessageApproval(f"{c.key}/{m.key}", "", required, [], m.times[0][0]))
+                if required and _upcoming(c, m, now):
+                    out.append(MessageApproval(f"{c.key}/{m.key}", "", required, [], _first_at(project, m)))
         return sorted(out, key=lambda a: (a.first_at, a.message_id))
     with Ledger(state) as ledger:
         return [a for a in pending(project, ledger, now) if a.missing]

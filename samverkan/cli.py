@@ -51,7 +51,8 @@ def common(f: Callable[..., int | None]) -> Callable[..., None]:
                 click.echo(str(p), err=True)
             code = 1
         except SamverkanError as exc:
-            click.echo(f"error: {exc}", err=True)
+            problem = getattr(exc, "problem", None)  # an error with a place says FILE:LINE:COL itself
+            click.echo(str(problem()) if callable(problem) else f"error: {exc}", err=True)
             code = 1
         sys.exit(code or 0)
 
@@ -86,8 +87,8 @@ def validate(ctx: Context, strict: bool, fmt: str) -> int:
         data["awaiting_approval"] = [{"message": a.message_id, "missing": a.missing} for a in waiting]
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        for p in report.problems:
-            click.echo(str(p), err=p.severity == "error")
+        for p in report.problems:  # one stream, so the order by file and line holds in a log
+            click.echo(str(p), err=True)
         n_ok = len(report.project.campaigns)
         click.echo(
             f"{n_ok} campaign file(s) valid, {len(report.project.broken)} with errors; "
@@ -110,7 +111,10 @@ def plan(ctx: Context, year: int | None, fmt: str, out: str | None) -> int:
 
     text = planview.render(ctx.root, year=year, fmt=fmt, clock=ctx.clock)
     if out:
-        Path(out).write_text(text, encoding="utf-8")
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SamverkanError(f"cannot write {out}: {exc.strerror}") from None
         click.echo(f"wrote {out}")
     else:
         click.echo(text, nl=not text.endswith("\n"))
@@ -150,18 +154,33 @@ def _open(ctx: Context, *, need_valid: bool = False) -> tuple[Any, Any, Any]:
 @click.argument("target", metavar="DELIVERY-OR-MESSAGE")
 @click.option("--channel", help="Only this channel (with a message).")
 @click.option("--dry-run", is_flag=True, help="Render and show what would be sent; send nothing.")
-@click.option("--force", is_flag=True, help="Publish even what the ledger says is already published.")
+@click.option("--force", is_flag=True,
+              help="Publish even what the ledger says is already published, or what is under embargo.")
 @common
 def publish(ctx: Context, target: str, channel: str | None, dry_run: bool, force: bool) -> int:
-    """Publish a message (all its channels) or one delivery now, by hand."""
+    """Publish a message (all its channels) or one delivery now, by hand. A message that
+    lacks an approval is held; public channels wait for an embargo to end."""
     from .publishing import Publishing
     from .selection import select
 
+    from .approvals import checker
+    from .publishing import Outcome
+
     project, ledger, clock = _open(ctx)
     with ledger:
-        chosen = select(project, target, clock(), channel)
-        publishing = Publishing(project, ledger, clock)
-        results = [publishing.publish(d, force=force, dry_run=dry_run) for d in chosen]
+        now = clock()
+        chosen = select(project, target, now, channel)
+        publishing = Publishing(project, ledger, clock, approvals=checker(project, ledger))
+        results = []
+        for d in chosen:
+            message = project.campaigns[d.campaign].message(d.message)
+            embargoed = message is not None and message.embargo is not None and d.channel in message.public
+            if embargoed and now < message.embargo and not force and not dry_run:  # type: ignore[operator, union-attr]
+                until = message.embargo.astimezone(project.tz)  # type: ignore[union-attr]
+                results.append(Outcome(d.id, "refused", f"under embargo until {until:%Y-%m-%d %H:%M}: the daemon "
+                                       "publishes it then; --force lifts the embargo"))
+                continue
+            results.append(publishing.publish(d, force=force, dry_run=dry_run))
     for r in results:
         click.echo(str(r))
         if dry_run:
@@ -291,6 +310,8 @@ def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool)
         first, last = date.fromisoformat(from_), date.fromisoformat(to)
     except ValueError as exc:
         raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
+    if last < first:
+        raise click.BadParameter(f"--to is before --from ({to} < {from_})", param_hint="--to")
     project = load_project(ctx.root)
     if project.config is None:
         raise InvalidInput(project.problems.sorted())
@@ -392,6 +413,8 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
         first, last = date.fromisoformat(from_), date.fromisoformat(to)
     except ValueError as exc:
         raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
+    if last < first:
+        raise click.BadParameter(f"--to is before --from ({to} < {from_})", param_hint="--to")
     if last < first:
         raise click.BadParameter(f"--to {to} is before --from {from_}")
     from zoneinfo import ZoneInfo

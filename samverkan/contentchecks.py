@@ -200,16 +200,16 @@ class _Checker:
             self.findings.add(file, campaign.where(*base, "image"), "error",
                               "image: no alt text; add alt: describing the picture for readers who cannot see it")
         if not message.times:
-            return
-        at, suffix = message.times[0]
-        from .plan import delivery_id
+            return  # nothing is sent: the loader reports why
+        from .plan import occurrence_deliveries
 
-        for channel in message.channels:
-            if channel not in self.project.channel_settings:
+        # The first occurrence, each channel at its own time (a public channel of an
+        # embargoed message at the embargo), as it will be published.
+        for d in occurrence_deliveries(campaign, message, *message.times[0]):
+            if d.channel not in self.project.channel_settings:
                 continue  # reported by the loader
             try:
-                rendered = render_loaded(self.project, campaign, message, channel, at,
-                                         delivery_id(campaign.key, message.key, channel, suffix))
+                rendered = render_loaded(self.project, campaign, message, d.channel, d.at, d.id)
             except RenderError as exc:
                 self.render_error(exc)
                 continue
@@ -262,11 +262,12 @@ class _Checker:
                                   f"the press release uses '{word}' (from a template or a template variable; "
                                   "checks.flagged_words): make sure it is objective and points out no one", r.channel)
 
-    def personnummer(self) -> None:
+    def personnummer(self, campaigns: list[LoadedCampaign] | None = None) -> None:
         """Every text a message is made of lives in config.yaml, a campaign file or a
         template, so those files are searched line by line: each finding has its exact
         place, and each file is read once however many messages use it."""
-        files = ["config.yaml"] + [c.file for c in self.project.campaigns.values()]
+        chosen = list(self.project.campaigns.values()) if campaigns is None else campaigns
+        files = ["config.yaml"] + [c.file for c in chosen]
         root = self.project.root
         for folder, shown in ((root / PLAN_TEMPLATES, PLAN_TEMPLATES), (BUILTIN_TEMPLATES, "samverkan/templates")):
             if folder.is_dir():
@@ -330,3 +331,18 @@ def check_content(project: Project) -> list[Problem]:
         return checker.run()
     except RenderError as exc:  # the environment itself (e.g. an unknown locale)
         return [exc.problem()]
+
+
+def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:
+    """The content errors that keep a campaign from being published: what ``validate``
+    reports as errors for its messages, the templates they use and the files they come from."""
+    if project.config is None:
+        return []
+    checker = _Checker(project)
+    try:
+        errors, _ = checker.render_share([campaign.key])
+    except RenderError as exc:
+        return [exc.problem()]
+    checker.personnummer([campaign])
+    problems = [p for _, p in errors.values()] + checker.findings.problems()
+    return sorted({p for p in problems if p.severity == "error"})

@@ -321,7 +321,12 @@ class Ledger:
                     (id, campaign, message, channel, publisher, _iso(due_at), state, _iso(now), _iso(now)),
                 )
             elif r["state"] in ("pending", "held", "missed") and r["due_at"] != _iso(due_at):
-                db.execute("UPDATE deliveries SET due_at = ?, updated_at = ? WHERE id = ?", (_iso(due_at), _iso(now), id))
+                # Moved in the YAML: the new time counts, and a missed one gets its chance again.
+                state = "pending" if r["state"] == "missed" else r["state"]
+                db.execute("UPDATE deliveries SET due_at = ?, state = ?, updated_at = ? WHERE id = ?",
+                           (_iso(due_at), state, _iso(now), id))
+                if state != r["state"]:
+                    self._event(db, id, now, "moved", f"planned again for {_iso(due_at)}")
         row = self.get(id)
         assert row is not None
         return row

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from . import modelerrors, yamlpos
-from .models import KEY_RE, Campaign, Config, Event, Message, Period
+from .models import KEY_RE, Agreement, Campaign, Config, Event, Message, Period
 from .problems import Problems
 from .timeutil import WallTime, localize, parse_duration
 
@@ -84,6 +84,9 @@ class Project:
     broken: dict[str, str]  # campaign key -> file, for files that did not validate
     problems: Problems
     channel_settings: dict[str, Any] = field(default_factory=dict)
+    # Of ``broken``, the files with no error of their own: left out only because config.yaml
+    # does not validate (so some of their references could not be checked).
+    unchecked: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -170,7 +173,11 @@ def _load_config(
         config = Config.model_validate(located.data)
     except ValidationError as exc:
         modelerrors.report(exc, Config, located, CONFIG_FILE, problems)
-        return None, located, {}, _repaired_config(located.data, exc)
+        # The checks past the schema run all the same, on what of the file can be saved:
+        # one typo must not hide the channels' errors, a literal token least of all.
+        repaired = _repaired_config(located.data, exc)
+        checked, _ = _check_config(root, repaired or _channels_only(located.data), located, problems)
+        return None, located, {}, checked if repaired is not None else None
     config, settings = _check_config(root, config, located, problems)
     return config, located, settings, config
 
@@ -225,6 +232,21 @@ def _repaired_config(data: dict[str, Any], exc: ValidationError) -> Config | Non
         return None
 
 
+def _channels_only(data: dict[str, Any]) -> Config:
+    """A stand-in for a config.yaml that fails its schema beyond repair: its channels (those
+    whose name and shape are right) and its time zone, so their checks still run."""
+    raw = data.get("channels")
+    channels = {
+        name: settings for name, settings in raw.items()
+        if isinstance(name, str) and KEY_RE.match(name) and isinstance(settings, dict)
+    } if isinstance(raw, dict) else {}
+    zone = data.get("timezone")
+    return Config.model_construct(
+        agreement=Agreement.model_construct(parties={}), channels=channels, approval=[],
+        timezone=zone if isinstance(zone, str) else "Europe/Stockholm",
+    )
+
+
 def _check_config(
     root: Path, config: Config, located: yamlpos.Located, problems: Problems
 ) -> tuple[Config, dict[str, Any]]:
@@ -266,6 +288,10 @@ def _check_config(
             settings[name] = cls.Settings.model_validate(raw)
         except ValidationError as exc:
             modelerrors.report(exc, cls.Settings, located, CONFIG_FILE, problems, prefix=("channels", name), label=label)
+            continue
+        for setting, path in getattr(cls, "files", lambda s: [])(settings[name]):
+            if not (root / path).is_file():
+                err(("channels", name, setting), label + f"{setting}: no file '{path}' (paths are relative to the folder of config.yaml)")
     mail = config.alerts.mail
     if mail is not None:
         chosen = settings.get(mail.channel)
@@ -426,6 +452,8 @@ def _check_campaign(
     seen: dict[str, int] = {}
     publishers = {p for s in config.channels.values() if isinstance(p := s.get("publisher"), str)}
     known_targets = set(config.channels) | publishers
+    from publishers import base
+    press = {c for c, s in config.channels.items() if isinstance(k := s.get("publisher"), str) and k in base.registry() and getattr(base.get(k), "press", False)}
     for i, msg in parts.messages:
         if msg.key in seen:
             problems.error(rel, *at("messages", i, "key"), f"key: message key '{msg.key}' is used twice in this file (first on line {at('messages', seen[msg.key], 'key')[0]})")
@@ -446,6 +474,11 @@ def _check_campaign(
         if msg.image is not None and not (root / msg.image.path).is_file():
             problems.error(rel, *at("messages", i, "image", "path"), f"path: no image file '{msg.image.path}' (paths are relative to the folder of config.yaml)")
         walls = occurrences(msg)
+        if not walls and msg.repeat is not None and msg.repeat.until is not None:
+            problems.error(
+                rel, *at("messages", i, "repeat", "until"),
+                f"until: {msg.repeat.until} is before the first time (at: {msg.at:%Y-%m-%d %H:%M}); nothing would be sent",
+            )
         if period is not None:
             _check_in_period(msg, walls, period, rel, at, i, problems)
         times = []
@@ -460,7 +493,7 @@ def _check_campaign(
                 problems.warning(rel, *at("messages", i, "embargo"), "embargo: the embargo ends before the message is sent, so it has no effect")
             if msg.repeat is not None:
                 problems.error(rel, *at("messages", i, "embargo"), "embargo: a repeated message cannot have an embargo; give the embargoed press release a message of its own")
-        public = frozenset(c for c in channels if config.channels.get(c, {}).get("publisher") != "mailer")
+        public = frozenset(c for c in channels if c not in press)
         messages.append(LoadedMessage(msg, i, channels, times, embargo, public))
     return messages, events
 
@@ -494,6 +527,24 @@ def campaign_files(root: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if p.is_file()) if folder.is_dir() else []
 
 
+def _misnamed_campaign_files(root: Path, problems: Problems) -> None:
+    """Warn about ``campaigns/X.yml`` (and ``.YAML``): read by no one, so an officer would
+    otherwise wonder why the campaign never shows."""
+    folder = root / CAMPAIGN_DIR
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".yaml" or path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        meant = path.with_suffix(".yaml")
+        if meant.exists():
+            fix = f"{meant.name} is read instead; merge the two and remove {path.name}"
+        else:
+            fix = f"rename it to {meant.name}"
+        problems.warning(rel, 1, 1, f"ignored: campaign files end in .yaml; {fix}")
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Loading a plan allocates hundreds of thousands of small objects that all stay alive
@@ -520,8 +571,10 @@ def _load_project(root: Path) -> Project:
     config, located, settings, check_with = _load_config(root, problems)
     campaigns: dict[str, LoadedCampaign] = {}
     broken: dict[str, str] = {}
+    unchecked: dict[str, str] = {}
     for path in campaign_files(root):
         rel = path.relative_to(root).as_posix()
+        before = len(problems)
         loaded = load_campaign(path, root, check_with, problems)
         # Checked against a repaired config, a campaign is still not part of a plan whose
         # config.yaml does not validate.
@@ -529,4 +582,7 @@ def _load_project(root: Path) -> Project:
             campaigns[loaded.key] = loaded
         else:
             broken[path.stem] = rel
-    return Project(root, config, located, campaigns, broken, problems, settings)
+            if config is None and not any(p.severity == "error" and p.file == rel for p in problems[before:]):
+                unchecked[path.stem] = rel
+    _misnamed_campaign_files(root, problems)
+    return Project(root, config, located, campaigns, broken, problems, settings, unchecked)

@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic import Strict as StrictType
 
 from .timeutil import parse_duration
@@ -75,7 +75,13 @@ def _naive(value: datetime) -> datetime:
 
 
 Key = Annotated[str, AfterValidator(_key)]
-LocalTime = Annotated[datetime, BeforeValidator(_local_time), AfterValidator(_naive)]
+# In the JSON Schema a pattern, not ``format: date-time``: editors check that as RFC 3339,
+# which wants a "T" and a UTC offset, and would mark every local time in the files wrong.
+LOCAL_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+LocalTime = Annotated[
+    datetime, BeforeValidator(_local_time), AfterValidator(_naive),
+    WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN}),
+]
 # YAML's yes/no are booleans, and pydantic would count True as 1: demand a real number.
 Count = Annotated[int, StrictType()]
 Duration = Annotated[str, AfterValidator(_duration)]

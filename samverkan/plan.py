@@ -4,7 +4,7 @@ agreement's checks: campaigns per year, priority areas covered, bases cited."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Iterator
 
 from .loading import LoadedCampaign, LoadedMessage, Project
@@ -31,11 +31,21 @@ def delivery_id(campaign: str, message: str, channel: str, suffix: str | None) -
     return f"{campaign}/{message}/{channel}{suffix or ''}"
 
 
+def occurrence_deliveries(
+    campaign: LoadedCampaign, message: LoadedMessage, when: datetime, suffix: str | None
+) -> list[Delivery]:
+    """One occurrence of ``message`` (its time ``when``), one delivery per channel, each at
+    the time it is due there: a public channel of an embargoed message at the embargo."""
+    return [
+        Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel,
+                 message.due(when, channel))
+        for channel in message.channels
+    ]
+
+
 def message_deliveries(campaign: LoadedCampaign, message: LoadedMessage) -> Iterator[Delivery]:
     for when, suffix in message.times:
-        for channel in message.channels:
-            yield Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel,
-                           message.due(when, channel))
+        yield from occurrence_deliveries(campaign, message, when, suffix)
 
 
 def deliveries(project: Project, start: datetime | None = None, end: datetime | None = None) -> list[Delivery]:
@@ -133,10 +143,3 @@ def check_agreement(project: Project) -> Problems:
             f"no routine repeats at least every {interval} days; add the situation briefing (lägesbild) as a routine in campaigns/",
         )
     return problems
-
-
-def period_of(project: Project) -> tuple[date, date] | None:
-    if project.config is None:
-        return None
-    p = project.config.agreement.period
-    return p.start, p.end

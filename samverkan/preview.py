@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .modelerrors import suggest
-from .plan import Delivery, message_deliveries
+from .plan import Delivery, occurrence_deliveries
 from .problems import InvalidInput, Problem, SamverkanError
 
 PAYLOAD_FIELDS = "payload.json"
@@ -34,10 +34,18 @@ def _message(campaign: LoadedCampaign, key: str) -> LoadedMessage:
     return found
 
 
-def occurrence(message: LoadedMessage, now: datetime) -> datetime:
-    """The time a preview shows: the next one from ``now``, or the first if all are past."""
-    times = sorted(t for t, _ in message.times)
-    return next((t for t in times if t >= now), times[0])
+def occurrence(message: LoadedMessage, now: datetime) -> tuple[datetime, str | None] | None:
+    """The occurrence a preview shows, as ``(time, repeat suffix)``: the next one with a
+    delivery still due at ``now`` (an embargoed message's public channels go out after its
+    press release), or the first if all are past; None for a message with no times."""
+    times = sorted(message.times, key=lambda ts: ts[0])
+    if not times:
+        return None
+
+    def last_due(when: datetime) -> datetime:
+        return max((message.due(when, c) for c in message.channels), default=when)
+
+    return next((ts for ts in times if last_due(ts[0]) >= now), times[0])
 
 
 def select(project: Project, target: str, channel: str | None, now: datetime) -> list[Delivery]:
@@ -58,11 +66,13 @@ def select(project: Project, target: str, channel: str | None, now: datetime) ->
     messages = [_message(campaign, parts[1])] if len(parts) > 1 else list(campaign.messages)
     chosen = []
     for message in messages:
-        if not message.times:
+        picked = occurrence(message, now)
+        if picked is None:
             continue
-        when = occurrence(message, now)
-        chosen += [d for d in message_deliveries(campaign, message)
-                   if d.at == when and (channel is None or d.channel == channel)]
+        # Every channel of the occurrence, each at its own time (an embargo holds back the
+        # public ones): what publishing will send.
+        chosen += [d for d in occurrence_deliveries(campaign, message, *picked)
+                   if channel is None or d.channel == channel]
     if not chosen and channel is not None:
         raise SamverkanError(f"{target.strip('/')} is not sent to channel {channel}")
     return chosen

@@ -16,11 +16,14 @@ from html import escape
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
 from .loading import LoadedCampaign, LoadedMessage, Project, load_project
 from .problems import Problem
+
+if TYPE_CHECKING:
+    from .plan import Delivery
 
 HOST = "127.0.0.1"
 MAX_UPCOMING = 1000
@@ -151,6 +154,7 @@ class App:
 
     def message(self, ckey: str, mkey: str, at_text: str | None) -> tuple[int, str]:
         from .contentchecks import check_message
+        from .plan import occurrence_deliveries
         from .preview import occurrence
         from .rendering import format_datetime
 
@@ -166,13 +170,19 @@ class App:
         message = campaign.message(mkey) if campaign else None
         if campaign is None or message is None:
             return HTTPStatus.NOT_FOUND, _page("Hittades inte", back + f"<main><h1>Inget meddelande {escape(ckey)}/{escape(mkey)}</h1></main>")
-        when = occurrence(message, now)
+        picked = occurrence(message, now)
+        if picked is None:  # not in a valid plan: the loader reports a message with no times
+            return HTTPStatus.NOT_FOUND, _page("Hittades inte", back + f"<main><h1>{escape(ckey)}/{escape(mkey)} skickas aldrig</h1></main>")
         if at_text:
             try:
                 wanted = datetime.fromisoformat(at_text)
-                when = next((t for t, _ in message.times if t == wanted), when)
             except ValueError:
-                pass
+                wanted = None
+            # The index links each delivery's own time: an embargoed message's public
+            # channels are listed at the embargo.
+            picked = next((ts for ts in message.times
+                           if wanted in {ts[0], *(message.due(ts[0], c) for c in message.channels)}), picked)
+        when, suffix = picked
         body = [back, f"<header><h1>{escape(message.model.title)}</h1>",
                 f"<p>Kampanj: {escape(campaign.model.title)} ({escape(campaign.file)})<br>"
                 f"Publiceras: <time datetime=\"{when.isoformat()}\">{escape(format_datetime(project, when))}</time>"]
@@ -184,22 +194,21 @@ class App:
         body.append(_problems_panel(check_message(project, campaign, message), "Fel som stoppar publiceringen",
                                     "Rätta felen i filen och ladda om sidan.", "problems"))
         body.append('<div class="channels">')
-        for channel in message.channels:
-            body.append(self.channel(project, campaign, message, channel, when))
+        for delivery in occurrence_deliveries(campaign, message, when, suffix):
+            body.append(self.channel(project, delivery, when))
         body.append("</div>")
         body.append(approvals_section(project, campaign, message))
         body.append("</main>")
         return HTTPStatus.OK, _page(message.model.title, "\n".join(body))
 
-    def channel(self, project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str, when: datetime) -> str:
+    def channel(self, project: Project, delivery: Delivery, when: datetime) -> str:
+        """One channel's preview of ``delivery``; ``when`` is the time the page is about."""
         from .contentchecks import lix
-        from .plan import Delivery, delivery_id
         from .preview import build
         from .problems import SamverkanError
-        from .rendering import RenderError
+        from .rendering import RenderError, format_datetime
 
-        suffix = next((s for t, s in message.times if t == when), None)
-        delivery = Delivery(delivery_id(campaign.key, message.key, channel, suffix), campaign.key, message.key, channel, when)
+        channel = delivery.channel
         settings = project.channel_settings.get(channel)
         kind = settings.publisher if settings is not None else "?"
         ident = f"ch-{escape(channel)}"
@@ -213,7 +222,11 @@ class App:
             return head + f'<div class="problems" role="alert"><p>{escape(str(exc))}</p></div></section>'
         figure = lix(f"{rendered.title}\n{rendered.body_text}")
         limit = project.config.checks.lix_max if project.config else 45
-        out = [head, f'<p>LIX <span class="lix">{figure:.0f}</span> (gräns {limit:g}; under 40 är lättläst)</p>']
+        out = [head]
+        if delivery.at != when:
+            out.append(f'<p>Publiceras här: <time datetime="{delivery.at.isoformat()}">'
+                       f"{escape(format_datetime(project, delivery.at))}</time> (när embargot upphör)</p>")
+        out.append(f'<p>LIX <span class="lix">{figure:.0f}</span> (gräns {limit:g}; under 40 är lättläst)</p>')
         out.append(self.show(kind, rendered, channel))
         out.append("<details><summary>Det som skickas (payload)</summary>"
                    f"<pre>{escape(json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str))}</pre></details>")

@@ -33,6 +33,13 @@ class Outcome:
         return f"{self.result:<9} {self.delivery_id}{tail}" + (f"  ({self.detail})" if self.detail else "")
 
 
+# Notes of held deliveries that the daemon looks at again by itself: an approval may come,
+# a file may be mended. Other holds (a blocked channel) wait for a person.
+APPROVAL_NOTE = "awaiting approval"
+CONTENT_NOTE = "the campaign does not validate"
+RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE)
+
+
 def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.INFO) -> None:
     """One log line per event, with the delivery id (``--log-format json`` keeps the fields)."""
     log.log(level, "%s %s%s", kind, delivery_id, f": {detail}" if detail else "",
@@ -57,7 +64,7 @@ class Publishing:
         *,
         env: Mapping[str, str] | None = None,
         make_publisher: Callable[[str], Any] | None = None,
-        approvals: Callable[[Delivery, str], list[str]] | None = None,
+        approvals: Callable[[Delivery], list[str]] | None = None,
     ):
         self.project = project
         self.ledger = ledger
@@ -66,6 +73,7 @@ class Publishing:
         self._make = make_publisher or self._default_publisher
         self._publishers: dict[str, Any] = {}
         self._approvals = approvals
+        self._gate: dict[str, list[Any]] = {}  # campaign -> its content errors, once per plan
 
     def _default_publisher(self, channel: str) -> Any:
         from publishers.base import Channel, get
@@ -100,11 +108,45 @@ class Publishing:
             publisher=pub, due_at=delivery.at, now=self.clock(),
         )
 
+    def content_errors(self, campaign: str) -> list[Any]:
+        """What keeps a campaign from being published (``validate``'s errors about it)."""
+        if campaign not in self._gate:
+            from .contentchecks import campaign_errors
+
+            self._gate[campaign] = campaign_errors(self.project, self.project.campaigns[campaign])
+        return self._gate[campaign]
+
+    def _hold(self, row: Row, note: str) -> Outcome:
+        if (row.state, row.note) != ("held", note) and self.ledger.set_state(
+            row.id, "held", self.clock(), note=note, expect=("pending", "held", "missed", "failed")
+        ):
+            event("held", row.id, note, logging.WARNING)
+        return Outcome(row.id, "held", note)
+
     def publish(self, delivery: Delivery, *, force: bool = False, dry_run: bool = False) -> Outcome:
         """Publish one delivery at most once; every outcome is recorded in the ledger."""
-        from publishers.base import PermanentError, TransientError, UncertainError
+        from publishers.base import PermanentError, PublishError, TransientError, UncertainError
 
-        rendered, pub, payload = self.prepare(delivery)
+        from .rendering import RenderError
+
+        errors = self.content_errors(delivery.campaign)
+        try:
+            rendered, pub, payload = self.prepare(delivery)
+        except RenderError as exc:
+            errors = errors or [exc.problem()]
+        except PublishError as exc:  # the payload cannot be built, e.g. no press list
+            if dry_run:
+                raise
+            self.ensure(delivery)
+            self.ledger.failed(delivery.id, self.clock(), error=str(exc), state="failed")
+            event("failed", delivery.id, str(exc), logging.ERROR)
+            return Outcome(delivery.id, "failed", str(exc))
+        if errors:
+            note = f"{CONTENT_NOTE}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+            note += "; run samverkan validate"
+            if dry_run:
+                return Outcome(delivery.id, "refused", note)
+            return self._hold(self.ensure(delivery), note)
         content_hash = rendered.content_hash()
         if dry_run:
             return Outcome(delivery.id, "dry-run", "nothing sent", fields=payload.fields)
@@ -112,26 +154,16 @@ class Publishing:
         now = self.clock()
         if row.state == "published" and not force:
             changed = " (its text has changed since)" if row.content_hash != content_hash else ""
-            return Outcome(delivery.id, "skipped", f"already published {row.published_at:%Y-%m-%d %H:%M}{changed}; --force publishes it again", row.url)
+            when = row.published_at.astimezone(self.project.tz) if row.published_at else now
+            return Outcome(delivery.id, "skipped", f"already published {when:%Y-%m-%d %H:%M}{changed}; --force publishes it again", row.url)
         if row.state in ("unknown", "in_flight") and not force:
             return Outcome(delivery.id, "refused", f"it is {row.state}: it may have gone out; settle it with samverkan resolve {delivery.id} --as published|failed")
         if self._approvals is not None:
-            missing = self._approvals(delivery, content_hash)
+            missing = self._approvals(delivery)
             if missing:
-                note = f"awaiting approval by {', '.join(missing)}"
-                if (row.state, row.note) != ("held", note) and self.ledger.set_state(
-                    delivery.id, "held", now, note=note, expect=("pending", "held", "missed", "failed")
-                ):
-                    event("held", delivery.id, note, logging.WARNING)
-                return Outcome(delivery.id, "held", f"awaiting approval by {', '.join(missing)}")
-        if row.uncertain:
-            found = _safe_lookup(pub, payload, delivery.id)
-            if found is not None:
-                self.ledger.begin(delivery.id, content_hash, now, force=True)
-                self.ledger.published(delivery.id, self.clock(), external_id=found.external_id, url=found.url,
-                                      note="found on the channel after an uncertain failure", fields=payload.fields, files=payload.files)
-                event("published", delivery.id, f"found after an uncertain failure {found.url or ''}".strip())
-                return Outcome(delivery.id, "published", "found on the channel after an uncertain failure", found.url)
+                return self._hold(row, f"{APPROVAL_NOTE} by {', '.join(missing)}")
+        # An uncertain earlier attempt is the publisher's to settle: its journal says an
+        # attempt is in flight, and it looks for the post before sending again.
         try:
             row = self.ledger.begin(delivery.id, content_hash, now, force=force)
         except Conflict as exc:
@@ -168,16 +200,3 @@ class Publishing:
                               note=receipt.note, fields=payload.fields, files=payload.files)
         event("published", delivery.id, receipt.url or receipt.note or "")
         return Outcome(delivery.id, "published", receipt.note or "", receipt.url)
-
-
-def _safe_lookup(pub: Any, payload: Any, delivery_id: str) -> Any:
-    from publishers.base import PublishError
-
-    lookup = getattr(pub, "lookup", None)
-    if lookup is None:
-        return None
-    try:
-        return lookup(payload, delivery_id)
-    except PublishError as exc:
-        log.warning("could not look for %s on its channel: %s", delivery_id, exc)
-        return None

@@ -31,7 +31,7 @@ class SimClock:
 
 
 class FileSink:
-    """Stands in for a publisher that has no file mode of its own: writes its payload."""
+    """Stands in for a publisher without ``rehearsal(folder)``: writes each payload's files."""
 
     def __init__(self, inner: Any, folder: Path):
         self.inner, self.folder = inner, folder
@@ -50,59 +50,18 @@ class FileSink:
         return Receipt(note=f"wrote {target}")
 
 
-class DeferredFeed:
-    """An RSS channel in a rehearsal: collects the items and writes the feed once, at the end.
-
-    The daemon rewrites the feed at every delivery; in a rehearsal only the last feed is
-    seen, and writing it once gives the same file without rebuilding it thousands of times."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.items: list[dict[str, Any]] = []
-
-    def payload(self, message: Any) -> Any:
-        return self.inner.payload(message)
-
-    def publish(self, payload: Any, delivery_id: str, journal: Any) -> Any:
-        from publishers.base import Receipt
-
-        from publishers.rss import newest
-
-        self.items.append(payload.fields)
-        limit = self.inner.settings.max_items
-        if len(self.items) > 4 * limit:  # only the newest can reach the feed: keep memory flat
-            self.items = newest(self.items, limit)
-        return Receipt(external_id=payload.fields.get("guid"), url=payload.fields.get("link"))
-
-    def flush(self) -> None:
-        from publishers.rss import write_feed
-
-        if self.items:  # as the daemon: no feed until something is published on it
-            write_feed(self.inner.channel, self.items)
-
-
 def redirected(project: Project, out: Path) -> Any:
-    """A publisher factory whose built-in channels write under ``out``, never the network."""
+    """A publisher factory whose channels write under ``out/<channel>``, never the network:
+    each publisher's own ``rehearsal(folder)``, or a :class:`FileSink` if it has none."""
     from publishers.base import Channel, get
 
     def make(channel: str) -> Any:
         settings = project.channel_settings[channel]
-        cls = get(settings.publisher)
         folder = out / channel
-
-        def at(update: dict[str, Any]) -> Any:
-            return Channel(channel, settings.model_copy(update=update), project.root, {}, durable=False)
-
-        if settings.publisher == "rss":
-            update: dict[str, Any] = {"output": str(folder / "feed.xml")}
-            if settings.atom_output:
-                update["atom_output"] = str(folder / "feed.atom")
-            return DeferredFeed(cls(at(update)))
-        if settings.publisher == "facebook":
-            return cls(at({"token": None, "outbox": str(folder)}))
-        if settings.publisher == "mailer":
-            return cls(at({"host": None, "outbox": str(folder)}))
-        return FileSink(cls(Channel(channel, settings, project.root, {}, durable=False)), folder)
+        # No environment: a rehearsal must not find a token or a password to use.
+        pub = get(settings.publisher)(Channel(channel, settings, project.root, {}, durable=False))
+        rehearsal = getattr(pub, "rehearsal", None)
+        return rehearsal(folder) if rehearsal is not None else FileSink(pub, folder)
 
     return make
 
@@ -193,8 +152,8 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
         check = checker(project, ledger)
         approvals = check
         if check is not None and assume_approved:
-            def approvals(d: Any, h: str) -> list[str]:
-                missing = check(d, h)
+            def approvals(d: Any) -> list[str]:
+                missing = check(d)
                 if missing:
                     summary.unapproved[d.id] = missing
                 return []
@@ -204,8 +163,9 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
             clock.now = d.at
             summary.outcomes.append(publishing.publish(d))
         for pub in publishing.publishers():
-            if isinstance(pub, DeferredFeed):
-                pub.flush()
+            finish = getattr(pub, "finish", None)
+            if finish is not None:
+                finish()
     summary.write_report(out / REPORT_FILE)
     summary.seconds = time.perf_counter() - t0
     return summary

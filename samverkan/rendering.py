@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from .problems import SamverkanError
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -95,7 +97,9 @@ class RenderedMessage:
     body_text: str = ""  # the body as plain text, after this channel's overrides (for checks)
 
     def content_hash(self) -> str:
-        """SHA-256 over everything that is published (approvals and re-publish checks)."""
+        """SHA-256 over everything that is published (approvals and re-publish checks),
+        the bytes of the image and the logos included: a picture replaced under the same
+        name is a new text to approve."""
         import hashlib
         import json
 
@@ -104,7 +108,8 @@ class RenderedMessage:
                 "title": self.title,
                 "parts": self.parts,
                 "link": self.link,
-                "image": [str(self.image.path), self.image.alt] if self.image else None,
+                "image": [str(self.image.path), self.image.alt, file_digest(self.image.path)] if self.image else None,
+                "logos": [[logo.party, file_digest(logo.path)] for logo in self.logos],
                 "embargo": self.embargo.isoformat() if self.embargo else None,
             },
             sort_keys=True,
@@ -113,7 +118,35 @@ class RenderedMessage:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class RenderError(Exception):
+# path -> ((mtime_ns, size), digest): a plan's few pictures are hashed once each, not once
+# per message, channel and status run.
+_digests: dict[Path, tuple[tuple[int, int], str]] = {}
+_DIGESTS_MAX = 1024
+
+
+def file_digest(path: Path) -> str | None:
+    """SHA-256 of the file's bytes (None if it cannot be read), cached by path, mtime and size."""
+    import hashlib
+
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _digests.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    if len(_digests) >= _DIGESTS_MAX:
+        _digests.clear()
+    _digests[path] = (stamp, digest)
+    return digest
+
+
+class RenderError(SamverkanError):
     """A message could not be rendered; ``file``/``line`` blame the template (relative to
     the plan's root, or ``samverkan/templates/...`` for a default) or the campaign file."""
 
@@ -668,7 +701,8 @@ def render(project: Project, delivery: Delivery) -> RenderedMessage:
 def render_message(
     project: Project, campaign_key: str, message_key: str, channel: str, at: datetime | None = None
 ) -> RenderedMessage:
-    """Render one message for one channel, at its first time unless ``at`` is given."""
+    """Render one message for one channel, at its first time unless ``at`` (a time of the
+    message) is given; on a public channel of an embargoed message, at the embargo."""
     from .plan import delivery_id
 
     campaign = project.campaigns[campaign_key]
@@ -678,7 +712,8 @@ def render_message(
     when, suffix = message.times[0] if message.times else (message.model.at.replace(tzinfo=project.tz), None)
     if at is not None:
         when, suffix = next(((t, s) for t, s in message.times if t == at), (at, None))
-    return render_loaded(project, campaign, message, channel, when, delivery_id(campaign.key, message.key, channel, suffix))
+    return render_loaded(project, campaign, message, channel, message.due(when, channel),
+                         delivery_id(campaign.key, message.key, channel, suffix))
 
 
 def render_loaded(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -53,7 +53,3 @@ def parse_now(text: str | None, tz: ZoneInfo) -> Clock:
     if fixed.tzinfo is None:
         fixed = localize(fixed, tz)[0]
     return lambda: fixed
-
-
-def day_range(start: date, end: date) -> range:
-    return range(start.toordinal(), end.toordinal() + 1)

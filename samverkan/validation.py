@@ -34,6 +34,8 @@ class Report:
             "strict": self.strict,
             "campaigns": len(self.project.campaigns),
             "broken": sorted(self.project.broken.values()),
+            # of broken: no error of their own, held back by config.yaml's errors
+            "unchecked": sorted(self.project.unchecked.values()),
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "problems": [p.as_dict() for p in self.problems],

@@ -21,6 +21,9 @@ def make_root(tmp_path: Path) -> Callable[..., Path]:
         root = tmp_path / "plan"
         (root / "campaigns").mkdir(parents=True, exist_ok=True)
         (root / "config.yaml").write_text(dedent(config), encoding="utf-8")
+        if "recipients: content/presslista.csv" in config:  # validate wants the press list to exist
+            (root / "content").mkdir(exist_ok=True)
+            (root / "content" / "presslista.csv").write_text("name,email,outlet\nLena,lena@tidning.example,Tidningen\n", encoding="utf-8")
         for name, text in (campaigns or {}).items():
             (root / "campaigns" / f"{name}.yaml").write_text(dedent(text), encoding="utf-8")
         return root

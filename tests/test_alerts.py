@@ -21,7 +21,7 @@ from samverkan.alerts import AheadChecker, Alerter
 from samverkan.ledger import Ledger
 from samverkan.loading import Project, load_project
 from samverkan.plan import Delivery, deliveries
-from scheduler import wait_until
+from tests.helpers.daemon import wait_until
 from tests.helpers.daemon import DaemonProcess
 from tests.helpers.graph import GraphServer, graph_server  # noqa: F401 (fixture)
 from tests.helpers.plans import TZ, campaign, dedent, message, with_channels

@@ -308,6 +308,8 @@ CASES = [
 
 def write_case(root: Path, case: Case) -> None:
     (root / "campaigns").mkdir(parents=True, exist_ok=True)
+    (root / "content").mkdir(exist_ok=True)  # the press list CORPUS_CONFIG names must exist
+    (root / "content" / "presslista.csv").write_text("name,email,outlet\nLena,lena@tidning.example,Tidningen\n", encoding="utf-8")
     for rel, content in {"config.yaml": case.config, f"campaigns/{case.name}.yaml": case.campaign, **case.extra}.items():
         if content is None:
             continue

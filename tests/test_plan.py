@@ -11,7 +11,7 @@ PRESS = """\
   press:
     publisher: mailer
     from: Trygghet <trygghet@kommun.example>
-    recipients: presslista.csv
+    recipients: content/presslista.csv
 """
 
 EMBARGO = """\
