@@ -90,11 +90,11 @@ def validate(ctx: Context, strict: bool, fmt: str) -> int:
         for p in report.problems:  # one stream, so the order by file and line holds in a log
             click.echo(str(p), err=True)
         n_ok = len(report.project.campaigns)
-        click.echo(
-            f"{n_ok} campaign file(s) valid, {len(report.project.broken)} with errors; "
-            f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)",
-            err=not report.ok,
-        )
+        held = len(report.project.unchecked)
+        line = f"{n_ok} campaign file(s) valid, {len(report.project.broken) - held} with errors"
+        if held:
+            line += f", {held} held back until config.yaml validates"
+        click.echo(f"{line}; {len(report.errors)} error(s), {len(report.warnings)} warning(s)", err=not report.ok)
         if waiting:
             click.echo(summary_line(waiting))
     return 0 if report.ok else 1

@@ -175,8 +175,8 @@ def _load_config(
         modelerrors.report(exc, Config, located, CONFIG_FILE, problems)
         # The checks past the schema run all the same, on what of the file can be saved:
         # one typo must not hide the channels' errors, a literal token least of all.
-        repaired = _repaired_config(located.data, exc)
-        checked, _ = _check_config(root, repaired or _channels_only(located.data), located, problems)
+        repaired, data, renamed = _repaired_config(located.data, exc)
+        checked, _ = _check_config(root, repaired or _channels_only(data), _aliased(located, renamed), problems)
         return None, located, {}, checked if repaired is not None else None
     config, settings = _check_config(root, config, located, problems)
     return config, located, settings, config
@@ -198,11 +198,16 @@ def _parent(data: Any, loc: tuple[Any, ...]) -> dict[Any, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _repaired_config(data: dict[str, Any], exc: ValidationError) -> Config | None:
+def _repaired_config(
+    data: dict[str, Any], exc: ValidationError
+) -> tuple[Config | None, dict[str, Any], dict[yamlpos.Path, yamlpos.Path]]:
     """config.yaml with its unknown keys dropped (or read as the key they were likely
     meant to be) and broken settings that campaigns do not use reset to their defaults;
-    None when the errors are where campaigns look (areas, bases, parties, channels)."""
+    None when the errors are where campaigns look (areas, bases, parties, channels).
+    Also the data so mended, and the keys read as another (path in the file -> path read)."""
     data = copy.deepcopy(data)
+    renamed: dict[yamlpos.Path, yamlpos.Path] = {}
+    repairable = True
     for err in exc.errors():
         loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
@@ -214,6 +219,7 @@ def _repaired_config(data: dict[str, Any], exc: ValidationError) -> Config | Non
             parent = _parent(data, loc)
             if meant is not None and parent is not None and meant not in parent:
                 parent[meant] = parent.pop(loc[-1])
+                renamed[loc] = loc[:-1] + (meant,)
                 continue
         elif loc[:1] in _RESETTABLE:
             drop = loc[:1]
@@ -222,14 +228,31 @@ def _repaired_config(data: dict[str, Any], exc: ValidationError) -> Config | Non
         elif loc[:2] == ("agreement", "parties") and len(loc) > 3 and loc[3] in _RESETTABLE_PARTY:
             drop = loc[:4]
         else:
-            return None
+            repairable = False
+            continue
         parent = _parent(data, drop)
         if parent is not None:
             parent.pop(drop[-1], None)
+    if not repairable:
+        return None, data, renamed
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data), data, renamed
     except ValidationError:
-        return None
+        return None, data, renamed
+
+
+def _aliased(located: yamlpos.Located, renamed: dict[yamlpos.Path, yamlpos.Path]) -> yamlpos.Located:
+    """``located`` whose positions under a key read as another (``chanels:`` as
+    ``channels:``) are found under that other key too, for the checks of the mended data."""
+    if not renamed:
+        return located
+    values, keys = dict(located.values), dict(located.keys)
+    for table in (values, keys):
+        for path, pos in list(table.items()):
+            for old, new in renamed.items():
+                if path[: len(old)] == old:
+                    table.setdefault(new + path[len(old):], pos)
+    return yamlpos.Located(located.data, values, keys, located.duplicates)
 
 
 def _channels_only(data: dict[str, Any]) -> Config:

@@ -108,7 +108,9 @@ class RenderedMessage:
                 "title": self.title,
                 "parts": self.parts,
                 "link": self.link,
-                "image": [str(self.image.path), self.image.alt, file_digest(self.image.path)] if self.image else None,
+                # the picture's bytes and its name, not its folder: moving the plan's folder
+                # (a laptop to the server) must not void approvals
+                "image": [self.image.path.name, self.image.alt, file_digest(self.image.path)] if self.image else None,
                 "logos": [[logo.party, file_digest(logo.path)] for logo in self.logos],
                 "embargo": self.embargo.isoformat() if self.embargo else None,
             },

@@ -114,6 +114,14 @@ def test_a_literal_secret_is_reported_beside_a_schema_error_elsewhere(corpus_roo
     assert TOKEN_ERROR in result.output.splitlines()
 
 
+def test_a_misspelt_channels_key_still_has_its_channels_checked_in_place(corpus_root) -> None:
+    root = corpus_root(config=edit(WITH_LITERAL_TOKEN, "\nchannels:\n", "\nchanels:\n"))
+    assert problems(root) == [
+        "config.yaml:21:1: error: unknown key 'chanels'; did you mean 'channels'?",
+        TOKEN_ERROR,
+    ]
+
+
 def test_channel_errors_are_reported_when_config_yaml_cannot_be_repaired(corpus_root) -> None:
     # A broken time zone is where campaigns look: no repaired config, the channels all the same.
     root = corpus_root(config=edit(WITH_LITERAL_TOKEN, "timezone: Europe/Stockholm", "timezone: 5"))
