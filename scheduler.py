@@ -32,7 +32,7 @@ from samverkan.loading import (
 from samverkan.plan import Delivery, message_deliveries
 from samverkan.problems import Problem, Problems, SamverkanError
 from samverkan.approvals import checker
-from samverkan.publishing import RECHECKED_NOTES, Publishing, event
+from samverkan.publishing import RECHECKED_NOTES, Publishing, event, idempotent_publishers
 from samverkan.timeutil import localize, utc
 
 log = logging.getLogger("samverkan")
@@ -314,7 +314,8 @@ class Daemon:
     def start(self) -> None:
         self.lock.acquire()
         self.alerter = Alerter(self.project, self.ledger, env=self.env)
-        for delivery_id in self.ledger.reap(self.clock(), everyone=True):
+        redo = idempotent_publishers(self.project)
+        for delivery_id in self.ledger.reap(self.clock(), everyone=True, redo_publishers=redo):
             row = self.ledger.get(delivery_id)
             if row and row.state == "unknown":
                 event("unknown", delivery_id, f"it was being sent when the daemon stopped; settle it: samverkan resolve {delivery_id} --as published|failed", logging.ERROR)

@@ -241,6 +241,10 @@ class Publisher(Protocol):
     #   rehearsal(self, folder: Path) -> Publisher  the same channel, writing under folder
     #   finish(self) -> None                      the end of a rehearsal
     #   press: ClassVar[bool]                     a press channel (default False: public)
+    #   idempotent: ClassVar[bool]                publishing again is harmless (a crash mid-way
+    #                                             is redone, not left unknown for a person)
+    #   max_chars: ClassVar[int]                  the channel's text limit, checked by validate
+    #   label: ClassVar[str]                      what the channel is, for people (previews)
     #   files(settings) -> list[tuple[str, str]]  (setting, relative path) that must exist
 
 

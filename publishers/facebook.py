@@ -100,6 +100,8 @@ class FacebookSettings(Settings):
 
 class FacebookPublisher:
     name: ClassVar[str] = "facebook"
+    label: ClassVar[str] = "Facebookinlägg"
+    max_chars: ClassVar[int] = 63206  # the Graph API's limit of a post's message
     Settings: ClassVar[type[FacebookSettings]] = FacebookSettings
     parts: ClassVar[dict[str, str]] = {"text": "facebook/post.txt.j2"}
 

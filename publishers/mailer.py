@@ -157,6 +157,7 @@ def _yaml_rows(text: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
 
 class MailerPublisher:
     name: ClassVar[str] = "mailer"
+    label: ClassVar[str] = "pressmeddelande via e-post"
     Settings: ClassVar[type[MailerSettings]] = MailerSettings
     press: ClassVar[bool] = True  # embargoed releases go out early, marked; see publishers.base
     parts: ClassVar[dict[str, str]] = {

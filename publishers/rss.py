@@ -37,6 +37,8 @@ class RssSettings(Settings):
 
 class RssPublisher:
     name: ClassVar[str] = "rss"
+    label: ClassVar[str] = "nyhetsflöde (RSS)"
+    idempotent: ClassVar[bool] = True  # publishing rewrites the feed file: doing it again is harmless
     Settings: ClassVar[type[RssSettings]] = RssSettings
     parts: ClassVar[dict[str, str]] = {"html": "rss/item.html.j2"}
 

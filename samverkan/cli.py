@@ -140,13 +140,14 @@ def _open(ctx: Context, *, need_valid: bool = False) -> tuple[Any, Any, Any]:
     """(project, ledger, clock) for the commands that touch the ledger."""
     from .ledger import Ledger
     from .loading import load_project
+    from .publishing import idempotent_publishers
 
     project = load_project(ctx.root)
     if project.config is None or (need_valid and project.problems.errors):
         raise InvalidInput(project.problems.sorted())
     clock = ctx.clock(project.tz)
     ledger = Ledger(ctx.root / project.config.state)
-    ledger.reap(clock())
+    ledger.reap(clock(), redo_publishers=idempotent_publishers(project))
     return project, ledger, clock
 
 

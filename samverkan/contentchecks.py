@@ -20,6 +20,8 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from publishers.base import get
+
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
@@ -224,13 +226,16 @@ class _Checker:
             self.findings.add(file, body_pos, "warning",
                               f"LIX {figure:.0f} is above {self.checks.lix_max:g} (checks.lix_max): the text is hard "
                               "to read; write shorter sentences and fewer long words", channel)
-        if r.publisher == "facebook":
+        cls = get(r.publisher)
+        limit = getattr(cls, "max_chars", None)
+        if limit is not None:  # a channel with a text limit: Facebook's, or stricter by config
+            limit = min(limit, self.checks.facebook_max_chars)
             n = len(r.parts.get("text", ""))
-            if n > self.checks.facebook_max_chars:
+            if n > limit:
                 self.findings.add(file, body_pos, "warning",
-                                  f"the Facebook post is {n} characters, over {self.checks.facebook_max_chars} "
+                                  f"the Facebook post is {n} characters, over {limit} "
                                   "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
-        if r.publisher == "mailer":
+        if getattr(cls, "press", False):
             self.press(campaign, message, r, res)
 
     def press(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Any) -> None:

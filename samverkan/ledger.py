@@ -414,7 +414,7 @@ class Ledger:
                     (delivery_id, *states),
                 )
 
-    def reap(self, now: datetime, *, redo_publishers: tuple[str, ...] = ("rss",), everyone: bool = False) -> list[str]:
+    def reap(self, now: datetime, *, redo_publishers: tuple[str, ...] = (), everyone: bool = False) -> list[str]:
         """Settle ``in_flight`` rows whose process is gone: ``unknown`` (never silently
         re-sent), or ``pending`` for publishers where sending again is harmless.
         ``everyone``: also rows whose owner looks alive (the daemon at start holds the lock)."""

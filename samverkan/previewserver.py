@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 MAX_UPCOMING = 1000
 
-CHANNEL_KINDS = {"mailer": "pressmeddelande via e-post", "facebook": "Facebookinlägg", "rss": "nyhetsflöde (RSS)"}
 
 # Readable without it: the page is headings, lists and paragraphs; this only lays them out.
 STYLE = """
@@ -213,7 +212,7 @@ class App:
         kind = settings.publisher if settings is not None else "?"
         ident = f"ch-{escape(channel)}"
         head = (f'<section class="channel" aria-labelledby="{ident}">'
-                f'<h2 id="{ident}">{escape(channel)} <small>({escape(CHANNEL_KINDS.get(kind, kind))})</small></h2>')
+                f'<h2 id="{ident}">{escape(channel)} <small>({escape(_label(kind))})</small></h2>')
         try:
             rendered, payload = build(project, delivery)
         except RenderError as exc:
@@ -227,21 +226,24 @@ class App:
             out.append(f'<p>Publiceras här: <time datetime="{delivery.at.isoformat()}">'
                        f"{escape(format_datetime(project, delivery.at))}</time> (när embargot upphör)</p>")
         out.append(f'<p>LIX <span class="lix">{figure:.0f}</span> (gräns {limit:g}; under 40 är lättläst)</p>')
-        out.append(self.show(kind, rendered, channel))
+        out.append(self.show(rendered, channel))
         out.append("<details><summary>Det som skickas (payload)</summary>"
                    f"<pre>{escape(json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str))}</pre></details>")
         out.append("</section>")
         return "".join(out)
 
-    def show(self, kind: str, r: Any, channel: str) -> str:
+    def show(self, r: Any, channel: str) -> str:
+        """Each channel as its readers see it, told apart by the parts its publisher renders:
+        a subject and an HTML body is an e-mail, a text alone a post, HTML alone a page."""
         from .rendering import inline_images
 
-        if kind == "mailer":
+        parts = set(r.parts)
+        if {"subject", "html"} <= parts:
             page = inline_images(r.parts.get("html", ""), r)
             return (f"<p><strong>Ämne:</strong> {escape(r.parts.get('subject', r.title))}</p>"
                     f'<iframe title="Pressmeddelandet som e-post ({escape(channel)})" srcdoc="{escape(page, quote=True)}"></iframe>'
                     f"<details><summary>Textversionen</summary><pre>{escape(r.parts.get('text', ''))}</pre></details>")
-        if kind == "facebook":
+        if parts == {"text"}:
             text = r.parts.get("text", "")
             image = ""
             if r.image is not None:
@@ -251,7 +253,7 @@ class App:
             return (f'<article class="fb-post" aria-label="Facebookinlägget"><p><strong>{escape(channel)}</strong></p>'
                     f'<div class="text">{escape(text)}</div>{image}{link}</article>'
                     f"<p>{len(text)} tecken.</p>")
-        if kind == "rss":
+        if parts == {"html"}:
             link = f'<p>Länk: <a href="{escape(r.link, quote=True)}">{escape(r.link)}</a></p>' if r.link else ""
             # In a frame of its own, as a feed reader shows it: its headings and styles
             # stay out of this page's outline.
@@ -293,6 +295,15 @@ def approvals_section(project: Project, campaign: LoadedCampaign, message: Loade
         out.append("<p>Meddelandet hålls inne tills alla parter har godkänt den här texten. "
                    "Ändras texten efter ett godkännande måste den godkännas igen.</p>")
     return "".join(out) + "</section>"
+
+
+def _label(kind: str) -> str:
+    from publishers.base import get
+
+    try:
+        return str(getattr(get(kind), "label", kind))
+    except KeyError:
+        return kind
 
 
 class _Handler(BaseHTTPRequestHandler):

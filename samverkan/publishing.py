@@ -46,6 +46,14 @@ def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.IN
             extra={"event": kind, "delivery": delivery_id, "detail": detail})
 
 
+def idempotent_publishers(project: Project) -> tuple[str, ...]:
+    """The configured publishers for which publishing again is harmless (the RSS file)."""
+    from publishers.base import get
+
+    names = {s.publisher for s in project.channel_settings.values()}
+    return tuple(sorted(n for n in names if getattr(get(n), "idempotent", False)))
+
+
 def backoff(attempt: int, first: timedelta, cap: timedelta, rng: random.Random | None = None) -> timedelta:
     """Exponential backoff (first, 2 x first, 4 x first ... at most ``cap``), jittered into
     its upper half so that many deliveries failing together do not retry together."""

@@ -160,3 +160,11 @@ def test_plan_and_rehearse_refuse_bad_arguments_clearly(make_root) -> None:
     assert result.exit_code == 1 and "error: cannot write" in result.output
     result = CliRunner().invoke(cli, ["rehearse", "--root", str(root), "--from", "2018-12-01", "--to", "2018-01-01", "--out", str(root / "r")])
     assert result.exit_code == 2 and "--to is before --from" in result.output
+
+
+def test_publishers_that_may_publish_again_are_found_by_capability(make_root, plugin_env) -> None:
+    from samverkan.loading import load_project
+    from samverkan.publishing import idempotent_publishers
+
+    project = load_project(make_root(config=NOTES))
+    assert idempotent_publishers(project) == ("rss",)  # the notebook plugin does not say so
