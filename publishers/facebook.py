@@ -400,8 +400,10 @@ class FacebookPublisher:
         return token
 
     def _relative(self, path: Path) -> str:
+        # normpath, not resolve(): the same answer here without a stat per path part
+        root = Path(os.path.normpath(self.channel.root.absolute()))
         try:
-            return path.resolve().relative_to(self.channel.root.resolve()).as_posix()
+            return Path(os.path.normpath(path.absolute())).relative_to(root).as_posix()
         except ValueError:
             return str(path)
 
