@@ -136,6 +136,19 @@ def schema(ctx: Context, out: str | None) -> int:
     return 0
 
 
+def _date_range(from_: str, to: str) -> tuple[Any, Any]:
+    """``--from`` and ``--to`` as dates, the last not before the first (else a usage error)."""
+    from datetime import date
+
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
+    if last < first:
+        raise click.BadParameter(f"--to is before --from ({to} < {from_})", param_hint="--to")
+    return first, last
+
+
 def _open(ctx: Context, *, need_valid: bool = False) -> tuple[Any, Any, Any]:
     """(project, ledger, clock) for the commands that touch the ledger."""
     from .ledger import Ledger
@@ -302,17 +315,12 @@ def run(ctx: Context, once: bool, log_format: str, poll: float) -> int:
 @common
 def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool) -> int:
     """Run the whole pipeline over a period with a simulated clock, into files."""
-    from datetime import date, datetime, timedelta
+    from datetime import datetime, timedelta
 
     from .loading import load_project
     from .rehearsal import rehearse as run_rehearsal
 
-    try:
-        first, last = date.fromisoformat(from_), date.fromisoformat(to)
-    except ValueError as exc:
-        raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
-    if last < first:
-        raise click.BadParameter(f"--to is before --from ({to} < {from_})", param_hint="--to")
+    first, last = _date_range(from_, to)
     project = load_project(ctx.root)
     if project.config is None:
         raise InvalidInput(project.problems.sorted())
@@ -393,7 +401,7 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
             verify_dir: str | None) -> int:
     """Export everything published in a period, exactly as sent, with a SHA-256 manifest;
     or check such a package with --verify. Nothing is deleted from the ledger."""
-    from datetime import date, datetime, timedelta
+    from datetime import datetime, timedelta
 
     from . import archive as archiving
 
@@ -410,14 +418,7 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
         return 0
     if not (from_ and to and out):
         raise click.UsageError("give --from DATE --to DATE --out DIR (or --verify DIR)")
-    try:
-        first, last = date.fromisoformat(from_), date.fromisoformat(to)
-    except ValueError as exc:
-        raise click.BadParameter(f"{exc}; write dates as YYYY-MM-DD") from None
-    if last < first:
-        raise click.BadParameter(f"--to is before --from ({to} < {from_})", param_hint="--to")
-    if last < first:
-        raise click.BadParameter(f"--to {to} is before --from {from_}")
+    first, last = _date_range(from_, to)
     from zoneinfo import ZoneInfo
 
     from .ledger import Ledger
