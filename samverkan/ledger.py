@@ -186,6 +186,8 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._batch_every = 0  # > 0 inside batch()
+        self._batched = 0
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -206,7 +208,24 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One state change, all or nothing. Inside :meth:`batch` it is a savepoint of the
+        batch's transaction, which commits every so many changes."""
         with self._lock:
+            if self._batch_every:
+                self._db.execute("SAVEPOINT change")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK TO change")
+                    self._db.execute("RELEASE change")
+                    raise
+                self._db.execute("RELEASE change")
+                self._batched += 1
+                if self._batched >= self._batch_every:
+                    self._db.execute("COMMIT")
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._batched = 0
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -214,6 +233,20 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
             else:
+                self._db.execute("COMMIT")
+
+    @contextmanager
+    def batch(self, every: int = 500) -> Iterator[None]:
+        """Group many changes into few commits, for a ledger no one else writes (a
+        rehearsal's): a commit per change rewrites the same pages thousands of times."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batch_every, self._batched = every, 0
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batch_every = 0
                 self._db.execute("COMMIT")
 
     def _migrate(self) -> None:

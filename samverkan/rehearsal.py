@@ -159,9 +159,10 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
                 return []
 
         publishing = Publishing(project, ledger, clock, env={}, make_publisher=redirected(project, out), approvals=approvals)
-        for d in deliveries(project, start, end):
-            clock.now = d.at
-            summary.outcomes.append(publishing.publish(d))
+        with ledger.batch():
+            for d in deliveries(project, start, end):
+                clock.now = d.at
+                summary.outcomes.append(publishing.publish(d))
         for pub in publishing.publishers():
             finish = getattr(pub, "finish", None)
             if finish is not None:

@@ -93,3 +93,17 @@ def test_meta_only_if_missing(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as ledger:
         assert ledger.set_meta("first_run", "a", only_if_missing=True) == "a"
         assert ledger.set_meta("first_run", "b", only_if_missing=True) == "a"
+
+
+def test_a_batch_keeps_each_change_whole_and_commits_at_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Ledger(path, durable=False) as ledger:
+        with ledger.batch(every=2):
+            _row(ledger, "c/a/webb")
+            with pytest.raises(Conflict):
+                ledger.begin("c/missing/webb", "h", T0)  # a failed change leaves nothing behind
+            _row(ledger, "c/b/webb")
+            _row(ledger, "c/c/webb")
+        assert [r.id for r in ledger.rows()] == ["c/a/webb", "c/b/webb", "c/c/webb"]
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 3
