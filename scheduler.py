@@ -207,6 +207,19 @@ class Daemon:
             # config.yaml is broken: say so, and go on with the last good plan until it is mended
             self._report(project.problems)
             return
+        assert self.project.config is not None
+        fixed = {"state": self.project.config.state, "timezone": self.project.config.timezone}
+        changed = [k for k, v in fixed.items() if getattr(project.config, k) != v]
+        if changed:
+            # The ledger and the clock are the daemon's for its life: switching ledgers under
+            # a running daemon would forget what it published and let another daemon in.
+            line, col = project.config_where(changed[0])
+            problem = Problem("config.yaml", line, col, "error",
+                              f"{changed[0]}: changed while the daemon runs; it goes on with "
+                              f"{changed[0]}: {fixed[changed[0]]} until it is restarted (move the ledger "
+                              "file along, or everything within catch_up is published again)")
+            project.problems.append(problem)
+            project.config = project.config.model_copy(update=fixed)
         self.project = project
         self.publishing = self._publishing()
         if self.alerter is not None:
@@ -287,7 +300,7 @@ class Daemon:
                 if self.stop.is_set():
                     break
                 row = rows.get(d.id)
-                if row is not None and row.state == "missed" and utc(row.due_at) != utc(d.at):
+                if row is not None and row.state in ("missed", "failed") and utc(row.due_at) != utc(d.at):
                     row = self.publishing.ensure(d)  # moved in the YAML since it was missed: the new time counts
                 if row is not None:
                     if row.state == "held" and not (row.note or "").startswith(RECHECKED_NOTES):
@@ -336,8 +349,19 @@ class Daemon:
         except Exception:  # alerting must never stop publishing
             log.exception("alerting failed", extra={"event": "alert_failed", "delivery": "", "detail": ""})
 
+    def _on_signals(self) -> None:
+        """SIGTERM and SIGINT: finish the delivery in flight, then stop."""
+
+        def on_signal(*_: Any) -> None:
+            self.stop.set()
+            self._wake.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+
     def run_once(self) -> int:
         self.start()
+        self._on_signals()
         try:
             self.reload()
             sent = self.tick()
@@ -353,12 +377,7 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.start()
-        def on_signal(*_: Any) -> None:
-            self.stop.set()
-            self._wake.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, on_signal)
+        self._on_signals()
         self.scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -373,18 +392,19 @@ class Daemon:
             self.tick()  # catch up on what came due while the daemon was down
             self._schedule()
             self.watch()
-            approvals = self.ledger.approvals_seq()
+            changes = self.ledger.changes()
             log.info("running: %d deliveries planned, %d campaign file(s) with errors", len(self._plan),
                      len(self.project.broken), extra={"event": "started", "delivery": "", "detail": ""})
             while not self.stop.is_set():
                 woke = self._wake.wait(self.poll)
-                self._wake.clear()
+                if woke:  # cleared only when seen: a job firing after a timeout is not lost
+                    self._wake.clear()
                 if self.stop.is_set():
                     break
                 if not self.scheduler._thread.is_alive():  # APScheduler 3 lets its loop die silently
                     log.critical("the scheduler's thread has died; exiting so the supervisor restarts the daemon",
                                  extra={"event": "crashed", "delivery": "", "detail": ""})
-                    code = 3
+                    code = 1
                     break
                 fp = fingerprint(self.root)
                 if fp != self._fingerprint:
@@ -392,14 +412,14 @@ class Daemon:
                     self.reload()
                     log.info("reloaded the plan", extra={"event": "reloaded", "delivery": "", "detail": ""})
                     woke = True
-                if self.ledger.approvals_seq() != approvals:  # someone ran samverkan approve
-                    approvals = self.ledger.approvals_seq()
+                if self.ledger.changes() != changes:  # another process: an approval, a retry planned by hand
                     woke = True
                 if woke:
                     # Publishing happens here, in the main thread, never in APScheduler's
                     # worker: its shutdown holds a lock that a job touching it would wait on.
                     self.tick()
                     self._schedule()
+                    changes = self.ledger.changes()  # our own changes are no news
                 self.watch()  # cheap when nothing is due: checks at most daily and before deliveries
         finally:
             if self.scheduler._thread.is_alive():

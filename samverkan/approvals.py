@@ -38,6 +38,7 @@ class MessageApproval:
     required: list[str]
     approved: list[str]
     first_at: datetime
+    error: str | None = None  # the message cannot be rendered, so there is no text to approve
 
     @property
     def missing(self) -> list[str]:
@@ -45,12 +46,18 @@ class MessageApproval:
 
     def as_dict(self) -> dict[str, Any]:
         return {"message": self.message_id, "content_hash": self.content_hash, "first_at": self.first_at.isoformat(),
-                "required": self.required, "approved": self.approved, "missing": self.missing}
+                "required": self.required, "approved": self.approved, "missing": self.missing, "error": self.error}
 
 
 def approval_of(project: Project, ledger: Ledger, campaign: LoadedCampaign, message: LoadedMessage) -> MessageApproval:
-    h = message_hash(project, campaign, message)
+    from .rendering import RenderError
+
     mid = f"{campaign.key}/{message.key}"
+    try:
+        h = message_hash(project, campaign, message)
+    except RenderError as exc:  # one broken template must not hide every other message
+        req = required_parties(project, campaign)
+        return MessageApproval(mid, "", req, [], _first_at(project, message), error=str(exc.problem()))
     got = ledger.approved_parties(mid, h)
     req = required_parties(project, campaign)
     return MessageApproval(mid, h, req, [p for p in req if p in got], _first_at(project, message))

@@ -233,11 +233,8 @@ def resolve(ctx: Context, delivery: str, as_: str) -> int:
         row = ledger.get(delivery)
         if row is None:
             raise SamverkanError(f"no delivery '{delivery}' in the ledger")
-        if row.state not in ("unknown",):
+        if not ledger.settle(delivery, as_, clock()):
             raise SamverkanError(f"{delivery} is {row.state}, not unknown; only unknown deliveries are settled by hand")
-        ledger.set_state(delivery, as_, clock(), note=f"settled by hand as {as_}", expect=("unknown",), event="resolved")
-        if as_ == "failed":
-            ledger.clear_parts(delivery, ("unknown",))
     click.echo(f"{delivery}: {as_}")
     return 0
 
@@ -282,7 +279,9 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
         click.echo("approval is turned off (config.yaml approval: [])")
     for a in items:
         when = a.first_at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
-        if a.missing:
+        if a.error:
+            click.echo(f"{when}  {a.message_id}  cannot be rendered, so not approved: {a.error}")
+        elif a.missing:
             cmds = "; ".join(f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
             click.echo(f"{when}  {a.message_id}  awaiting {', '.join(a.missing)}\n      {cmds}")
         else:
@@ -292,7 +291,8 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
 @cli.command()
 @click.option("--once", is_flag=True, help="Publish what is due now, then exit.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between looks for changed files.")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between looks for changed files and ledger changes.")
 @common
 def run(ctx: Context, once: bool, log_format: str, poll: float) -> int:
     """The daemon: publishes every delivery at its time (stop with SIGTERM or Ctrl-C)."""

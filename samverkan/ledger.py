@@ -184,17 +184,26 @@ class Ledger:
 
     def __init__(self, path: Path, *, durable: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._batch_every = 0  # > 0 inside batch()
         self._batched = 0
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # A rehearsal's throw-away ledger need not survive a power cut; the real one must.
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # A rehearsal's throw-away ledger need not survive a power cut; the real one must.
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            from .problems import SamverkanError
+
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise SamverkanError(
+                f"cannot open the ledger {self.path}: {why}; check state: in config.yaml, and that the "
+                "folder exists, is a folder and may be written by this user"
+            ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -353,9 +362,10 @@ class Ledger:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (id, campaign, message, channel, publisher, _iso(due_at), state, _iso(now), _iso(now)),
                 )
-            elif r["state"] in ("pending", "held", "missed") and r["due_at"] != _iso(due_at):
-                # Moved in the YAML: the new time counts, and a missed one gets its chance again.
-                state = "pending" if r["state"] == "missed" else r["state"]
+            elif r["state"] in ("pending", "held", "missed", "failed") and r["due_at"] != _iso(due_at):
+                # Moved in the YAML: the new time counts, and a missed or failed one gets its
+                # chance again then.
+                state = "pending" if r["state"] in ("missed", "failed") else r["state"]
                 db.execute("UPDATE deliveries SET due_at = ?, state = ?, updated_at = ? WHERE id = ?",
                            (_iso(due_at), state, _iso(now), id))
                 if state != r["state"]:
@@ -379,8 +389,11 @@ class Ledger:
             self._event(db, delivery_id, now, event or state, note)
         return True
 
-    def begin(self, delivery_id: str, content_hash: str, now: datetime, *, force: bool = False) -> Row:
-        """Mark the delivery ``in_flight`` before anything is sent; Conflict if it may not be."""
+    def begin(self, delivery_id: str, content_hash: str, now: datetime, *, force: bool = False,
+              fields: dict[str, Any] | None = None, files: dict[str, bytes] | None = None) -> Row:
+        """Mark the delivery ``in_flight`` before anything is sent, keeping the payload about
+        to be sent (so a delivery later settled by hand as published is archived too);
+        Conflict if it may not be sent."""
         allowed = {"pending", "held", "missed", "failed"}
         if force:
             allowed |= {"published"}
@@ -392,9 +405,11 @@ class Ledger:
                 raise Conflict(f"{delivery_id} is {r['state']}")
             db.execute(
                 "UPDATE deliveries SET state = 'in_flight', owner = ?, content_hash = ?, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ?",
+                "note = NULL, updated_at = ? WHERE id = ?",
                 (owner_token(), content_hash, _iso(now), delivery_id),
             )
+            if fields is not None:
+                self._keep_payload(db, delivery_id, fields, files or {})
             self._event(db, delivery_id, now, "in_flight", None)
         row = self.get(delivery_id)
         assert row is not None
@@ -404,26 +419,71 @@ class Ledger:
                   note: str | None, fields: dict[str, Any], files: dict[str, bytes]) -> None:
         """Record the receipt and archive the payload exactly as sent, in one transaction."""
         with self.transaction() as db:
-            attempts = db.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()[0]
             db.execute(
                 "UPDATE deliveries SET state = 'published', owner = NULL, external_id = ?, url = ?, note = ?, "
-                "last_error = NULL, uncertain = 0, next_retry = NULL, published_at = ?, updated_at = ?, payload = ? "
+                "last_error = NULL, uncertain = 0, next_retry = NULL, published_at = ?, updated_at = ? "
                 "WHERE id = ?",
-                (external_id, url, note, _iso(now), _iso(now), json.dumps(fields, ensure_ascii=False, sort_keys=True), delivery_id),
+                (external_id, url, note, _iso(now), _iso(now), delivery_id),
             )
-            db.execute("DELETE FROM archive WHERE delivery_id = ? AND attempt = ?", (delivery_id, attempts))
-            for name, content in files.items():
-                db.execute("INSERT INTO archive (delivery_id, attempt, name, content) VALUES (?, ?, ?, ?)", (delivery_id, attempts, name, content))
+            self._keep_payload(db, delivery_id, fields, files)
             self._event(db, delivery_id, now, "published", url or external_id or note)
 
+    def _keep_payload(self, db: sqlite3.Connection, delivery_id: str, fields: dict[str, Any],
+                      files: dict[str, bytes]) -> None:
+        """The payload of the current attempt: its fields on the row, its files in the archive."""
+        attempts = db.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()[0]
+        db.execute("UPDATE deliveries SET payload = ? WHERE id = ?",
+                   (json.dumps(fields, ensure_ascii=False, sort_keys=True), delivery_id))
+        db.execute("DELETE FROM archive WHERE delivery_id = ? AND attempt = ?", (delivery_id, attempts))
+        for name, content in files.items():
+            db.execute("INSERT INTO archive (delivery_id, attempt, name, content) VALUES (?, ?, ?, ?)",
+                       (delivery_id, attempts, name, content))
+
+    def settle(self, delivery_id: str, state: str, now: datetime) -> bool:
+        """A person's word on an ``unknown`` delivery: ``published`` (it went out: the payload
+        kept when it was sent is its archive) or ``failed`` (it may be sent again)."""
+        assert state in ("published", "failed")
+        with self.transaction() as db:
+            r = db.execute("SELECT state FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if r is None or r["state"] != "unknown":
+                return False
+            db.execute(
+                "UPDATE deliveries SET state = ?, note = ?, owner = NULL, updated_at = ?, "
+                "published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END WHERE id = ?",
+                (state, f"settled by hand as {state}", _iso(now), state, _iso(now), delivery_id),
+            )
+            if state == "failed":  # every part may go out again: a person said nothing did
+                db.execute("DELETE FROM parts WHERE delivery_id = ?", (delivery_id,))
+            self._event(db, delivery_id, now, "resolved", state)
+        return True
+
+    def blocked(self, channel: str, exclude: str | None = None) -> str | None:
+        """A delivery held because its channel is blocked (``None`` if none is)."""
+        with self._lock:
+            r = self._db.execute(
+                "SELECT id FROM deliveries WHERE channel = ? AND state = 'held' AND note LIKE 'the channel is blocked%' "
+                "AND id != ? ORDER BY updated_at LIMIT 1",
+                (channel, exclude or ""),
+            ).fetchone()
+        return r[0] if r else None
+
+    def changes(self) -> tuple[int, int]:
+        """Grows with every event and approval, whoever wrote it: the daemon's cue to look
+        at the ledger again (a retry planned by hand, an approval)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM approvals)"
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
     def failed(self, delivery_id: str, now: datetime, *, error: str, state: str,
-               next_retry: datetime | None = None, uncertain: bool = False) -> None:
+               next_retry: datetime | None = None, uncertain: bool = False, note: str | None = None) -> None:
         """Record a failed attempt: ``pending`` with a retry time, or ``failed``/``held``."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, owner = NULL, last_error = ?, next_retry = ?, uncertain = ?, "
-                "updated_at = ? WHERE id = ?",
-                (state, error, _iso(next_retry) if next_retry else None, int(uncertain), _iso(now), delivery_id),
+                "note = ?, updated_at = ? WHERE id = ?",
+                (state, error, _iso(next_retry) if next_retry else None, int(uncertain), note, _iso(now), delivery_id),
             )
             self._event(db, delivery_id, now, "retry" if state == "pending" else state, error)
 
@@ -478,11 +538,6 @@ class Ledger:
             args.append(message_id)
         with self._lock:
             return [dict(r) for r in self._db.execute(sql + " ORDER BY seq", args)]
-
-    def approvals_seq(self) -> int:
-        """Grows with every approval: the daemon's cue to look at held deliveries again."""
-        with self._lock:
-            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM approvals").fetchone()[0])
 
     def approved_parties(self, message_id: str, content_hash: str) -> set[str]:
         with self._lock:

@@ -37,7 +37,11 @@ class Outcome:
 # a file may be mended. Other holds (a blocked channel) wait for a person.
 APPROVAL_NOTE = "awaiting approval"
 CONTENT_NOTE = "the campaign does not validate"
-RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE)
+CHANNEL_NOTE = "the channel's settings in config.yaml do not validate"
+RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE, CHANNEL_NOTE)
+# A channel the platform has blocked for now (Facebook's 368): its deliveries wait for a
+# person, who publishes them with --force once the block is lifted.
+BLOCKED_NOTE = "the channel is blocked"
 
 
 def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.INFO) -> None:
@@ -110,7 +114,9 @@ class Publishing:
         return rendered, pub, pub.payload(rendered)
 
     def ensure(self, delivery: Delivery) -> Row:
-        pub = self.project.channel_settings[delivery.channel].publisher
+        settings = self.project.channel_settings.get(delivery.channel)
+        raw = self.project.config.channels.get(delivery.channel, {}) if self.project.config else {}
+        pub = settings.publisher if settings is not None else str(raw.get("publisher", "?"))
         return self.ledger.ensure(
             id=delivery.id, campaign=delivery.campaign, message=delivery.message, channel=delivery.channel,
             publisher=pub, due_at=delivery.at, now=self.clock(),
@@ -137,6 +143,9 @@ class Publishing:
 
         from .rendering import RenderError
 
+        if delivery.channel not in self.project.channel_settings:
+            note = f"{CHANNEL_NOTE} (channel {delivery.channel}); run samverkan validate"
+            return Outcome(delivery.id, "refused", note) if dry_run else self._hold(self.ensure(delivery), note)
         errors = self.content_errors(delivery.campaign)
         try:
             rendered, pub, payload = self.prepare(delivery)
@@ -144,7 +153,7 @@ class Publishing:
             errors = errors or [exc.problem()]
         except PublishError as exc:  # the payload cannot be built, e.g. no press list
             if dry_run:
-                raise
+                return Outcome(delivery.id, "refused", str(exc))
             self.ensure(delivery)
             self.ledger.failed(delivery.id, self.clock(), error=str(exc), state="failed")
             event("failed", delivery.id, str(exc), logging.ERROR)
@@ -170,10 +179,15 @@ class Publishing:
             missing = self._approvals(delivery)
             if missing:
                 return self._hold(row, f"{APPROVAL_NOTE} by {', '.join(missing)}")
+        if not force:
+            blocked = self.ledger.blocked(delivery.channel, exclude=delivery.id)
+            if blocked is not None:
+                return self._hold(row, f"{BLOCKED_NOTE} (see {blocked}); once it is lifted: "
+                                       f"samverkan publish {delivery.id} --force")
         # An uncertain earlier attempt is the publisher's to settle: its journal says an
         # attempt is in flight, and it looks for the post before sending again.
         try:
-            row = self.ledger.begin(delivery.id, content_hash, now, force=force)
+            row = self.ledger.begin(delivery.id, content_hash, now, force=force, fields=payload.fields, files=payload.files)
         except Conflict as exc:
             return Outcome(delivery.id, "refused", str(exc))
         if force:  # publish again in full: forget which parts (recipients, posts) went out
@@ -183,9 +197,10 @@ class Publishing:
             receipt = pub.publish(payload, delivery.id, journal)
         except PermanentError as exc:
             state = "held" if exc.hold_channel else "failed"
-            self.ledger.failed(delivery.id, self.clock(), error=str(exc), state=state)
-            event(state, delivery.id, str(exc), logging.ERROR)
-            return Outcome(delivery.id, state, str(exc))
+            note = f"{BLOCKED_NOTE}: {exc}; once it is lifted: samverkan publish {delivery.id} --force" if exc.hold_channel else None
+            self.ledger.failed(delivery.id, self.clock(), error=str(exc), state=state, note=note)
+            event(state, delivery.id, note or str(exc), logging.ERROR)
+            return Outcome(delivery.id, state, note or str(exc))
         except TransientError as exc:
             uncertain = isinstance(exc, UncertainError)
             policy = self.project.config.retry if self.project.config else None

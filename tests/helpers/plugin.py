@@ -22,7 +22,7 @@ from publishers.base import Channel, Payload, PermanentError, Receipt, Settings,
 class NotebookSettings(Settings):
     path: str
     delay: float = 0.0          # seconds between "sending" and returning the receipt
-    fail: Literal["none", "transient", "permanent"] = "none"
+    fail: Literal["none", "transient", "permanent", "blocked"] = "none"
     fail_times: int = 1         # how many attempts fail before one succeeds
 
 
@@ -50,6 +50,10 @@ class NotebookPublisher:
         if self.settings.fail != "none" and self._attempts() <= self.settings.fail_times:
             if self.settings.fail == "transient":
                 raise TransientError("the notebook is busy")
+            if self.settings.fail == "blocked":
+                blocked = PermanentError("the notebook is locked for a day")
+                blocked.hold_channel = True
+                raise blocked
             raise PermanentError("the notebook is closed: a person must open it")
         path = self.channel.path(self.settings.path)
         path.parent.mkdir(parents=True, exist_ok=True)
