@@ -429,7 +429,9 @@ class Daemon:
         return code
 
     def close(self) -> None:
-        self.ahead.join(timeout=60)  # a check round in flight writes its alerts first
+        self.ahead.join(timeout=60)  # a check round in flight queues its alerts first
+        if self.alerter is not None:
+            self.alerter.join(timeout=30)  # the alert in flight finishes; the rest wait in the ledger
         self.ledger.close()
         self.lock.release()
 

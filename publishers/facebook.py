@@ -22,10 +22,12 @@ an error message or the ledger.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import mimetypes
 import os
+import re
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -56,6 +58,8 @@ THROTTLED = frozenset({4, 17, 32, 341, 613, 80001})  # app, user, page, app-limi
 MAYBE_DONE = frozenset({1, 2})  # unknown error, service unavailable: the post may exist
 BLOCKED = 368  # temporarily blocked for policy reasons
 TOKEN = 190
+PHOTO_FILE = "photo"  # the payload's file with the uploaded picture: photo.jpg, photo.png ...
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 TOKEN_EXPIRED, TOKEN_PASSWORD_CHANGED = 463, 460
 PERMISSION = 10  # and 200-299
 INVALID_PARAMETER = 100
@@ -129,10 +133,21 @@ class FacebookPublisher:
                 params["alt_text_custom"] = message.image.alt
             path = Path(message.image.path)
             fields["params"] = params
+            # The bytes are read here and uploaded from the payload, so that the archive
+            # keeps exactly the picture that went out (the file may be replaced later).
+            try:
+                photo = path.read_bytes()
+            except OSError as exc:
+                raise PermanentError(
+                    f"{self.channel.name}: cannot read the image {self._relative(path)}: "
+                    f"{exc.strerror or exc}"
+                ) from None
             fields["source"] = {
                 "path": self._relative(path),
                 "filename": path.name,
                 "content_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "file": PHOTO_FILE + (path.suffix.lower() if _SUFFIX.match(path.suffix) else ""),
+                "sha256": hashlib.sha256(photo).hexdigest(),
             }
         else:
             fields["endpoint"] = f"/{page}/feed"
@@ -149,6 +164,8 @@ class FacebookPublisher:
             "post.json": (json.dumps(fields, indent=2, ensure_ascii=False) + "\n").encode(),
             "post.txt": (reader + "\n").encode(),
         }
+        if message.image is not None:
+            files[fields["source"]["file"]] = photo
         return Payload(fields=fields, files=files)
 
     # -- sending -------------------------------------------------------------------------
@@ -176,10 +193,13 @@ class FacebookPublisher:
                 journal.set_part("post", "sent", found.external_id)
                 return found
             if previous == "sent":
+                # Not "settle it with resolve": a failed delivery cannot be resolved, and
+                # resolve --as failed is what led here. --force forgets the parts.
                 raise PermanentError(
-                    f"{self.channel.name}: {delivery_id} was posted earlier but the post is "
-                    f"no longer among the page's recent posts: check the page, then settle it "
-                    f"with `samverkan resolve {delivery_id} --as published|failed`"
+                    f"{self.channel.name}: {delivery_id} was posted earlier (post "
+                    f"{journal.part_detail('post') or '?'}) but the post is no longer among the "
+                    f"page's recent posts: check the page; if it is not there and should be, "
+                    f"post it again with `samverkan publish {delivery_id} --force`"
                 )
         started = datetime.now(timezone.utc)
         self._attempts[delivery_id] = started
@@ -427,13 +447,15 @@ class FacebookPublisher:
         image: tuple[str, bytes, str] | None = None
         if "source" in fields:
             source = fields["source"]
-            try:
-                data = self.channel.path(source["path"]).read_bytes()
-            except OSError as exc:
-                raise PermanentError(
-                    f"{self.channel.name}: cannot read the image {source['path']}: "
-                    f"{exc.strerror or exc}"
-                ) from exc
+            data = payload.files.get(source.get("file", ""))
+            if data is None:  # a payload built before the photo was part of it
+                try:
+                    data = self.channel.path(source["path"]).read_bytes()
+                except OSError as exc:
+                    raise PermanentError(
+                        f"{self.channel.name}: cannot read the image {source['path']}: "
+                        f"{exc.strerror or exc}"
+                    ) from exc
             image = (source["filename"], data, source["content_type"])
         graph, session = self._graph()
         log.info(

@@ -475,7 +475,13 @@ class MailerPublisher:
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if login:
-                smtp.login(*login)
+                try:
+                    self._login(smtp, *login, where)
+                except UnicodeEncodeError:  # never its text: it names a character of the password
+                    raise PermanentError(
+                        f"channel {self.channel.name}: {self._non_ascii(*login)} has characters outside ASCII, "
+                        f"which could not be sent to {where}: use only ASCII characters in it"
+                    ) from None
             yield smtp
         except ssl.SSLCertVerificationError as e:
             raise PermanentError(
@@ -484,9 +490,13 @@ class MailerPublisher:
             ) from None
         except smtplib.SMTPAuthenticationError as e:
             user, password = env_name(s.username), env_name(s.password)
+            utf8 = ""
+            if login and not (login[0].isascii() and login[1].isascii()):
+                utf8 = (f"; {self._non_ascii(*login)} has characters outside ASCII, sent as UTF-8 (RFC 4616): "
+                        "a server that expects another encoding refuses them")
             raise PermanentError(
                 f"{where} refused the login ({e.smtp_code} {_text(e.smtp_error)}): "
-                f"check {user} and {password}"
+                f"check {user} and {password}{utf8}"
             ) from None
         except smtplib.SMTPNotSupportedError:
             raise PermanentError(f"{where} does not offer AUTH; remove username and password or use another server") from None
@@ -501,6 +511,39 @@ class MailerPublisher:
                     smtp.quit()
                 except (smtplib.SMTPException, OSError):
                     smtp.close()
+
+    def _non_ascii(self, user: str, password: str) -> str:
+        """Which credential has characters outside ASCII, by its variable's name only."""
+        s = self.settings
+        named = [f"the {what} in {env_name(ref)}" for what, value, ref in
+                 (("user name", user, s.username), ("password", password, s.password)) if not value.isascii()]
+        return " and ".join(named) or "a credential"
+
+    def _login(self, smtp: smtplib.SMTP, user: str, password: str, where: str) -> None:
+        """Log in. smtplib sends a user name and password as ASCII only; one with other
+        characters (å, ä, ö) goes in AUTH PLAIN as UTF-8, which RFC 4616 defines for it."""
+        import base64
+        import smtplib
+
+        if user.isascii() and password.isascii():
+            smtp.login(user, password)
+            return
+        smtp.ehlo_or_helo_if_needed()
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+        offered = smtp.esmtp_features["auth"].upper().split()
+        if "PLAIN" not in offered:
+            raise PermanentError(
+                f"channel {self.channel.name}: {self._non_ascii(user, password)} has characters outside "
+                f"ASCII, which only AUTH PLAIN can send (as UTF-8), and {where} offers "
+                f"{', '.join(offered) or 'no mechanism'}: use only ASCII characters in it"
+            )
+        token = base64.b64encode(b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")).decode("ascii")
+        code, reply = smtp.docmd("AUTH", "PLAIN " + token)
+        if code == 334:  # a server that wants the credentials after an empty challenge
+            code, reply = smtp.docmd(token)
+        if code not in (235, 503):  # 503: already logged in
+            raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _send(self, smtp: smtplib.SMTP, todo: list[Recipient], data: bytes, journal: Journal) -> None:
         import smtplib

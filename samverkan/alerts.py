@@ -10,6 +10,9 @@ An event is alerted once while it lasts: the ledger's ``alerts`` table remembers
 kind, subject and reason, and the event is closed (may be alerted again) only when it is
 over (the delivery left that state, the channel's check passed again).
 
+Alerts are sent from a thread of their own (see :class:`Alerter`): a mail server that does not
+answer never delays a delivery.
+
 Alerts never hold secrets: publishers' messages hold none, and every value of an
 environment variable that config.yaml names (``${NAME}``) is blanked out of the text as a
 second guard; the alert command's environment goes without those variables.
@@ -20,16 +23,18 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import queue
 import re
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .timeutil import parse_duration
+from .timeutil import parse_duration, utc
 
 if TYPE_CHECKING:
     from publishers.base import CheckResult
@@ -122,6 +127,30 @@ def _reason(kind: str, row: Row) -> str:
     return row.note or row.last_error or kind
 
 
+@dataclass(frozen=True)
+class OpenAlert:
+    """An alerted event that is not over yet, as the ledger keeps it."""
+
+    kind: str
+    subject: str
+    reason: str
+    fix: str | None
+    at: datetime
+    state: str  # sent, pending (not sent yet), queued (for the digest), sending
+    last_error: str | None  # why it could not be sent, if it could not
+
+
+def open_alerts(ledger: Ledger, kind: str | None = None) -> list[OpenAlert]:
+    """The open alerts (of ``kind``), oldest first. Read only: for ``samverkan status``."""
+    sql = "SELECT kind, subject, reason, fix, at, state, last_error FROM alerts WHERE resolved_at IS NULL"
+    args: tuple[Any, ...] = ()
+    if kind is not None:
+        sql += " AND kind = ?"
+        args = (kind,)
+    rows = ledger.read(sql + " ORDER BY seq", args)
+    return [OpenAlert(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), r[5].split()[0], r[6]) for r in rows]
+
+
 def secret_values(project: Project, env: Mapping[str, str]) -> list[str]:
     """The values of the environment variables that config.yaml's channels name as
     ``${NAME}`` for a credential (a token, a login, a password); not a host's name, which
@@ -195,6 +224,11 @@ class Alerter:
     The daemon calls :meth:`scan` after each tick (deliveries that need a person),
     :meth:`check_results` with the outcome of the checks ahead of time, and :meth:`flush`
     now and then (the daily digest, and alerts that could not be sent before).
+
+    With ``background`` (the default) the sending happens in a thread of its own, one
+    alert (or digest) after the other, so that these calls return at once even when the mail
+    server does not answer; :meth:`join` lets what is being sent finish (before the ledger
+    is closed). Without it (tests, tools) they send before they return.
     """
 
     def __init__(
@@ -204,12 +238,19 @@ class Alerter:
         *,
         env: Mapping[str, str] | None = None,
         make_publisher: Callable[[str], Any] | None = None,
+        background: bool = True,
     ) -> None:
         self.ledger = ledger
         self.env: Mapping[str, str] = os.environ if env is None else env
         self._make = make_publisher
         self._last_retry: datetime | None = None
         self._last_digest_try: datetime | None = None
+        self._background = background
+        self._jobs: queue.Queue[Callable[[], Any] | None] = queue.Queue()
+        self._busy = 0  # jobs handed to the sender and not finished yet
+        self._busy_lock = threading.Lock()
+        self._sender: threading.Thread | None = None
+        self._closed = False
         self.project = project
         self.update(project)
         # A process that stopped while sending left its claims: they are sent again (a
@@ -237,19 +278,21 @@ class Alerter:
         item = Alert(kind, subject, scrub(reason, self._secrets), scrub(fix, self._secrets) if fix else None, now, due)
         digest = self.settings.digest == "daily"
         routes = self._routes()
-        state = ("queued " if digest else "pending ") + " ".join(routes)
+        # Nobody to tell (no alerts: in config.yaml): the log line below is all there is.
+        state = ("queued " if digest else "pending ") + " ".join(routes) if routes else "sent"
         with self.ledger.transaction() as db:
             if db.execute("SELECT 1 FROM alerts WHERE key = ? AND resolved_at IS NULL", (item.key,)).fetchone():
                 return False
             cur = db.execute(
-                "INSERT INTO alerts (key, kind, subject, reason, fix, at, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (item.key, kind, subject, item.reason, item.fix, _iso(now), state.strip()),
+                "INSERT INTO alerts (key, kind, subject, reason, fix, at, state, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (item.key, kind, subject, item.reason, item.fix, _iso(now), state.strip(),
+                 _iso(now) if not routes else None),
             )
             seq = int(cur.lastrowid or 0)
         log.error("alert %s %s: %s", kind, subject, item.reason,
                   extra={"event": "alert", "delivery": subject, "detail": item.reason})
-        if not digest:
-            self._deliver([(seq, item)], now)
+        if routes and not digest:
+            self._submit(lambda: self._deliver([(seq, item)], now))
         return True
 
     def resolve(self, kind: str, subject: str, now: datetime) -> int:
@@ -271,7 +314,7 @@ class Alerter:
         known = {r["key"] for r in open_}  # most scans find nothing new: no write lock for them
         new = 0
         for row in rows.values():
-            if row.state == "held" and row.due_at - now > held_ahead:
+            if row.state == "held" and utc(row.due_at) - utc(now) > held_ahead:
                 continue
             reason = _reason(row.state, row)
             if Alert(row.state, row.id, scrub(reason, self._secrets), None, now).key in known:
@@ -297,20 +340,25 @@ class Alerter:
 
     def flush(self, now: datetime) -> int:
         """Send what is due: the daily digest, and (every few minutes) alerts that could not
-        be sent before. Returns how many alerts went out."""
+        be sent before. Returns how many alerts went out (in the background: how many were
+        handed to the sender)."""
         sent = 0
         if self.settings.digest == "daily":
             sent += self.flush_digest(now)
-        if self._last_retry is None or now - self._last_retry >= RETRY_EVERY:
+        if self._busy:
+            return sent  # the sender is still at work (a slow server): retries wait for it
+        # In UTC: on the night the clocks go back, zoned wall times repeat an hour.
+        if self._last_retry is None or utc(now) - utc(self._last_retry) >= RETRY_EVERY:
             self._last_retry = now
             pending = self._rows("pending")
             if pending:
-                sent += self._deliver(pending, now, one_each=True)
+                sent += self._submit(lambda: self._deliver(pending, now, one_each=True), len(pending))
         return sent
 
     def flush_digest(self, now: datetime, *, force: bool = False) -> int:
         """With ``digest: daily``: once a day at ``digest_at`` (at once with ``force``), one
-        mail with every alert queued since the last digest. Returns how many it held."""
+        mail with every alert queued since the last digest. Returns how many it held (in the
+        background: how many were handed to the sender)."""
         queued = self._rows("queued")
         if not queued:
             return 0
@@ -320,15 +368,67 @@ class Alerter:
             hh, mm = (int(x) for x in self.settings.digest_at.split(":"))
             if local.time() < time(hh, mm) or self.ledger.meta("alerts_digest_day") == today:
                 return 0
-            if self._last_digest_try is not None and now - self._last_digest_try < RETRY_EVERY:
+            if self._last_digest_try is not None and utc(now) - utc(self._last_digest_try) < RETRY_EVERY:
                 return 0  # the last try failed a moment ago: do not hammer the server
+            if self._busy:
+                return 0  # the sender is still at work; the next flush hands it over
         self._last_digest_try = now
-        sent = self._deliver(queued, now)
-        if sent == len(queued):  # else it is tried again in a while, the same day
-            self.ledger.set_meta("alerts_digest_day", today)
-        return sent
+
+        def job() -> int:
+            sent = self._deliver(queued, now)
+            if sent == len(queued):  # else it is tried again in a while, the same day
+                self.ledger.set_meta("alerts_digest_day", today)
+            return sent
+
+        return self._submit(job, len(queued))
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Let the sender finish what it was handed (the alert in flight first), waiting at
+        most ``timeout`` seconds; after that nothing more is sent by this Alerter. Call it
+        before closing the ledger. What was not sent stays in the ledger and is sent by the
+        next process. True if the sender has finished."""
+        thread = self._sender
+        if thread is None or not thread.is_alive():
+            self._closed = True
+            return True
+        self._jobs.put(None)
+        thread.join(timeout)
+        self._closed = True  # a sender that is still stuck sends nothing after this
+        return not thread.is_alive()
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _submit(self, job: Callable[[], int], handed: int = 1) -> int:
+        """Run ``job`` (a send) now, or hand it to the sender thread. Returns what the job
+        returned, or ``handed`` when it runs in the background."""
+        if not self._background:
+            return job()
+        if self._closed:
+            return 0  # shutting down: what is unsent stays pending in the ledger
+        with self._busy_lock:
+            self._busy += 1
+            if self._sender is None or not self._sender.is_alive():
+                self._sender = threading.Thread(target=self._send_loop, name="samverkan-alerts", daemon=True)
+                self._sender.start()
+        self._jobs.put(job)
+        return handed
+
+    def _send_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                if not self._closed:
+                    job()
+            except sqlite3.ProgrammingError:  # the ledger was closed without join()
+                log.warning("the ledger was closed before an alert was sent; it is sent at the next start",
+                            extra={"event": "alert_failed", "delivery": "", "detail": ""})
+            except Exception:  # the alert stays in the ledger
+                log.exception("sending an alert failed", extra={"event": "alert_failed", "delivery": "", "detail": ""})
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
 
     def _routes(self) -> list[str]:
         routes = []
@@ -458,17 +558,20 @@ class AheadChecker:
 
     def due_checks(self, now: datetime, plan: list[Delivery]) -> list[str]:
         """Channels to check now (and counted as checked now). ``plan``: sorted by time."""
-        times = [d.at for d in plan]
-        first = bisect.bisect_right(times, now)
+        # In UTC: zoned datetimes of one zone compare and add by wall time, which is an hour
+        # off on the night the clocks go back.
+        now_utc = utc(now)
+        times = [utc(d.at) for d in plan]
+        first = bisect.bisect_right(times, now_utc)
         today: date = now.astimezone(self.tz).date()
         due: set[str] = set()
         for channel in {d.channel for d in plan[first:]}:
             last = self.checked.get(channel)
             if last is None or last.astimezone(self.tz).date() < today:
                 due.add(channel)
-        for d in plan[first : bisect.bisect_right(times, now + self.check_ahead)]:
+        for d in plan[first : bisect.bisect_right(times, now_utc + self.check_ahead)]:
             last = self.checked.get(d.channel)
-            if last is None or last < d.at - self.check_ahead:
+            if last is None or utc(last) < utc(d.at) - self.check_ahead:
                 due.add(d.channel)
         for channel in due:
             self.checked[channel] = now

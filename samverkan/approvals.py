@@ -13,7 +13,7 @@ from typing import Any, Callable
 from .ledger import Ledger
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .plan import Delivery, message_deliveries, occurrence_deliveries
-from .timeutil import localize
+from .timeutil import localize, utc
 
 
 def required_parties(project: Project, campaign: LoadedCampaign) -> list[str]:
@@ -71,7 +71,7 @@ def _first_at(project: Project, message: LoadedMessage) -> datetime:
 def _upcoming(campaign: LoadedCampaign, message: LoadedMessage, now: datetime) -> bool:
     """Whether any delivery of ``message`` is still due at ``now`` (an embargoed message's
     public channels go out after its press release)."""
-    return any(d.at >= now for d in message_deliveries(campaign, message))
+    return any(utc(d.at) >= utc(now) for d in message_deliveries(campaign, message))
 
 
 def checker(project: Project, ledger: Ledger) -> Callable[[Delivery], list[str]] | None:

@@ -7,7 +7,8 @@ A package is a folder:
   published time, external id and URL, content hash, the message's approvals, and the
   SHA-256 of each payload file);
 - ``payloads/<delivery>/``: the files exactly as sent, from the ledger's archive (the
-  ``.eml``, the Facebook request, the RSS item), and ``fields.json``, the payload's fields;
+  ``.eml``, the Facebook request and the photo it uploaded, the RSS item), and
+  ``fields.json``, the payload's fields;
 - ``about.json``: the period, when and from which ledger it was made;
 - ``MANIFEST.sha256``: the SHA-256 of every other file, in ``sha256sum`` format, so
   ``sha256sum -c MANIFEST.sha256`` checks it too, without samverkan.

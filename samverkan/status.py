@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .alerts import OpenAlert, open_alerts
 from .ledger import Ledger, Row
 from .loading import Project
-from .plan import Delivery, deliveries
+from .plan import Delivery, deliveries, message_deliveries
+from .timeutil import utc
 
 NEEDS_A_PERSON = ("failed", "unknown", "missed", "held")
 
@@ -22,6 +24,12 @@ class Status:
     changed: list[Row] = field(default_factory=list)  # published, text edited since
     broken: list[str] = field(default_factory=list)
     awaiting: list[Any] = field(default_factory=list)  # upcoming messages lacking an approval
+    # message id -> its next delivery time not yet past (a repeated message's next occurrence)
+    awaiting_next: dict[str, datetime] = field(default_factory=dict)
+    checks: list[OpenAlert] = field(default_factory=list)  # channel checks failing now (open alerts)
+
+    def next_at(self, approval: Any) -> datetime:
+        return self.awaiting_next.get(approval.message_id, approval.first_at)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -29,9 +37,14 @@ class Status:
             "upcoming": [{"id": d.id, "at": d.at.isoformat(), "state": s} for d, s in self.upcoming],
             "published": [r.as_dict() for r in self.published],
             "needs_attention": [r.as_dict() for r in self.attention],
+            "failing_channel_checks": [
+                {"channel": c.subject, "reason": c.reason, "fix": c.fix, "since": c.at.isoformat(), "alert": c.state}
+                for c in self.checks
+            ],
             "changed_after_publishing": [r.id for r in self.changed],
             "broken_campaigns": self.broken,
-            "awaiting_approval": [{"message": a.message_id, "missing": a.missing} for a in self.awaiting],
+            "awaiting_approval": [{"message": a.message_id, "missing": a.missing, "next_at": self.next_at(a).isoformat()}
+                                  for a in self.awaiting],
         }
 
 
@@ -47,13 +60,33 @@ def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 1
             break
     published = sorted((r for r in rows.values() if r.state == "published"), key=lambda r: r.published_at or now, reverse=True)
     attention = [r for r in rows.values() if r.state in NEEDS_A_PERSON or (r.state == "pending" and r.last_error)]
-    out = Status(now, coming, published[:recent], attention, broken=sorted(project.broken.values()))
+    out = Status(now, coming, published[:recent], attention, broken=sorted(project.broken.values()),
+                 checks=open_alerts(ledger, "check"))
     if changed:
         out.changed = changed_after_publishing(project, [r for r in published])
     if project.config is not None and project.config.approving_parties:
         from .approvals import pending
 
-        out.awaiting = [a for a in pending(project, ledger, now) if a.missing]
+        awaiting = [a for a in pending(project, ledger, now) if a.missing]
+        out.awaiting_next = next_deliveries(project, [a.message_id for a in awaiting], now)
+        out.awaiting = sorted(awaiting, key=lambda a: (utc(out.next_at(a)), a.message_id))
+    return out
+
+
+def next_deliveries(project: Project, message_ids: list[str], now: datetime) -> dict[str, datetime]:
+    """Message id (``campaign/message``) -> its first delivery not yet past at ``now``: for
+    a repeated message the next occurrence, not the first."""
+    out: dict[str, datetime] = {}
+    for mid in message_ids:
+        key, _, msg = mid.partition("/")
+        c = project.campaigns.get(key)
+        m = c.message(msg) if c else None
+        if c is None or m is None:
+            continue
+        # In UTC: zoned datetimes compare by wall time, and one hour happens twice in autumn.
+        coming = [d.at for d in message_deliveries(c, m) if utc(d.at) >= utc(now)]
+        if coming:
+            out[mid] = min(coming, key=utc)
     return out
 
 
@@ -89,11 +122,16 @@ def _row_line(r: Row, tz: Any) -> str:
 
 def format_text(s: Status, tz: Any) -> str:
     lines = [f"Status at {s.now.astimezone(tz):%Y-%m-%d %H:%M}", ""]
-    lines.append("Needs a person" if s.attention else "Needs a person: nothing")
+    lines.append("Needs a person" if s.attention or s.checks else "Needs a person: nothing")
     for r in s.attention:
         lines.append(_row_line(r, tz))
         if r.state == "unknown":
             lines.append(f"            settle it: samverkan resolve {r.id} --as published|failed")
+    for c in s.checks:
+        lines.append(f"  {'check':<9} {c.subject}  failing since {c.at.astimezone(tz):%Y-%m-%d %H:%M}")
+        lines.append(f"            {c.reason}")
+        if c.fix:
+            lines.append(f"            {c.fix}")
     if s.changed:
         lines += ["", "Changed after publishing (not published again)"]
         lines += [f"  {r.id}" for r in s.changed]
@@ -103,7 +141,7 @@ def format_text(s: Status, tz: Any) -> str:
     if s.awaiting:
         lines += ["", "Awaiting approval (held at their time until approved)"]
         for a in s.awaiting[:20]:
-            lines.append(f"  {a.first_at.astimezone(tz):%Y-%m-%d %H:%M}  {a.message_id}  by {', '.join(a.missing)}")
+            lines.append(f"  {s.next_at(a).astimezone(tz):%Y-%m-%d %H:%M}  {a.message_id}  by {', '.join(a.missing)}")
         if len(s.awaiting) > 20:
             lines.append(f"  ... and {len(s.awaiting) - 20} more (samverkan approvals lists them)")
     lines += ["", "Upcoming"]

@@ -89,7 +89,8 @@ def env() -> dict[str, str]:
 
 @pytest.fixture
 def setup(make_root: Callable[..., Path], env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
-    """``setup(config_text)`` → (project, ledger, alerter); the ledger is closed after the test."""
+    """``setup(config_text)`` → (project, ledger, alerter); the ledger is closed after the test.
+    The alerter sends before it returns (the daemon's sends in a thread: test_review_second.py)."""
     opened: list[Ledger] = []
 
     def make(text: str, campaigns: dict[str, str] | None = None) -> tuple[Project, Ledger, Alerter]:
@@ -99,7 +100,7 @@ def setup(make_root: Callable[..., Path], env: dict[str, str], tmp_path: Path): 
         assert not project.problems.errors, project.problems
         ledger = Ledger(tmp_path / f"state{len(opened)}.db")
         opened.append(ledger)
-        return project, ledger, Alerter(project, ledger, env=env)
+        return project, ledger, Alerter(project, ledger, env=env, background=False)
 
     yield make
     for ledger in opened:
@@ -146,7 +147,7 @@ def test_one_mail_per_event_and_never_twice(setup, server: SmtpServer) -> None:
     assert alerter.alert("failed", "skola/start/facebook-polisen", "another reason", fix, now=T0)
     assert len(server.messages) == 3
     # A new Alerter on the same ledger (a restarted daemon) remembers.
-    again = Alerter(project, ledger, env=alerter.env)
+    again = Alerter(project, ledger, env=alerter.env, background=False)
     assert again.alert("failed", "skola/start/facebook-polisen", reason, fix, now=T0) is False
     assert len(server.messages) == 3
 
@@ -379,7 +380,7 @@ def test_an_alert_claimed_by_a_process_that_stopped_is_sent_by_the_next(setup, s
     with ledger.transaction() as db:  # as a daemon killed while it was sending leaves it
         db.execute("INSERT INTO alerts (key, kind, subject, reason, fix, at, state) VALUES "
                    "('k', 'missed', 'c/m/webb', 'too late', NULL, '2018-08-12T06:00:00+00:00', 'sending pending mail')")
-    restarted = Alerter(project, ledger, env=env)
+    restarted = Alerter(project, ledger, env=env, background=False)
     assert restarted.flush(T0) == 1
     assert restarted.flush(T0 + timedelta(hours=1)) == 0
     assert [m["Subject"] for m in mails(server)] == ["samverkan: c/m/webb: missed"]

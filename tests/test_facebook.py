@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -180,7 +181,10 @@ def test_photo_post_carries_the_image_bytes_caption_and_alt_text(
         "path": "content/images/skolstart.png",
         "filename": "skolstart.png",
         "content_type": "image/png",
+        "file": "photo.png",  # the bytes uploaded, kept with the payload (the archive)
+        "sha256": hashlib.sha256(data).hexdigest(),
     }
+    assert payload.files["photo.png"] == data
     [req] = graph_server.requests
     assert req.path == f"/v21.0/{PAGE}/photos"
     assert req.form == {
