@@ -416,8 +416,9 @@ class Ledger:
         return row
 
     def published(self, delivery_id: str, now: datetime, *, external_id: str | None, url: str | None,
-                  note: str | None, fields: dict[str, Any], files: dict[str, bytes]) -> None:
-        """Record the receipt and archive the payload exactly as sent, in one transaction."""
+                  note: str | None, fields: dict[str, Any] | None = None, files: dict[str, bytes] | None = None) -> None:
+        """Record the receipt, in one transaction; the payload as sent is archived here, or
+        was already when sending began (``begin(fields=..., files=...)``)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = 'published', owner = NULL, external_id = ?, url = ?, note = ?, "
@@ -425,7 +426,8 @@ class Ledger:
                 "WHERE id = ?",
                 (external_id, url, note, _iso(now), _iso(now), delivery_id),
             )
-            self._keep_payload(db, delivery_id, fields, files)
+            if fields is not None:
+                self._keep_payload(db, delivery_id, fields, files or {})
             self._event(db, delivery_id, now, "published", url or external_id or note)
 
     def _keep_payload(self, db: sqlite3.Connection, delivery_id: str, fields: dict[str, Any],
@@ -559,7 +561,13 @@ class LedgerJournal:
 
     def __init__(self, ledger: Ledger, delivery_id: str, channel: str, clock: Any):
         self.ledger, self.delivery_id, self.channel, self.clock = ledger, delivery_id, channel, clock
-        self._parts = ledger.parts(delivery_id)
+        self._loaded: dict[str, tuple[str, str | None]] | None = None  # read when first asked
+
+    @property
+    def _parts(self) -> dict[str, tuple[str, str | None]]:
+        if self._loaded is None:
+            self._loaded = self.ledger.parts(self.delivery_id)
+        return self._loaded
 
     def part_state(self, part: str) -> str | None:
         return self._parts.get(part, (None, None))[0]

@@ -219,7 +219,8 @@ class Publishing:
             self.ledger.failed(delivery.id, self.clock(), error=f"{type(exc).__name__}: {exc}", state="failed")
             log.exception("failed %s", delivery.id, extra={"event": "failed", "delivery": delivery.id, "detail": str(exc)})
             return Outcome(delivery.id, "failed", f"{type(exc).__name__}: {exc}")
+        # the payload was archived when sending began
         self.ledger.published(delivery.id, self.clock(), external_id=receipt.external_id, url=receipt.url,
-                              note=receipt.note, fields=payload.fields, files=payload.files)
+                              note=receipt.note)
         event("published", delivery.id, receipt.url or receipt.note or "")
         return Outcome(delivery.id, "published", receipt.note or "", receipt.url)
