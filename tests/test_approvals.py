@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from samverkan.cli import cli
-from scheduler import Daemon
-from tests.helpers.plans import TZ
+from tests.helpers.daemon import Clock, started_daemon
 from tests.helpers.plugin import read_notebook
-
-
-class Clock:
-    def __init__(self, text: str):
-        self.now = datetime.fromisoformat(text).replace(tzinfo=TZ)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def approve(root: Path, party: str, target: str = "skola/start") -> str:
@@ -28,16 +18,9 @@ def approve(root: Path, party: str, target: str = "skola/start") -> str:
     return result.output
 
 
-def daemon_at(root: Path, clock: Clock) -> Daemon:
-    d = Daemon(root, clock=clock)
-    d.start()
-    d.reload()
-    return d
-
-
 def test_held_until_both_parties_approve_then_published(approval_root: Path) -> None:
     clock = Clock("2018-08-13T07:30")
-    d = daemon_at(approval_root, clock)
+    d = started_daemon(approval_root, clock)
     try:
         assert d.tick() == 0
         row = d.ledger.get("skola/start/notes")
@@ -59,7 +42,7 @@ def test_an_edit_after_approval_voids_it(approval_root: Path) -> None:
     approve(approval_root, "polisen")
     path = approval_root / "campaigns/skola.yaml"
     path.write_text(path.read_text().replace("Sänk farten", "Sänk farten nu"), encoding="utf-8")
-    d = daemon_at(approval_root, Clock("2018-08-13T07:30"))
+    d = started_daemon(approval_root, Clock("2018-08-13T07:30"))
     try:
         assert d.tick() == 0
         assert d.ledger.get("skola/start/notes").note == "awaiting approval by kommunen, polisen"
@@ -71,7 +54,7 @@ def test_an_edit_after_approval_voids_it(approval_root: Path) -> None:
 
 
 def test_status_says_who_must_approve(approval_root: Path) -> None:
-    d = daemon_at(approval_root, Clock("2018-08-13T07:30"))
+    d = started_daemon(approval_root, Clock("2018-08-13T07:30"))
     try:
         d.tick()
     finally:

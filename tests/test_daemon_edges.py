@@ -5,7 +5,6 @@ signal during --once, a ledger that cannot be opened."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,29 +16,11 @@ from click.testing import CliRunner
 from samverkan.cli import cli
 from samverkan.ledger import Ledger
 from scheduler import Daemon
-from tests.helpers.plans import NOTEBOOK_CHANNEL, REPO, TZ, campaign, message, with_channels
+from tests.helpers.plans import NOTEBOOK_CHANNEL, REPO, campaign, message, with_channels
+from tests.helpers.daemon import Clock, tick_once
 from tests.helpers.plugin import read_notebook
 
 NOTES = with_channels(NOTEBOOK_CHANNEL)
-
-
-class Clock:
-    def __init__(self, text: str):
-        self.now = datetime.fromisoformat(text).replace(tzinfo=TZ)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def once(root: Path, now: str) -> Daemon:
-    d = Daemon(root, clock=Clock(now))
-    d.start()
-    try:
-        d.reload()
-        d.tick()
-    finally:
-        d.close()
-    return d
 
 
 def ledger_rows(root: Path) -> dict[str, tuple[str, str | None]]:
@@ -50,12 +31,12 @@ def ledger_rows(root: Path) -> dict[str, tuple[str, str | None]]:
 def test_a_channel_whose_settings_stop_validating_is_held_and_the_others_go_on(make_root, plugin_env) -> None:
     root = make_root(config=NOTES.replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    delay: soon"),
                      campaigns={"a": campaign(message(channels="[notes, webb]"))})
-    once(root, "2018-08-13T07:31")
+    tick_once(root, "2018-08-13T07:31")
     rows = ledger_rows(root)
     assert rows["a/start/webb"][0] == "published"
     assert rows["a/start/notes"] == ("held", "the channel's settings in config.yaml do not validate (channel notes); run samverkan validate")
     (root / "config.yaml").write_text(NOTES, encoding="utf-8")  # mended: it goes out by itself
-    once(root, "2018-08-13T07:40")
+    tick_once(root, "2018-08-13T07:40")
     assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["a/start/notes"]
 
 
@@ -63,13 +44,13 @@ def test_a_blocked_channel_holds_its_deliveries_until_a_person_forces_them(make_
     config = NOTES.replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    fail: blocked")
     text = campaign(message(channels="[notes]"), message(key="igen", at="2018-08-13 08:00", channels="[notes]"))
     root = make_root(config=config, campaigns={"a": text})
-    once(root, "2018-08-13T07:31")
-    once(root, "2018-08-13T08:01")
+    tick_once(root, "2018-08-13T07:31")
+    tick_once(root, "2018-08-13T08:01")
     rows = ledger_rows(root)
     assert rows["a/start/notes"][0] == "held" and rows["a/start/notes"][1].startswith(
         "the channel is blocked: the notebook is locked for a day; once it is lifted: samverkan publish a/start/notes --force")
     assert rows["a/igen/notes"][1].startswith("the channel is blocked (see a/start/notes)")
-    once(root, "2018-08-13T08:30")  # never posted again by itself
+    tick_once(root, "2018-08-13T08:30")  # never posted again by itself
     assert not read_notebook(root / "out/notes.jsonl")
     (root / "config.yaml").write_text(NOTES, encoding="utf-8")  # the block is lifted
     result = CliRunner().invoke(cli, ["publish", "a/start/notes", "--force", "--root", str(root), "--now", "2018-08-13T09:00"])
@@ -107,11 +88,11 @@ def test_ledger_changes_grow_with_any_process_writing(tmp_path: Path) -> None:
 def test_a_failed_delivery_moved_in_the_yaml_is_tried_again(make_root, plugin_env) -> None:
     config = NOTES.replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    fail: permanent")
     root = make_root(config=config, campaigns={"a": campaign(message(channels="[notes]"))})
-    once(root, "2018-08-13T07:31")
+    tick_once(root, "2018-08-13T07:31")
     assert ledger_rows(root)["a/start/notes"][0] == "failed"
     (root / "config.yaml").write_text(NOTES, encoding="utf-8")
     (root / "campaigns/a.yaml").write_text(campaign(message(at="2018-08-14 07:30", channels="[notes]")), encoding="utf-8")
-    once(root, "2018-08-14T07:31")
+    tick_once(root, "2018-08-14T07:31")
     assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["a/start/notes"]
 
 

@@ -11,24 +11,10 @@ from click.testing import CliRunner
 from samverkan.cli import cli
 from scheduler import Daemon
 from tests.helpers.plans import NOTEBOOK_CHANNEL, TZ, campaign, message, with_channels
+from tests.helpers.daemon import Clock, started_daemon
 from tests.helpers.plugin import read_notebook
 
 NOTES = with_channels(NOTEBOOK_CHANNEL)
-
-
-class Clock:
-    def __init__(self, text: str):
-        self.now = datetime.fromisoformat(text).replace(tzinfo=TZ)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def daemon(root: Path, now: str) -> Daemon:
-    d = Daemon(root, clock=Clock(now))
-    d.start()
-    d.reload()
-    return d
 
 
 def notes(root: Path) -> list[str]:
@@ -39,7 +25,7 @@ def test_a_campaign_with_content_errors_is_held_until_mended(make_root, plugin_e
     bad = campaign(message(channels="[notes]", body="Ring 811218-9876 om du vet något."))
     good = campaign(message(channels="[notes]"))
     root = make_root(config=NOTES, campaigns={"bad": bad, "good": good})
-    d = daemon(root, "2018-08-13T07:30")
+    d = started_daemon(root, "2018-08-13T07:30")
     try:
         d.tick()
         row = d.ledger.get("bad/start/notes")
@@ -50,7 +36,7 @@ def test_a_campaign_with_content_errors_is_held_until_mended(make_root, plugin_e
         d.close()
     assert notes(root) == ["good/start/notes"]
     (root / "campaigns/bad.yaml").write_text(good, encoding="utf-8")
-    d = daemon(root, "2018-08-13T07:40")
+    d = started_daemon(root, "2018-08-13T07:40")
     try:
         d.tick()
     finally:
@@ -63,7 +49,7 @@ def test_a_template_error_holds_its_deliveries_and_the_others_go_on(make_root, p
     template = root / "content/templates/facebook/post.txt.j2"  # the notebook plugin's template
     template.parent.mkdir(parents=True)
     template.write_text("{{ hashtagz }}\n", encoding="utf-8")
-    d = daemon(root, "2018-08-13T07:30")
+    d = started_daemon(root, "2018-08-13T07:30")
     try:
         d.tick()
         assert d.ledger.get("a/start/notes").state == "held"
@@ -111,16 +97,16 @@ def test_the_repeated_hour_is_due_by_the_clock_not_by_the_wall(make_root, plugin
 def test_a_missed_delivery_moved_to_a_new_time_is_published_then(make_root, plugin_env) -> None:
     root = make_root(config=NOTES.replace("approval: []", "approval: []\ncatch_up: 1h"),
                      campaigns={"a": campaign(message(at="2018-08-13 07:00", channels="[notes]"))})
-    d = daemon(root, "2018-08-13T06:00")  # the daemon's first run
+    d = started_daemon(root, "2018-08-13T06:00")  # the daemon's first run
     d.close()
-    d = daemon(root, "2018-08-13T19:00")
+    d = started_daemon(root, "2018-08-13T19:00")
     try:
         d.tick()
         assert d.ledger.get("a/start/notes").state == "missed"
     finally:
         d.close()
     (root / "campaigns/a.yaml").write_text(campaign(message(at="2018-08-13 21:00", channels="[notes]")), encoding="utf-8")
-    d = daemon(root, "2018-08-13T21:01")
+    d = started_daemon(root, "2018-08-13T21:01")
     try:
         d.tick()
     finally:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -95,3 +96,35 @@ def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05
         time.sleep(step)
     return predicate()
 
+
+class Clock:
+    """A clock a test sets by hand: ``Clock("2018-08-13T07:30")`` (local time of the plans)."""
+
+    def __init__(self, text: str):
+        from tests.helpers.plans import TZ
+
+        self.now = datetime.fromisoformat(text).replace(tzinfo=TZ)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def started_daemon(root: Path, clock: Clock | str) -> Any:
+    """An in-process daemon (no scheduler thread) that holds the lock and has read the plan;
+    the caller ticks it and closes it."""
+    from scheduler import Daemon
+
+    d = Daemon(root, clock=Clock(clock) if isinstance(clock, str) else clock)
+    d.start()
+    d.reload()
+    return d
+
+
+def tick_once(root: Path, now: str) -> Any:
+    """What ``run --once`` does at ``now``, in-process."""
+    d = started_daemon(root, now)
+    try:
+        d.tick()
+    finally:
+        d.close()
+    return d
