@@ -169,6 +169,8 @@ class MailerPublisher:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.settings: MailerSettings = channel.settings
+        self._headers: dict[tuple[str, str], Any] = {}  # parsed once: parsing is most of a header's cost
+        self._press_list: tuple[tuple[int, int], list[Recipient]] | None = None
 
     @staticmethod
     def files(settings: MailerSettings) -> list[tuple[str, str]]:
@@ -188,7 +190,25 @@ class MailerPublisher:
     # -- building -------------------------------------------------------------------
 
     def recipients(self) -> list[Recipient]:
-        return read_recipients(self.channel.path(self.settings.recipients), self.settings.recipients)
+        """The press list, read again only when the file changed."""
+        path = self.channel.path(self.settings.recipients)
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = (-1, -1)  # read_recipients says what is wrong
+        if self._press_list is None or self._press_list[0] != stamp:
+            self._press_list = (stamp, read_recipients(path, self.settings.recipients))
+        return self._press_list[1]
+
+    def _header(self, name: str, value: Any) -> Any:
+        """A header parsed once per channel (From, To, Reply-To repeat in every release)."""
+        from email import policy
+
+        key = (name, str(value))
+        if key not in self._headers:
+            self._headers[key] = policy.SMTP.header_factory(name, str(value))
+        return self._headers[key]
 
     def sender(self) -> tuple[str, str]:
         """(display name, address) of the ``from`` setting."""
@@ -229,15 +249,15 @@ class MailerPublisher:
 
         msg = EmailMessage(policy=policy.SMTP)  # SMTP: CRLF line ends, as sent
         msg["Date"] = format_datetime(message.at)
-        msg["From"] = Address(from_name, addr_spec=from_addr)
+        msg["From"] = self._header("From", Address(from_name, addr_spec=from_addr))
         # Everyone gets the same bytes addressed to the list itself; the real recipient
         # is only in the envelope.
-        msg["To"] = Address("Pressmeddelande", addr_spec=from_addr)
+        msg["To"] = self._header("To", Address("Pressmeddelande", addr_spec=from_addr))
         if reply_to:
-            msg["Reply-To"] = tuple(reply_to.values())
+            msg["Reply-To"] = self._header("Reply-To", ", ".join(str(a) for a in reply_to.values()))
         msg["Subject"] = subject
         msg["Message-ID"] = message_id
-        msg["List-Unsubscribe"] = f"<mailto:{from_addr}?subject=unsubscribe>"
+        msg["List-Unsubscribe"] = self._header("List-Unsubscribe", f"<mailto:{from_addr}?subject=unsubscribe>")
         # Quoted-printable keeps every line short and 7-bit, so no server needs 8BITMIME
         # and no body can contain our "=_" boundaries.
         msg.set_content(text, cte="quoted-printable")
