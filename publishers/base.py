@@ -95,15 +95,20 @@ def env_name(value: str | None) -> str | None:
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Temp file in the same folder, fsync, rename: a reader sees the old file or the new
-    one, never half of one, and no temp file is left behind."""
+    one, never half of one, and no temp file is left behind.
+
+    ``durable=False`` is for a rehearsal's files, which nobody reads while they are
+    written and which need not survive a power cut: written in place, one file operation."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not durable:
+        path.write_bytes(data)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            if durable:  # a rehearsal's files need not survive a power cut
-                os.fsync(f.fileno())
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a web server must read a feed
         os.replace(tmp, path)
     except BaseException:

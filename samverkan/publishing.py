@@ -130,6 +130,23 @@ class Publishing:
             self._gate[campaign] = campaign_errors(self.project, self.project.campaigns[campaign])
         return self._gate[campaign]
 
+    def check_all(self) -> None:
+        """Run the content checks of every campaign at once (in worker processes for a
+        large plan, as ``validate`` does) instead of campaign by campaign when each first
+        publishes. Problems outside the campaign files (a template, config.yaml) may
+        concern any campaign: then each campaign is still checked on its own."""
+        from .contentchecks import check_content
+
+        errors = [p for p in check_content(self.project) if p.severity == "error"]
+        by_file: dict[str, list[Any]] = {}
+        for p in errors:
+            by_file.setdefault(p.file, []).append(p)
+        files = {c.file: key for key, c in self.project.campaigns.items()}
+        if any(f not in files for f in by_file):
+            return
+        for file, key in files.items():
+            self._gate[key] = sorted(set(by_file.get(file, [])))
+
     def _hold(self, row: Row, note: str) -> Outcome:
         if (row.state, row.note) != ("held", note) and self.ledger.set_state(
             row.id, "held", self.clock(), note=note, expect=("pending", "held", "missed", "failed")

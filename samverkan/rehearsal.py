@@ -159,6 +159,7 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
                 return []
 
         publishing = Publishing(project, ledger, clock, env={}, make_publisher=redirected(project, out), approvals=approvals)
+        publishing.check_all()
         with ledger.batch():
             for d in deliveries(project, start, end):
                 clock.now = d.at
