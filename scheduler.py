@@ -14,23 +14,15 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from samverkan.alerts import AheadChecker, Alerter
 from samverkan.ledger import Ledger
-from samverkan.loading import (
-    CONFIG_FILE,
-    LoadedCampaign,
-    Project,
-    campaign_files,
-    load_campaign,
-    load_config,
-)
+from samverkan.loading import CONFIG_FILE, LoadCache, load_project
 from samverkan.plan import Delivery, message_deliveries
-from samverkan.problems import Problem, Problems, SamverkanError
+from samverkan.problems import Problem, SamverkanError
 from samverkan.approvals import checker
 from samverkan.publishing import RECHECKED_NOTES, Publishing, event, idempotent_publishers
 from samverkan.timeutil import localize, utc
@@ -46,65 +38,6 @@ BROKEN_NOTE = "the campaign file does not validate"
 
 class AlreadyRunning(SamverkanError):
     pass
-
-
-@dataclass
-class _Cached:
-    stamp: tuple[int, int]
-    campaign: LoadedCampaign | None
-    problems: list[Problem]
-
-
-@dataclass
-class PlanCache:
-    """Loads the plan, re-reading only the campaign files that changed since last time."""
-
-    root: Path
-    files: dict[Path, _Cached] = field(default_factory=dict)
-    config_stamp: Any = None
-    config_state: Any = None
-
-    def _stamp(self, path: Path) -> tuple[int, int]:
-        st = path.stat()
-        return (st.st_mtime_ns, st.st_size)
-
-    def load(self) -> Project:
-        problems = Problems()
-        cfg_path = self.root / CONFIG_FILE
-        try:
-            stamp = self._stamp(cfg_path)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self.config_stamp:
-            p = Problems()
-            self.config_state = (*load_config(self.root, p), list(p))
-            self.config_stamp = stamp
-            self.files.clear()  # references depend on the config
-        config, located, settings, cfg_problems = self.config_state
-        problems.extend(cfg_problems)
-        campaigns: dict[str, LoadedCampaign] = {}
-        broken: dict[str, str] = {}
-        seen = set()
-        for path in campaign_files(self.root):
-            seen.add(path)
-            try:
-                st = self._stamp(path)
-            except FileNotFoundError:
-                continue
-            cached = self.files.get(path)
-            if cached is None or cached.stamp != st:
-                p = Problems()
-                loaded = load_campaign(path, self.root, config, p)
-                cached = _Cached(st, loaded if loaded is not None and loaded.valid else None, list(p))
-                self.files[path] = cached
-            problems.extend(cached.problems)
-            if cached.campaign is not None:
-                campaigns[cached.campaign.key] = cached.campaign
-            else:
-                broken[path.stem] = path.relative_to(self.root).as_posix()
-        for gone in set(self.files) - seen:
-            del self.files[gone]
-        return Project(self.root, config, located, campaigns, broken, problems, settings)
 
 
 def fingerprint(root: Path) -> tuple[Any, ...]:
@@ -167,8 +100,8 @@ class Daemon:
     def __init__(self, root: Path, *, clock: Callable[[], datetime] | None = None, start_at: datetime | None = None,
                  env: Mapping[str, str] | None = None, poll: float = POLL_SECONDS):
         self.root = root
-        self.cache = PlanCache(root)
-        self.project = self.cache.load()
+        self.cache = LoadCache()
+        self.project = load_project(root, self.cache)
         if self.project.config is None:
             from samverkan.problems import InvalidInput
 
@@ -202,7 +135,7 @@ class Daemon:
 
     def reload(self) -> None:
         """Re-read what changed, report new problems, and reconcile jobs with the plan."""
-        project = self.cache.load()
+        project = load_project(self.root, self.cache)
         if project.config is None:
             # config.yaml is broken: say so, and go on with the last good plan until it is mended
             self._report(project.problems)

@@ -232,10 +232,11 @@ class Publisher(Protocol):
         """Exactly what ``publish`` will send, built without I/O (``preview`` writes it)."""
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
-        """Send it; raise TransientError, UncertainError or PermanentError otherwise."""
+        """Send it; raise TransientError, UncertainError or PermanentError otherwise.
 
-    def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
-        """After an uncertain failure: the publication if it exists after all, else None."""
+        After an UncertainError the same delivery comes back with its journal showing an
+        attempt in flight: a publisher whose post may exist looks for it before sending
+        again (see publishers/facebook.py)."""
 
     def outbox(self) -> bool:
         """True when publishing writes to a local folder (no credentials configured)."""

@@ -324,9 +324,6 @@ class MailerPublisher:
             )
         return host
 
-    def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
-        return None  # a sent e-mail cannot be looked up; per-recipient parts cover retries
-
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
         """Send to everyone on the press list who has not had it yet, over one connection."""
         data = payload.files["press.eml"]

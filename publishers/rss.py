@@ -70,9 +70,6 @@ class RssPublisher:
         write_feed(self.channel, items)
         return Receipt(external_id=payload.fields["guid"], url=payload.fields["link"])
 
-    def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
-        return None  # writing the file again is harmless
-
     def outbox(self) -> bool:
         return False  # a local file either way: no credentials involved
 

@@ -498,16 +498,10 @@ class Ledger:
                 (delivery_id, part, state, detail, _iso(now)),
             )
 
-    def clear_parts(self, delivery_id: str, states: tuple[str, ...] | None = None) -> None:
-        """Forget the parts' states (all, or those in ``states``): they will be sent again."""
+    def clear_parts(self, delivery_id: str) -> None:
+        """Forget which parts (recipients, posts) went out: all are sent again (--force)."""
         with self.transaction() as db:
-            if states is None:
-                db.execute("DELETE FROM parts WHERE delivery_id = ?", (delivery_id,))
-            else:
-                db.execute(
-                    f"DELETE FROM parts WHERE delivery_id = ? AND state IN ({','.join('?' * len(states))})",
-                    (delivery_id, *states),
-                )
+            db.execute("DELETE FROM parts WHERE delivery_id = ?", (delivery_id,))
 
     def reap(self, now: datetime, *, redo_publishers: tuple[str, ...] = (), everyone: bool = False) -> list[str]:
         """Settle ``in_flight`` rows whose process is gone: ``unknown`` (never silently

@@ -583,29 +583,62 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_project(root: Path) -> Project:
-    """Load config and every campaign; never raises for bad input, collects problems."""
+@dataclass
+class LoadCache:
+    """What :func:`load_project` read last time, so that the daemon re-reads only the
+    campaign files that changed (all of them when config.yaml changed)."""
+
+    config_stamp: tuple[int, int] | None = None
+    files: dict[Path, tuple[tuple[int, int], LoadedCampaign | None, list[Any]]] = field(default_factory=dict)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def load_project(root: Path, cache: LoadCache | None = None) -> Project:
+    """Load config and every campaign; never raises for bad input, collects problems.
+    With ``cache``, campaign files unchanged since the last call are not read again."""
     with _gc_paused():
-        return _load_project(root)
+        return _load_project(root, cache)
 
 
-def _load_project(root: Path) -> Project:
+def _load_project(root: Path, cache: LoadCache | None) -> Project:
     problems = Problems()
     config, located, settings, check_with = _load_config(root, problems)
+    if cache is not None and cache.config_stamp != _stamp(root / CONFIG_FILE):
+        cache.files.clear()  # every campaign's references depend on the config
+        cache.config_stamp = _stamp(root / CONFIG_FILE)
     campaigns: dict[str, LoadedCampaign] = {}
     broken: dict[str, str] = {}
     unchecked: dict[str, str] = {}
-    for path in campaign_files(root):
+    paths = campaign_files(root)
+    for path in paths:
         rel = path.relative_to(root).as_posix()
-        before = len(problems)
-        loaded = load_campaign(path, root, check_with, problems)
+        stamp = _stamp(path)
+        hit = cache.files.get(path) if cache is not None else None
+        if hit is not None and hit[0] == stamp:
+            loaded, found = hit[1], hit[2]
+        else:
+            found = Problems()
+            loaded = load_campaign(path, root, check_with, found)
+            if cache is not None and stamp is not None:
+                cache.files[path] = (stamp, loaded, list(found))
+        problems.extend(found)
         # Checked against a repaired config, a campaign is still not part of a plan whose
         # config.yaml does not validate.
         if loaded is not None and loaded.valid and config is not None:
             campaigns[loaded.key] = loaded
         else:
             broken[path.stem] = rel
-            if config is None and not any(p.severity == "error" and p.file == rel for p in problems[before:]):
+            if config is None and not any(p.severity == "error" and p.file == rel for p in found):
                 unchecked[path.stem] = rel
+    if cache is not None:
+        for gone in set(cache.files) - set(paths):
+            del cache.files[gone]
     _misnamed_campaign_files(root, problems)
     return Project(root, config, located, campaigns, broken, problems, settings, unchecked)

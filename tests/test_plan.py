@@ -93,3 +93,23 @@ def test_repeats_keep_wall_time_across_dst_and_the_repeated_hour_is_sent_once(ma
     nightly = [d for d in deliveries(project) if d.message == "natt"]
     assert [d.id for d in nightly] == ["host/natt/webb@2018-10-27", "host/natt/webb@2018-10-28", "host/natt/webb@2018-10-29"]
     assert str(nightly[1].at.utcoffset()) == "2:00:00"  # the earlier 02:30, once
+
+
+def test_load_cache_rereads_only_what_changed(make_root) -> None:
+    import os
+
+    from samverkan.loading import LoadCache
+
+    root = make_root(campaigns={"a": WEEKLY, "b": WEEKLY})
+    cache = LoadCache()
+    first = load_project(root, cache)
+    (root / "campaigns/b.yaml").write_text(WEEKLY.replace("Höst", "Vinter"), encoding="utf-8")
+    second = load_project(root, cache)
+    assert second.campaigns["a"] is first.campaigns["a"]  # not read again
+    assert second.campaigns["b"].model.title == "Vinter"
+    (root / "campaigns/a.yaml").unlink()
+    assert "a" not in load_project(root, cache).campaigns
+    config = root / "config.yaml"
+    config.write_text(config.read_text() + "\n", encoding="utf-8")
+    os.utime(config)
+    assert load_project(root, cache).campaigns["b"] is not second.campaigns["b"]  # config changed: all again

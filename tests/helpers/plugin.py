@@ -64,9 +64,6 @@ class NotebookPublisher:
         time.sleep(self.settings.delay)
         return Receipt(external_id=delivery_id, url=None, note=f"written to {self.settings.path}")
 
-    def lookup(self, payload: Payload, delivery_id: str):
-        return None
-
     def outbox(self) -> bool:
         return False
 '''
