@@ -22,7 +22,7 @@ from typing import Any
 
 from publishers.base import get
 
-from .loading import LoadedCampaign, LoadedMessage, Project
+from .loading import LoadedCampaign, LoadedMessage, Project, gc_paused
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
 
@@ -142,6 +142,7 @@ class _Checker:
         self.findings = _Findings()
         self.template_errors: dict[tuple[str, int, str], Problem] = {}
         words = [w.strip() for w in self.checks.flagged_words if w.strip()]
+        self.flagged_lower = tuple({w.lower() for w in words})
         self.flagged = (
             re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
             if words else None
@@ -255,17 +256,25 @@ class _Checker:
         sources = [("title", res.sources["title"], res.title), ("body", res.sources["body"], res.body)]
         seen = False
         for what, path, text in sources:
-            for word in sorted({w.lower() for w in self.flagged.findall(text)}):
+            for word in self.flagged_in(text):
                 seen = True
                 self.findings.add(file, campaign.where(*path), "warning",
                                   f"the press release uses '{word}' in the {what} (checks.flagged_words): make sure it "
                                   "is objective and points out no one", r.channel)
         if not seen:
-            words = sorted({w.lower() for w in self.flagged.findall(f"{r.parts.get('subject', '')}\n{r.parts.get('text', '')}")})
-            for word in words:
+            for word in self.flagged_in(f"{r.parts.get('subject', '')}\n{r.parts.get('text', '')}"):
                 self.findings.add(file, campaign.where(*base), "warning",
                                   f"the press release uses '{word}' (from a template or a template variable; "
                                   "checks.flagged_words): make sure it is objective and points out no one", r.channel)
+
+    def flagged_in(self, text: str) -> list[str]:
+        """The flagged words in ``text``, lower case, sorted. Most texts have none, and a
+        substring test of the lowered text says so five times faster than the regex."""
+        assert self.flagged is not None
+        low = text.lower()
+        if not any(w in low for w in self.flagged_lower):
+            return []
+        return sorted({w.lower() for w in self.flagged.findall(text)})
 
     def personnummer(self, campaigns: list[LoadedCampaign] | None = None) -> None:
         """Every text a message is made of lives in config.yaml, a campaign file or a
@@ -331,9 +340,12 @@ def check_content(project: Project) -> list[Problem]:
     messages = sum(len(c.messages) for c in project.campaigns.values())
     workers = min(os.cpu_count() or 1, 8)
     try:
-        if messages >= PARALLEL_FROM and workers > 1 and sys.platform == "linux":
-            return checker.run_parallel(workers)
-        return checker.run()
+        # Rendering makes short-lived objects only, while the collector would rescan the
+        # whole loaded plan each time (a seventh of the time on a large plan).
+        with gc_paused():
+            if messages >= PARALLEL_FROM and workers > 1 and sys.platform == "linux":
+                return checker.run_parallel(workers)
+            return checker.run()
     except RenderError as exc:  # the environment itself (e.g. an unknown locale)
         return [exc.problem()]
 

@@ -569,7 +569,7 @@ def _misnamed_campaign_files(root: Path, problems: Problems) -> None:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Loading a plan allocates hundreds of thousands of small objects that all stay alive
     (nodes, positions, models), and the cyclic collector rescans them again and again: a
     third of the time on a large plan. None of them form cycles, so reference counting
@@ -603,7 +603,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 def load_project(root: Path, cache: LoadCache | None = None) -> Project:
     """Load config and every campaign; never raises for bad input, collects problems.
     With ``cache``, campaign files unchanged since the last call are not read again."""
-    with _gc_paused():
+    with gc_paused():
         return _load_project(root, cache)
 
 

@@ -377,10 +377,16 @@ _DICT_ATTRS = frozenset(dir(dict))
 def _sandbox_class() -> type:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from .snippetcache import memoize
+
     class Sandbox(ImmutableSandboxedEnvironment):
         """The immutable sandbox, with a fast path for our own plain-data views: their
         attributes need none of the sandbox's checks, and a validate run over thousands of
         messages makes about thirty such look-ups per rendering."""
+
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.prepared: dict[str, Any] = {}
 
         def getattr(self, obj: Any, attribute: str) -> Any:
             if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRS:
@@ -388,6 +394,23 @@ def _sandbox_class() -> type:
             if type(obj) is MessageView and attribute in MessageView.FIELDS:
                 return getattr(obj, attribute)
             return super().getattr(obj, attribute)
+
+        def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
+            # Every template is fetched here, the ones included by others too: each is
+            # prepared once, when it is first compiled, and then found in one look-up
+            # (templates never change in an environment; an edit makes a new one).
+            if globals is None and type(name) is str:
+                template = self.prepared.get(name)
+                if template is not None:
+                    return template
+            template = super().get_template(name, parent, globals)
+            if globals is None and type(name) is str:
+                # A plain dict instead of Jinja's ChainMap over the environment's globals
+                # (which never change once built): every rendering copies and iterates it.
+                template.globals = dict(template.globals)
+                memoize(self, template)
+                self.prepared[name] = template
+            return template
 
     return Sandbox
 

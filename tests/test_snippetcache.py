@@ -1,0 +1,123 @@
+"""Replayed template output (samverkan/snippetcache.py) is always what rendering would
+write: the same values give the same text, other values a new rendering, and templates
+whose rendering does more than write are never replayed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+import pytest
+from markupsafe import Markup
+
+from samverkan import rendering, snippetcache
+from samverkan.loading import load_project
+from samverkan.plan import deliveries
+from samverkan.rendering import environment, render
+from tests.helpers.plans import full_root
+
+TEMPLATES = {
+    "snippets/who.txt.j2": "{{ who }} {{ when }}",
+    "snippets/who.html.j2": "<b>{{ who }}</b>",
+    "t.txt.j2": "[{% include 'snippets/who.txt.j2' %}]",
+    "t.html.j2": "{% include 'snippets/who.html.j2' %}",
+    "loop.txt.j2": "{% for who in people %}{% include 'snippets/who.txt.j2' %};{% endfor %}",
+    "snippets/macros.txt.j2": "{% macro greet(name) %}Hej {{ name }}{% endmacro %}",
+    "uses-macro.txt.j2": "{% from 'snippets/macros.txt.j2' import greet %}{{ greet(who) }}",
+    "snippets/base.txt.j2": "<{% block inner %}bas{% endblock %}>",
+    "child-a.txt.j2": "{% extends 'snippets/base.txt.j2' %}{% block inner %}a {{ who }}{% endblock %}",
+    "child-b.txt.j2": "{% extends 'snippets/base.txt.j2' %}{% block inner %}b {{ who }}{% endblock %}",
+    "snippets/dice.txt.j2": "{{ range(1000)|list|random }}",
+    "snippets/nested.txt.j2": "{% include 'snippets/who.txt.j2' %}/{{ extra }}",
+    "snippets/dynamic.txt.j2": "{% include name %}",
+}
+
+
+@pytest.fixture
+def env(make_root) -> jinja2.Environment:
+    return environment(load_project(full_root(make_root, templates=TEMPLATES)))
+
+
+def test_the_same_values_replay_and_other_values_render_anew(env) -> None:
+    t = env.get_template("t.txt.j2")
+    when = datetime(2018, 8, 13, 7, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert t.render(who="Kim", when=when) == "[Kim 2018-08-13 07:30:00+02:00]"
+    assert t.render(who="Kim", when=when) == "[Kim 2018-08-13 07:30:00+02:00]"
+    assert t.render(who="Pat", when=when) == "[Pat 2018-08-13 07:30:00+02:00]"
+    # the same instant in another zone is written differently
+    assert t.render(who="Pat", when=when.astimezone(timezone.utc)) == "[Pat 2018-08-13 05:30:00+00:00]"
+    # equal in Python, not in the output: 1 and True, a list and a tuple
+    assert t.render(who=1, when=None) == "[1 None]"
+    assert t.render(who=True, when=None) == "[True None]"
+    assert t.render(who=[1], when=None) == "[[1] None]"
+    assert t.render(who=(1,), when=None) == "[(1,) None]"
+
+
+def test_a_markup_string_is_not_taken_for_the_same_plain_string(env) -> None:
+    t = env.get_template("t.html.j2")
+    assert t.render(who="<i>x</i>") == "<b>&lt;i&gt;x&lt;/i&gt;</b>"
+    assert t.render(who=Markup("<i>x</i>")) == "<b><i>x</i></b>"
+    assert t.render(who="<i>x</i>") == "<b>&lt;i&gt;x&lt;/i&gt;</b>"
+
+
+def test_dicts_count_by_their_items_in_order(env) -> None:
+    t = env.get_template("t.txt.j2")
+    assert t.render(who={"a": 1, "b": 2}, when=None) == "[{'a': 1, 'b': 2} None]"
+    assert t.render(who={"b": 2, "a": 1}, when=None) == "[{'b': 2, 'a': 1} None]"
+    assert t.render(who={"a": 1, "b": 3}, when=None) == "[{'a': 1, 'b': 3} None]"
+
+
+def test_an_include_inside_a_loop_sees_each_loop_value(env) -> None:
+    t = env.get_template("loop.txt.j2")
+    assert t.render(people=["a", "b", "a"], when=1) == "a 1;b 1;a 1;"
+
+
+def test_an_error_is_raised_every_time_and_nothing_is_kept(env) -> None:
+    t = env.get_template("t.txt.j2")
+    for _ in range(3):
+        with pytest.raises(jinja2.UndefinedError):
+            t.render(who="Kim")  # no 'when'
+    assert t.render(who="Kim", when=2) == "[Kim 2]"
+
+
+def test_macros_imports_and_inheritance_work_as_without_replay(env) -> None:
+    t = env.get_template("uses-macro.txt.j2")
+    assert [t.render(who=w) for w in ("Kim", "Pat", "Kim")] == ["Hej Kim", "Hej Pat", "Hej Kim"]
+    assert env.get_template("child-a.txt.j2").render(who="x") == "<a x>"
+    assert env.get_template("child-b.txt.j2").render(who="x") == "<b x>"
+    assert env.get_template("child-a.txt.j2").render(who="y") == "<a y>"
+    assert env.get_template("snippets/base.txt.j2").render() == "<bas>"
+
+
+def test_what_a_template_reads_includes_what_its_snippets_read(env) -> None:
+    assert snippetcache.template_names(env, "snippets/nested.txt.j2") == {"who", "when", "extra"}
+    t = env.get_template("snippets/nested.txt.j2")
+    assert t.render(who="a", when=1, extra="x") == "a 1/x"
+    assert t.render(who="a", when=1, extra="y") == "a 1/y"
+    assert t.render(who="b", when=1, extra="y") == "b 1/y"
+
+
+def test_templates_whose_output_cannot_be_known_from_their_values_are_not_replayed(env) -> None:
+    assert snippetcache.template_names(env, "snippets/dice.txt.j2") is None  # |random
+    assert snippetcache.template_names(env, "snippets/dynamic.txt.j2") is None  # include by variable
+    dice = env.get_template("snippets/dice.txt.j2")
+    assert len({dice.render() for _ in range(20)}) > 1
+
+
+def test_every_sample_rendering_is_the_same_with_and_without_replay(sample_root: Path, monkeypatch) -> None:
+    def render_all() -> dict[str, dict[str, str]]:
+        rendering._build_environment.cache_clear()  # a fresh environment, prepared anew
+        project = load_project(sample_root)
+        out = {}
+        for d in deliveries(project):
+            out[d.id] = render(project, d).parts
+        return out
+
+    replayed = render_all()
+    monkeypatch.setattr(snippetcache, "memoize", lambda env, template: None)
+    plain = render_all()
+    rendering._build_environment.cache_clear()
+    assert len(replayed) > 100
+    assert replayed == plain
