@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from collections import defaultdict
 from typing import Any
 
 from publishers.base import get
 
-from .loading import LoadedCampaign, LoadedMessage, Project, gc_paused
+from .loading import LoadedCampaign, LoadedMessage, Project, campaign_files, gc_paused, load_project
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
 
@@ -134,6 +135,10 @@ class _Findings:
         return out
 
 
+_Result = tuple[dict[tuple[str, int, str], Problem], list[Problem]]
+"""A campaign's template errors (by template file, line and message) and other findings."""
+
+
 class _Checker:
     def __init__(self, project: Project):
         assert project.config is not None
@@ -148,23 +153,35 @@ class _Checker:
             if words else None
         )
 
-    def run(self) -> list[Problem]:
-        self.render_share(list(self.project.campaigns))
-        self.personnummer()
-        return list(self.template_errors.values()) + self.findings.problems()
-
-    def render_share(self, keys: list[str]) -> tuple[dict[tuple[str, int, str], tuple[int, Problem]], list[Problem]]:
-        """Check the campaigns ``keys``; returns each template error with the plan position
-        of the campaign that met it first, and the other findings."""
-        order = {k: i for i, k in enumerate(self.project.campaigns)}
-        first: dict[tuple[str, int, str], tuple[int, Problem]] = {}
+    def campaign_results(self, keys: list[str]) -> dict[str, _Result]:
+        """The template errors and findings of each campaign of ``keys``, apart."""
+        out = {}
         for key in keys:
             campaign = self.project.campaigns[key]
+            self.findings, self.template_errors = _Findings(), {}
             for message in campaign.messages:
                 self.message(campaign, message)
-            for tkey, problem in self.template_errors.items():
-                first.setdefault(tkey, (order[key], problem))
-        return first, self.findings.problems()
+            out[key] = (self.template_errors, self.findings.problems())
+        return out
+
+    def merged(self, results: dict[str, _Result]) -> list[Problem]:
+        """The problems of ``results`` and of the personal identity number search. A
+        template error met by several campaigns is reported once, as the first campaign in
+        plan order met it, however the campaigns were shared out."""
+        first: dict[tuple[str, int, str], Problem] = {}
+        found: list[Problem] = []
+        for key in self.project.campaigns:
+            if key in results:
+                errors, problems = results[key]
+                for tkey, problem in errors.items():
+                    first.setdefault(tkey, problem)
+                found += problems
+        self.findings = _Findings()
+        self.personnummer()
+        return list(first.values()) + found + self.findings.problems()
+
+    def run(self) -> list[Problem]:
+        return self.merged(self.campaign_results(list(self.project.campaigns)))
 
     def run_parallel(self, workers: int) -> list[Problem]:
         """Render in forked worker processes, a share of the campaigns each: rendering is
@@ -176,16 +193,7 @@ class _Checker:
         shares = [keys[i::workers] for i in range(workers)]
         with multiprocessing.get_context("fork").Pool(workers, initializer=_adopt, initargs=(self,)) as pool:
             results = pool.map(_run_share, shares)
-        # A template error met by several workers is reported once, as the first campaign
-        # in plan order met it (what a serial run says).
-        first: dict[tuple[str, int, str], tuple[int, Problem]] = {}
-        for errors, _ in results:
-            for tkey, (pos, problem) in errors.items():
-                if tkey not in first or pos < first[tkey][0]:
-                    first[tkey] = (pos, problem)
-        self.personnummer()
-        findings = [p for _, found in results for p in found] + self.findings.problems()
-        return [p for _, p in sorted(first.values(), key=lambda x: x[0])] + findings
+        return self.merged({k: r for share in results for k, r in share.items()})
 
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)
@@ -324,9 +332,9 @@ def _adopt(checker: _Checker) -> None:
     _worker = checker
 
 
-def _run_share(keys: list[str]) -> tuple[dict[tuple[str, int, str], tuple[int, Problem]], list[Problem]]:
+def _run_share(keys: list[str]) -> dict[str, _Result]:
     assert _worker is not None
-    return _worker.render_share(keys)
+    return _worker.campaign_results(keys)
 
 
 def check_content(project: Project) -> list[Problem]:
@@ -350,6 +358,69 @@ def check_content(project: Project) -> list[Problem]:
         return [exc.problem()]
 
 
+# Below this many campaign files the plan is loaded and checked in one process.
+OVERLAP_FROM = 200
+# Checking a campaign takes about twice as long as loading it (bench/validate.py); the
+# shares below are balanced on that.
+CHECK_TO_LOAD = 2.0
+
+
+def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
+    """Load the plan and run :func:`check_content` on it, overlapped on a large plan.
+
+    The parent must load every campaign (the plan, the agreement checks, the report), but a
+    forked worker can load its own share of the files at the same time and check them,
+    while the parent checks the rest once it has loaded everything. With ``w`` workers and
+    checking ``r`` times as slow as loading, each worker takes the share
+    ``(1 + r) / (1 + (w + 1) r)`` of the files so that all finish together (0.6 on two
+    cores). A worker's findings count only for the campaigns that are valid in the
+    parent's own load."""
+    import multiprocessing
+    import os
+    import sys
+
+    files = campaign_files(root)
+    workers = min((os.cpu_count() or 1) - 1, 7)
+    if len(files) < OVERLAP_FROM or workers < 1 or sys.platform != "linux":
+        project = load_project(root)
+        return project, check_content(project)
+    r = CHECK_TO_LOAD
+    share = (1 + r) / (1 + (workers + 1) * r)
+    per_worker = int(len(files) * share)
+    first = len(files) - per_worker * workers  # the parent's share comes first
+    shares = [files[first + i * per_worker:first + (i + 1) * per_worker] for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pending = pool.map_async(_load_and_check_share, [(root, s) for s in shares])
+        project = load_project(root)
+        if project.config is None:
+            return project, []
+        checker = _Checker(project)
+        theirs = {p for s in shares for p in s}
+        own = [k for k, c in project.campaigns.items() if root / c.file not in theirs]
+        try:
+            with gc_paused():
+                results = checker.campaign_results(own)
+                for share_results in pending.get():
+                    if isinstance(share_results, Problem):
+                        return project, [share_results]  # the environment itself
+                    results.update((k, v) for k, v in share_results.items() if k in project.campaigns)
+                return project, checker.merged(results)
+        except RenderError as exc:
+            return project, [exc.problem()]
+
+
+def _load_and_check_share(job: tuple[Path, list[Path]]) -> dict[str, _Result] | Problem:
+    root, files = job
+    project = load_project(root, only=files)
+    if project.config is None:
+        return {}
+    try:
+        with gc_paused():
+            return _Checker(project).campaign_results(list(project.campaigns))
+    except RenderError as exc:
+        return exc.problem()
+
+
 def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:
     """The content errors that keep a campaign from being published: what ``validate``
     reports as errors for its messages, the templates they use and the files they come from."""
@@ -357,9 +428,10 @@ def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]
         return []
     checker = _Checker(project)
     try:
-        errors, _ = checker.render_share([campaign.key])
+        errors, problems = checker.campaign_results([campaign.key])[campaign.key]
     except RenderError as exc:
         return [exc.problem()]
+    checker.findings = _Findings()
     checker.personnummer([campaign])
-    problems = [p for _, p in errors.values()] + checker.findings.problems()
+    problems = list(errors.values()) + problems + checker.findings.problems()
     return sorted({p for p in problems if p.severity == "error"})

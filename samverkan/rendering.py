@@ -467,7 +467,9 @@ class _State:
 
     def __init__(self, project: Project):
         assert project.config is not None
-        self.project = project
+        # Not the project itself: it holds this state, and a cycle would keep a whole plan
+        # alive until the collector's next full pass (or the end of the process).
+        self.root = project.root
         self.config = project.config
         self.plan_dir = (project.root / PLAN_TEMPLATES).resolve()
         try:
@@ -584,7 +586,7 @@ class _State:
             parties = view["parties"]
             view["joint"] = _format_list(tuple(p["name"] for p in parties), self.config.locale)
             # What RenderedMessage carries besides the text; built once per campaign.
-            root = self.project.root
+            root = self.root
             self.extras[campaign.key] = {
                 "logos": tuple(
                     Logo(p["key"], (root / p["logo"]["path"]).resolve(), p["logo"]["alt"], p["logo"]["cid"])

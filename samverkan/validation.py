@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .loading import Project, load_project
+from .loading import Project
 from .plan import check_agreement
 from .problems import Problem
 
@@ -44,12 +44,13 @@ class Report:
 
 def validate(root: Path, *, strict: bool = False, project: Project | None = None) -> Report:
     """Load and check everything; under ``strict`` every warning counts as an error."""
-    project = project or load_project(root)
-    found = list(project.problems) + list(check_agreement(project))
-    if project.config is not None:
-        from .contentchecks import check_content
+    from .contentchecks import check_content, load_and_check
 
-        found += check_content(project)
+    if project is None:
+        project, content = load_and_check(root)
+    else:
+        content = check_content(project)
+    found = list(project.problems) + list(check_agreement(project)) + content
     if strict:
         found = [Problem(p.file, p.line, p.col, "error", p.message) for p in found]
     problems = sorted(set(found), key=lambda p: (p.file != "config.yaml", p.file, p.line, p.col, p.message))

@@ -154,3 +154,30 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
     assert parallel == serial
     assert any(p.file == "content/templates/facebook/post.txt.j2" for p in serial)
     assert sum("LIX" in p.message for p in serial) == 7
+
+
+def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(make_root, monkeypatch) -> None:
+    """validate on a large plan loads and checks shares of it in forked workers while the
+    parent loads everything: the report must be the same, a broken campaign's findings
+    included only as the parent's load sees it, a template error reported once."""
+    import os
+
+    from samverkan import contentchecks
+    from samverkan.validation import validate as run
+
+    config = FULL_CONFIG + "checks: {lix_max: 10, facebook_max_chars: 200}\n"
+    campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(7)}
+    campaigns["trasig"] = with_message_keys("").replace("Nu börjar skolan", "Nu börjar skolan {{ x }}")
+    campaigns["ogiltig"] = with_message_keys("okand_nyckel: 1\n")
+    root = full_root(make_root, campaigns, config=config,
+                     templates={"facebook/post.txt.j2": "{{ message.title }} {{ saknas }}\n"})
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
+    alone = run(root)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # two workers beside the parent
+    overlapped = run(root)
+    assert overlapped.problems == alone.problems
+    assert sorted(overlapped.project.campaigns) == sorted(alone.project.campaigns)
+    assert sum(p.file == "content/templates/facebook/post.txt.j2" for p in alone.problems) == 1
+    assert sum("LIX" in p.message for p in alone.problems) == 8
+    assert any(p.file == "campaigns/ogiltig.yaml" and p.severity == "error" for p in alone.problems)

@@ -181,3 +181,29 @@ def test_a_campaign_file_ending_in_yml_is_warned_about(corpus_root) -> None:
     assert list(project.campaigns) == ["skolstart"]
     result = invoke("validate", "--root", str(root))
     assert "campaigns/jul.yml:1:1: warning: ignored: campaign files end in .yaml; rename it to jul.yaml" in result.output.splitlines()
+
+
+def test_a_dropped_plan_is_freed_although_it_was_kept_past_the_collector(sample_root) -> None:
+    """load_project moves the plan it loaded out of the collector's sight (gc.freeze), which
+    is only right while a plan, and the state rendering keeps on it, hold no reference
+    cycles: each plan dropped must leave the frozen set as it found it."""
+    import gc
+
+    from samverkan.plan import deliveries
+    from samverkan.rendering import render
+    from samverkan.validation import validate
+
+    def load_render_drop() -> int:
+        project = load_project(sample_root)
+        loaded = gc.get_freeze_count()
+        for d in deliveries(project):
+            render(project, d)  # the rendering state lives on the project
+        validate(sample_root, project=project)
+        del project
+        assert gc.get_freeze_count() < loaded - 1000  # freed at once, no collection needed
+        return gc.get_freeze_count()
+
+    load_render_drop()  # modules and caches the first rendering brings are kept too
+    first = load_render_drop()
+    later = [load_render_drop() for _ in range(3)]
+    assert all(abs(n - first) < 100 for n in later), (first, later)  # a kept plan is thousands
