@@ -148,6 +148,7 @@ class _Checker:
         self.template_errors: dict[tuple[str, int, str], Problem] = {}
         words = [w.strip() for w in self.checks.flagged_words if w.strip()]
         self.flagged_lower = tuple({w.lower() for w in words})
+        self.flagged_seen: dict[str, list[str]] = {}
         self.flagged = (
             re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
             if words else None
@@ -161,6 +162,7 @@ class _Checker:
             self.findings, self.template_errors = _Findings(), {}
             for message in campaign.messages:
                 self.message(campaign, message)
+            self.personnummer([campaign])
             out[key] = (self.template_errors, self.findings.problems())
         return out
 
@@ -264,7 +266,7 @@ class _Checker:
         sources = [("title", res.sources["title"], res.title), ("body", res.sources["body"], res.body)]
         seen = False
         for what, path, text in sources:
-            for word in self.flagged_in(text):
+            for word in self.flagged_in(text, remember=True):
                 seen = True
                 self.findings.add(file, campaign.where(*path), "warning",
                                   f"the press release uses '{word}' in the {what} (checks.flagged_words): make sure it "
@@ -275,39 +277,48 @@ class _Checker:
                                   f"the press release uses '{word}' (from a template or a template variable; "
                                   "checks.flagged_words): make sure it is objective and points out no one", r.channel)
 
-    def flagged_in(self, text: str) -> list[str]:
+    def flagged_in(self, text: str, remember: bool = False) -> list[str]:
         """The flagged words in ``text``, lower case, sorted. Most texts have none, and a
-        substring test of the lowered text says so five times faster than the regex."""
+        substring test of the lowered text says so five times faster than the regex.
+        ``remember`` a text that comes again (a message's title and body: once per channel)."""
         assert self.flagged is not None
-        low = text.lower()
-        if not any(w in low for w in self.flagged_lower):
-            return []
-        return sorted({w.lower() for w in self.flagged.findall(text)})
+        found = self.flagged_seen.get(text)
+        if found is None:
+            low = text.lower()
+            found = sorted({w.lower() for w in self.flagged.findall(text)}) if any(w in low for w in self.flagged_lower) else []
+            if remember and len(self.flagged_seen) < 8192:
+                self.flagged_seen[text] = found
+        return found
 
     def personnummer(self, campaigns: list[LoadedCampaign] | None = None) -> None:
         """Every text a message is made of lives in config.yaml, a campaign file or a
         template, so those files are searched line by line: each finding has its exact
-        place, and each file is read once however many messages use it."""
-        chosen = list(self.project.campaigns.values()) if campaigns is None else campaigns
-        files = ["config.yaml"] + [c.file for c in chosen]
-        root = self.project.root
-        for folder, shown in ((root / PLAN_TEMPLATES, PLAN_TEMPLATES), (BUILTIN_TEMPLATES, "samverkan/templates")):
+        place, and each file is read once however many messages use it. Without
+        ``campaigns``, config.yaml and the templates only (each campaign's own file is
+        searched with its messages, see :meth:`campaign_results`)."""
+        if campaigns is not None:
+            for c in campaigns:
+                self.search_file(c.file, self.project.root / c.file)
+            return
+        self.search_file("config.yaml", self.project.root / "config.yaml")
+        for folder, shown in ((self.project.root / PLAN_TEMPLATES, PLAN_TEMPLATES), (BUILTIN_TEMPLATES, "samverkan/templates")):
             if folder.is_dir():
-                files += [f"{shown}/{p.relative_to(folder).as_posix()}" for p in sorted(folder.rglob("*.j2"))]
-        for rel in files:
-            path = root / rel if not rel.startswith("samverkan/") else BUILTIN_TEMPLATES / rel.split("/", 2)[2]
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue  # the loader reports unreadable files
-            if not _DIGITS.search(text):
-                continue
-            for n, line in enumerate(text.splitlines(), 1):
-                if rel.endswith(".yaml") and line.lstrip().startswith("#"):
-                    continue  # a YAML comment is never published
-                for start, _ in personnummer_spans(line):
-                    # Say where it is, never what it is: the report must not spread it.
-                    self.findings.add(rel, (n, start + 1), "error", PNR_TEXT)
+                for path in sorted(folder.rglob("*.j2")):
+                    self.search_file(f"{shown}/{path.relative_to(folder).as_posix()}", path)
+
+    def search_file(self, rel: str, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return  # the loader reports unreadable files
+        if not _DIGITS.search(text):
+            return
+        for n, line in enumerate(text.splitlines(), 1):
+            if rel.endswith(".yaml") and line.lstrip().startswith("#"):
+                continue  # a YAML comment is never published
+            for start, _ in personnummer_spans(line):
+                # Say where it is, never what it is: the report must not spread it.
+                self.findings.add(rel, (n, start + 1), "error", PNR_TEXT)
 
 
 def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> list[Problem]:
@@ -432,6 +443,6 @@ def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]
     except RenderError as exc:
         return [exc.problem()]
     checker.findings = _Findings()
-    checker.personnummer([campaign])
+    checker.personnummer()
     problems = list(errors.values()) + problems + checker.findings.problems()
     return sorted({p for p in problems if p.severity == "error"})

@@ -489,6 +489,14 @@ class _State:
         self.extras: dict[str, dict[str, Any]] = {}
         self.images: dict[str, Path] = {}
         self.parties = self._parties()
+        self.agreement_view = {"title": self.config.agreement.title}
+        self.channel_views: dict[str, dict[str, str]] = {}
+
+    def channel_view(self, channel: str, publisher: str) -> dict[str, str]:
+        view = self.channel_views.get(channel)
+        if view is None or view["publisher"] != publisher:
+            view = self.channel_views[channel] = {"name": channel, "publisher": publisher}
+        return view
 
     def _parties(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -533,6 +541,17 @@ class _State:
             # a fresh exception each time: re-raising one instance would grow its traceback
             raise found[0](*found[1])
         return found
+
+    def render(self, name: str, ctx: dict[str, Any]) -> str:
+        """What ``self.template(name).render(ctx)`` gives, in a context that shares ``ctx``
+        (which must hold the environment's globals) instead of copying it and them for
+        each part of each message."""
+        template = self.template(name)
+        try:
+            return self.env.concat(template.root_render_func(template.new_context(ctx, shared=True)))  # type: ignore[no-any-return]
+        except Exception:
+            self.env.handle_exception()  # the traceback at the template's lines, as render() does
+            raise  # (handle_exception always raises)
 
     def locate(self, exc: BaseException, name: str, context: str) -> RenderError:
         """A RenderError at the innermost template line of ``exc``'s traceback."""
@@ -774,9 +793,11 @@ def render_loaded(
     view = MessageView(m.key, res.title, res.body, m.link, image, embargo, at, res.vars)
     cview = state.campaign_view(campaign)
     extras = state.extras[campaign.key]
-    ctx: dict[str, Any] = {k: v for k, v in res.vars.items() if isinstance(k, str)}
+    ctx = dict(state.env.globals)  # (range, dict, ...: shared by the parts, see _State.render)
+    if res.vars:
+        ctx.update((k, v) for k, v in res.vars.items() if isinstance(k, str))
     ctx.update({  # the names every template relies on win over a var of the same name
-        "agreement": {"title": state.config.agreement.title},
+        "agreement": state.agreement_view,
         "campaign": cview,
         "message": view,
         # events still to come when the message goes out; campaign.events has them all
@@ -784,14 +805,14 @@ def render_loaded(
         "parties": cview["parties"],
         "joint": cview["joint"],  # "Hultsfreds kommun och Polisen, ..."
         "contacts": extras["contact_views"],
-        "channel": {"name": channel, "publisher": publisher},
+        "channel": state.channel_view(channel, publisher),
         "vars": res.vars,
     })
 
     parts: dict[str, str] = {}
     for part, name in templates.items():
         try:
-            text = state.template(name).render(ctx)
+            text = state.render(name, ctx)
         except RenderError:
             raise
         except jinja2.TemplateNotFound as exc:

@@ -49,10 +49,11 @@ def _freeze(value: Any) -> Any:
     kind = type(value)
     if kind is str:
         return value
+    # A plain string stands for itself (as above) without a call: most values are.
     if kind is dict:
-        return (dict, tuple((k, _freeze(v)) for k, v in value.items()))
+        return (dict, tuple([(k, v if type(v) is str else _freeze(v)) for k, v in value.items()]))
     if kind is list or kind is tuple:
-        return (kind, tuple(_freeze(v) for v in value))
+        return (kind, tuple([v if type(v) is str else _freeze(v) for v in value]))
     if kind is datetime:
         # Equal instants in two time zones are written differently.
         return (datetime, value, value.tzinfo, value.fold)
