@@ -395,6 +395,10 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     if len(files) < OVERLAP_FROM or workers < 1 or sys.platform != "linux":
         project = load_project(root)
         return project, check_content(project)
+    # What the first rendering of each process would do, done once for all of them.
+    from .rendering import prepare
+
+    prepare(load_project(root, only=()))
     r = CHECK_TO_LOAD
     share = (1 + r) / (1 + (workers + 1) * r)
     per_worker = int(len(files) * share)

@@ -546,19 +546,30 @@ def _check_in_period(
 
 
 def campaign_files(root: Path) -> list[Path]:
+    """The campaign files, sorted by name (what plan order means)."""
     folder = root / CAMPAIGN_DIR
-    return sorted(p for p in folder.glob("*.yaml") if p.is_file()) if folder.is_dir() else []
+    try:
+        # scandir knows which entries are files without a stat call each
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".yaml") and e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [folder / name for name in names]
 
 
 def _misnamed_campaign_files(root: Path, problems: Problems) -> None:
     """Warn about ``campaigns/X.yml`` (and ``.YAML``): read by no one, so an officer would
     otherwise wonder why the campaign never shows."""
     folder = root / CAMPAIGN_DIR
-    if not folder.is_dir():
+    try:
+        with os.scandir(folder) as entries:
+            odd = sorted(e.name for e in entries
+                         if os.path.splitext(e.name)[1].lower() in (".yml", ".yaml")
+                         and not e.name.endswith(".yaml") and e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for path in sorted(folder.iterdir()):
-        if path.suffix == ".yaml" or path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
-            continue
+    for name in odd:
+        path = folder / name
         rel = path.relative_to(root).as_posix()
         meant = path.with_suffix(".yaml")
         if meant.exists():

@@ -652,6 +652,43 @@ def environment(project: Project) -> jinja2.Environment:
     return _state(project).env
 
 
+def prepare(project: Project) -> None:
+    """Do once what the first rendering of a plan does: import the libraries, build the
+    environment, compile each channel's templates and those they use, load the locale.
+    Done before forking, the work is shared by every process instead of repeated in each
+    (the environment is kept for the plan's next load). Failures are left for rendering
+    to report."""
+    from jinja2 import meta
+
+    from publishers import base
+
+    if project.config is None:
+        return
+    try:
+        state = _state(project)
+        markdown_text("*prepare*")
+        state.dates.datetime(datetime(2000, 1, 1, tzinfo=project.tz))
+    except Exception:
+        return
+    names: set[str] = set()
+    for settings in project.channel_settings.values():
+        try:
+            names.update(base.get(settings.publisher).parts.values())
+        except KeyError:
+            continue
+    seen: set[str] = set()
+    while names:
+        name = names.pop()
+        seen.add(name)
+        try:
+            state.template(name)
+            source, _, _ = state.env.loader.get_source(state.env, name)  # type: ignore[union-attr]
+            refs = meta.find_referenced_templates(state.env.parse(source, name))
+        except Exception:
+            continue
+        names |= {r for r in refs if r is not None and r not in seen}
+
+
 # --- rendering -----------------------------------------------------------------------------
 
 

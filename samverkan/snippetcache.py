@@ -13,20 +13,23 @@ again. A template is replayed only when that is exact:
   environment's own globals count by name;
 - it uses nothing that differs between two renderings of the same values (the ``random``
   filter, ``lipsum``);
-- rendering it does nothing but write: it defines no macros, blocks or top-level
-  variables (an import reads those from the context its rendering fills) and extends
-  no other template (whose blocks a child replaces).
+- rendering it does nothing but write: it defines no macros, blocks or variables (an
+  import reads those from the context its rendering fills) and extends no other
+  template (whose blocks a child replaces).
 
 Anything else (a message, a loop, an object) makes the template render as usual, and a
-template that meets such a value again and again is no longer tried. The environment is
+template that meets such a value again and again is no longer tried. A replayed
+template's context is only made when it must run (see ``_Pending``): making one costs
+more than replaying. The environment is
 sandboxed and immutable, so a template cannot change what it reads, and our filters are
 pure functions of their arguments.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 MAX_ENTRIES = 512
 """Outputs kept per template (a large plan has one signature per set of parties and one
@@ -62,24 +65,49 @@ def _freeze(value: Any) -> Any:
     raise _Unkeyable
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What one template's source says, found by parsing it once."""
+
+    names: frozenset[str]  # the context names it reads itself
+    refs: tuple[str | None, ...]  # the templates it includes, imports or extends (None: by variable)
+    deterministic: bool  # no random filter, no lipsum
+    only_writes: bool  # no macros, blocks, extends or variables
+
+
+def _reading(env: Any, name: str) -> _Reading | None:
+    from jinja2 import meta, nodes
+
+    readings = env.__dict__.setdefault("_samverkan_readings", {})
+    if name not in readings:
+        try:
+            source, _, _ = env.loader.get_source(env, name)
+            ast = env.parse(source, name)
+        except Exception:
+            readings[name] = None  # rendering reports it
+        else:
+            names = frozenset(meta.find_undeclared_variables(ast))
+            readings[name] = _Reading(
+                names=names,
+                refs=tuple(meta.find_referenced_templates(ast)),
+                deterministic=not (names & _NONDETERMINISTIC_NAMES)
+                and not any(f.name in _NONDETERMINISTIC_FILTERS for f in ast.find_all(nodes.Filter)),
+                only_writes=not any(True for _ in ast.find_all(
+                    (nodes.Macro, nodes.Block, nodes.Extends, nodes.Assign, nodes.AssignBlock))),
+            )
+    return readings[name]  # type: ignore[no-any-return]
+
+
 def template_names(env: Any, name: str, _seen: frozenset[str] = frozenset()) -> frozenset[str] | None:
     """The context names template ``name`` reads, with those of the templates it uses;
     None if they cannot be known or its output may differ between two renderings."""
-    from jinja2 import meta, nodes
-
     if name in _seen:
         return frozenset()  # a template including itself reads nothing more the second time
-    try:
-        source, _, _ = env.loader.get_source(env, name)
-        ast = env.parse(source, name)
-    except Exception:
-        return None  # rendering reports it
-    names = set(meta.find_undeclared_variables(ast))
-    if names & _NONDETERMINISTIC_NAMES:
+    reading = _reading(env, name)
+    if reading is None or not reading.deterministic:
         return None
-    if any(f.name in _NONDETERMINISTIC_FILTERS for f in ast.find_all(nodes.Filter)):
-        return None
-    for ref in meta.find_referenced_templates(ast):
+    names = set(reading.names)
+    for ref in reading.refs:
         if ref is None:
             return None  # a template named at run time
         inner = template_names(env, ref, _seen | {name})
@@ -89,27 +117,20 @@ def template_names(env: Any, name: str, _seen: frozenset[str] = frozenset()) -> 
     return frozenset(names)
 
 
-def _only_writes(env: Any, name: str) -> bool:
-    from jinja2 import nodes
-
-    try:
-        source, _, _ = env.loader.get_source(env, name)
-        ast = env.parse(source, name)
-    except Exception:
-        return False
-    if any(True for _ in ast.find_all((nodes.Macro, nodes.Block, nodes.Extends))):
-        return False
-    return not any(isinstance(n, (nodes.Assign, nodes.AssignBlock)) for n in ast.body)
-
-
 def memoize(env: Any, template: Any) -> None:
     """Make ``template`` replay its output for contexts it has seen (see module doc)."""
-    if not template.name or not _only_writes(env, template.name):
+    reading = _reading(env, template.name) if template.name else None
+    if reading is None or not reading.only_writes:
         return
     names = template_names(env, template.name)
     if names is None:
         return
+    global _missing
+    from jinja2.utils import missing
+
+    _missing = missing
     render: Callable[[Any], Iterator[str]] = template.root_render_func
+    real_context = template.new_context
     order = sorted(names)
     env_globals = env.globals
     cache: dict[Any, str] = {}
@@ -126,23 +147,76 @@ def memoize(env: Any, template: Any) -> None:
         return tuple(values)
 
     def replaying(context: Any) -> Iterator[str]:
+        # Not a generator itself: a template that renders (given up, or a value that
+        # cannot be compared) passes on its own pieces directly, not through a second one.
+        if misses[0] >= GIVE_UP_AFTER:
+            return render(_real(context))
         try:
             key = key_of(context)
         except _Unkeyable:
             misses[0] += 1
-            if misses[0] >= GIVE_UP_AFTER:
-                template.root_render_func = render
-            yield from render(context)
-            return
+            return render(_real(context))
         misses[0] = 0
         out = cache.get(key)
         if out is None:
             # One string instead of the template's many pieces: the same text, passed on
             # in one step. An error propagates before anything is kept.
-            out = "".join(render(context))
+            out = "".join(render(_real(context)))
             if len(cache) >= MAX_ENTRIES:
                 cache.clear()
             cache[key] = out
-        yield out
+        return _once(out)
 
+    def pending_context(vars: dict[str, Any] | None = None, shared: bool = False,
+                        locals: Mapping[str, Any] | None = None) -> _Pending:
+        return _Pending(real_context, template.globals, vars or {}, shared, locals)
+
+    template.new_context = pending_context
     template.root_render_func = replaying
+
+
+_missing: Any = None  # jinja2.utils.missing, once jinja2 is imported
+
+
+def _once(text: str) -> Iterator[str]:
+    yield text  # a generator, as the code of an include closes what it iterates
+
+
+def _real(context: Any) -> Any:
+    return context.real() if type(context) is _Pending else context
+
+
+class _Pending:
+    """A template context not made yet. Every rendering and include first makes a context
+    (``Template.new_context``) and hands it to the template's code; for a replayed output
+    none is needed, only the values of a few names. This answers for those as the context
+    would (see ``jinja2.runtime.new_context`` and ``Context.resolve_or_missing``), and makes
+    the real one when the template must run after all."""
+
+    __slots__ = ("make", "globals", "vars", "shared", "locals", "made")
+
+    def __init__(self, make: Callable[..., Any], globals: Mapping[str, Any], vars: dict[str, Any],
+                 shared: bool, locals: Mapping[str, Any] | None):
+        self.make, self.globals, self.vars, self.shared, self.locals = make, globals, vars, shared, locals
+        self.made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)  # anything else a caller of new_context uses
+
+    def resolve_or_missing(self, key: str) -> Any:
+        missing = _missing
+        if self.locals and key in self.locals and self.locals[key] is not missing:
+            return self.locals[key]
+        if key in self.vars:
+            return self.vars[key]
+        if not self.shared and key in self.globals:
+            return self.globals[key]
+        return missing
+
+    def get_exported(self) -> dict[str, Any]:
+        return {}  # a replayed template sets no variables (see _Reading.only_writes)
+
+    def real(self) -> Any:
+        if self.made is None:
+            self.made = self.make(self.vars, self.shared, self.locals)
+        return self.made

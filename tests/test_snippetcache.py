@@ -32,6 +32,8 @@ TEMPLATES = {
     "snippets/dice.txt.j2": "{{ range(1000)|list|random }}",
     "snippets/nested.txt.j2": "{% include 'snippets/who.txt.j2' %}/{{ extra }}",
     "snippets/dynamic.txt.j2": "{% include name %}",
+    "imports-plain.txt.j2": "{% import 'snippets/who.txt.j2' as w with context %}({{ w }})",
+    "obj.txt.j2": "{% include 'snippets/who.txt.j2' %}|{{ obj.x }}",
 }
 
 
@@ -121,3 +123,18 @@ def test_every_sample_rendering_is_the_same_with_and_without_replay(sample_root:
     rendering._build_environment.cache_clear()
     assert len(replayed) > 100
     assert replayed == plain
+
+
+def test_a_replayed_template_can_still_be_imported(env) -> None:
+    t = env.get_template("imports-plain.txt.j2")
+    assert [t.render(who=w, when=1) for w in ("a", "b", "a")] == ["(a 1)", "(b 1)", "(a 1)"]
+
+
+def test_a_template_given_up_on_still_renders_each_time(env) -> None:
+    class Obj:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    t = env.get_template("obj.txt.j2")
+    outs = [t.render(obj=Obj(i), who=i % 2, when=None) for i in range(snippetcache.GIVE_UP_AFTER + 5)]
+    assert outs == [f"{i % 2} None|{i}" for i in range(snippetcache.GIVE_UP_AFTER + 5)]
