@@ -181,3 +181,21 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
     assert sum(p.file == "content/templates/facebook/post.txt.j2" for p in alone.problems) == 1
     assert sum("LIX" in p.message for p in alone.problems) == 8
     assert any(p.file == "campaigns/ogiltig.yaml" and p.severity == "error" for p in alone.problems)
+
+
+def test_a_worker_that_dies_has_its_share_checked_by_the_parent(make_root, monkeypatch) -> None:
+    import os
+
+    from samverkan import contentchecks
+    from samverkan.validation import validate as run
+
+    config = FULL_CONFIG + "checks: {lix_max: 10}\n"
+    campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(6)}
+    root = full_root(make_root, campaigns, config=config)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
+    alone = run(root)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(contentchecks, "_load_and_check_share", lambda root, files: os._exit(3))
+    assert run(root).problems == alone.problems
+    assert sum("LIX" in p.message for p in alone.problems) == 6
