@@ -286,8 +286,11 @@ class Daemon:
         """SIGTERM and SIGINT: finish the delivery in flight, then stop."""
 
         def on_signal(*_: Any) -> None:
+            # Only the stop flag, which the main thread never holds: the handler runs in the
+            # main thread between two of its steps, and setting _wake there could wait
+            # forever on the lock _wake.wait() or clear() was holding at that moment. The
+            # main loop sees the flag within --poll.
             self.stop.set()
-            self._wake.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)

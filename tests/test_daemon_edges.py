@@ -157,3 +157,26 @@ def test_status_survives_a_template_that_cannot_be_rendered(make_root, plugin_en
     assert "Upcoming" in result.output
     listing = CliRunner().invoke(cli, ["approvals", "--root", str(root), "--now", "2018-08-01T00:00"])
     assert "cannot be rendered, so not approved: content/templates/facebook/post.txt.j2:1:" in listing.output
+
+
+def test_a_signal_while_the_main_loop_holds_its_wake_lock_does_not_hang(make_root) -> None:
+    """The signal handler runs in the main thread between two of its steps; had it set
+    the wake-up event, a SIGTERM landing inside _wake.wait() or clear() (which hold that
+    event's lock) would wait forever on the lock its own thread holds."""
+    root = make_root()
+    script = (
+        "import os, signal, time\n"
+        "from pathlib import Path\n"
+        "from scheduler import Daemon\n"
+        f"d = Daemon(Path({str(root)!r}), poll=0.2)\n"
+        "d._on_signals()\n"
+        "with d._wake._cond:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.2)\n"
+        "print('stopping' if d.stop.is_set() else 'running')\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the daemon hung in its own signal handler") from None
+    assert done.stdout.strip() == "stopping", done.stderr
