@@ -19,7 +19,7 @@ import functools
 import re
 from pathlib import Path
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 from publishers.base import get
 
@@ -162,7 +162,7 @@ class _Checker:
             self.findings, self.template_errors = _Findings(), {}
             for message in campaign.messages:
                 self.message(campaign, message)
-            self.personnummer([campaign])
+            self.search_file(campaign.file, self.project.root / campaign.file)
             out[key] = (self.template_errors, self.findings.problems())
         return out
 
@@ -186,16 +186,21 @@ class _Checker:
         return self.merged(self.campaign_results(list(self.project.campaigns)))
 
     def run_parallel(self, workers: int) -> list[Problem]:
-        """Render in forked worker processes, a share of the campaigns each: rendering is
-        pure CPU, and a large plan's messages are many. The workers inherit the loaded plan
-        (fork), so only the problems travel back."""
-        import multiprocessing
-
+        """Render in forked worker processes, a share of the campaigns each (the parent
+        takes the first): rendering is pure CPU, and a large plan's messages are many. The
+        workers inherit the loaded plan, so only the problems travel back."""
         keys = list(self.project.campaigns)
         shares = [keys[i::workers] for i in range(workers)]
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_adopt, initargs=(self,)) as pool:
-            results = pool.map(_run_share, shares)
-        return self.merged({k: r for share in results for k, r in share.items()})
+        children = [_fork(functools.partial(self.campaign_results, share)) for share in shares[1:]]
+        try:
+            results = self.campaign_results(shares[0])
+            for child, share in zip(children, shares[1:]):
+                got = _collect(child)
+                results.update(got if isinstance(got, dict) else self.campaign_results(share))
+        finally:
+            for child in children:
+                _collect(child)
+        return self.merged(results)
 
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)
@@ -290,16 +295,12 @@ class _Checker:
                 self.flagged_seen[text] = found
         return found
 
-    def personnummer(self, campaigns: list[LoadedCampaign] | None = None) -> None:
+    def personnummer(self) -> None:
         """Every text a message is made of lives in config.yaml, a campaign file or a
         template, so those files are searched line by line: each finding has its exact
-        place, and each file is read once however many messages use it. Without
-        ``campaigns``, config.yaml and the templates only (each campaign's own file is
-        searched with its messages, see :meth:`campaign_results`)."""
-        if campaigns is not None:
-            for c in campaigns:
-                self.search_file(c.file, self.project.root / c.file)
-            return
+        place, and each file is read once however many messages use it. These are the
+        files all campaigns share; each campaign's own file is searched with its
+        messages (:meth:`campaign_results`)."""
         self.search_file("config.yaml", self.project.root / "config.yaml")
         for folder, shown in ((self.project.root / PLAN_TEMPLATES, PLAN_TEMPLATES), (BUILTIN_TEMPLATES, "samverkan/templates")):
             if folder.is_dir():
@@ -335,17 +336,6 @@ def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMes
 
 # Below this many messages a worker process costs more than it saves.
 PARALLEL_FROM = 2000
-_worker: _Checker | None = None
-
-
-def _adopt(checker: _Checker) -> None:
-    global _worker
-    _worker = checker
-
-
-def _run_share(keys: list[str]) -> dict[str, _Result]:
-    assert _worker is not None
-    return _worker.campaign_results(keys)
 
 
 def check_content(project: Project) -> list[Problem]:
@@ -403,7 +393,7 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     per_worker = int(len(files) * share)
     first = len(files) - per_worker * workers  # the parent's share comes first
     shares = [files[first + i * per_worker:first + (i + 1) * per_worker] for i in range(workers)]
-    children = [_fork_share(root, share) for share in shares]
+    children = [_fork(functools.partial(_load_and_check_share, root, share)) for share in shares]
     try:
         project = load_project(root)
         if project.config is None:
@@ -429,10 +419,10 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
             _collect(child)
 
 
-def _fork_share(root: Path, files: list[Path]) -> list[Any]:
-    """A forked worker loading and checking ``files``; its result comes back pickled
-    through a pipe. A plain fork rather than a pool: there is one task per worker, and a
-    pool's threads and shutdown cost more than the pipe."""
+def _fork(work: Callable[[], Any]) -> list[Any]:
+    """A forked worker doing ``work``; its result comes back pickled through a pipe
+    (:func:`_collect`). A plain fork rather than a pool: there is one task per worker, and
+    a pool's threads and shutdown cost more than the pipe."""
     import os
     import pickle
 
@@ -443,7 +433,7 @@ def _fork_share(root: Path, files: list[Path]) -> list[Any]:
         try:
             os.close(read)
             with os.fdopen(write, "wb") as out:
-                pickle.dump(_load_and_check_share(root, files), out, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(work(), out, protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:
             code = 1
         finally:
@@ -452,7 +442,7 @@ def _fork_share(root: Path, files: list[Path]) -> list[Any]:
     return [pid, read]
 
 
-def _collect(child: list[Any]) -> dict[str, _Result] | Problem | None:
+def _collect(child: list[Any]) -> Any:
     """The worker's result (None if it died without one); reaps it. Collecting again
     returns None."""
     import os
@@ -470,7 +460,7 @@ def _collect(child: list[Any]) -> dict[str, _Result] | Problem | None:
     finally:
         os.waitpid(pid, 0)
         child[0] = None
-    return got  # type: ignore[no-any-return]
+    return got
 
 
 def _load_and_check_share(root: Path, files: list[Path]) -> dict[str, _Result] | Problem:

@@ -623,7 +623,8 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 def load_project(root: Path, cache: LoadCache | None = None, only: Collection[Path] | None = None) -> Project:
     """Load config and every campaign; never raises for bad input, collects problems.
     With ``cache``, campaign files unchanged since the last call are not read again; with
-    ``only``, just those campaign files are read (a share of the plan, for a worker)."""
+    ``only``, just those campaign files are read (a share of the plan, for a worker: files
+    of the folder that are not campaign files are not looked at)."""
     with gc_paused(keep=True):
         return _load_project(root, cache, only)
 
@@ -637,10 +638,7 @@ def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | 
     campaigns: dict[str, LoadedCampaign] = {}
     broken: dict[str, str] = {}
     unchecked: dict[str, str] = {}
-    paths = campaign_files(root)
-    if only is not None:
-        chosen = set(only)
-        paths = [p for p in paths if p in chosen]
+    paths = campaign_files(root) if only is None else list(only)
     for path in paths:
         rel = path.relative_to(root).as_posix()
         stamp = _stamp(path)
@@ -664,5 +662,6 @@ def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | 
     if cache is not None:
         for gone in set(cache.files) - set(paths):
             del cache.files[gone]
-    _misnamed_campaign_files(root, problems)
+    if only is None:  # a share of the plan is not the place to speak of the whole folder
+        _misnamed_campaign_files(root, problems)
     return Project(root, config, located, campaigns, broken, problems, settings, unchecked)

@@ -494,7 +494,7 @@ class _State:
 
     def channel_view(self, channel: str, publisher: str) -> dict[str, str]:
         view = self.channel_views.get(channel)
-        if view is None or view["publisher"] != publisher:
+        if view is None:  # a channel's publisher is fixed by this project's config
             view = self.channel_views[channel] = {"name": channel, "publisher": publisher}
         return view
 
@@ -658,9 +658,9 @@ def prepare(project: Project) -> None:
     Done before forking, the work is shared by every process instead of repeated in each
     (the environment is kept for the plan's next load). Failures are left for rendering
     to report."""
-    from jinja2 import meta
-
     from publishers import base
+
+    from .snippetcache import referenced_templates
 
     if project.config is None:
         return
@@ -682,11 +682,9 @@ def prepare(project: Project) -> None:
         seen.add(name)
         try:
             state.template(name)
-            source, _, _ = state.env.loader.get_source(state.env, name)  # type: ignore[union-attr]
-            refs = meta.find_referenced_templates(state.env.parse(source, name))
         except Exception:
             continue
-        names |= {r for r in refs if r is not None and r not in seen}
+        names |= set(referenced_templates(state.env, name)) - seen
 
 
 # --- rendering -----------------------------------------------------------------------------

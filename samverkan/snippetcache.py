@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterator, Mapping
 
+from jinja2.utils import missing
+
 MAX_ENTRIES = 512
 """Outputs kept per template (a large plan has one signature per set of parties and one
 events list per campaign and date)."""
@@ -98,6 +100,12 @@ def _reading(env: Any, name: str) -> _Reading | None:
     return readings[name]  # type: ignore[no-any-return]
 
 
+def referenced_templates(env: Any, name: str) -> tuple[str, ...]:
+    """The templates ``name`` includes, imports or extends by name (none if it does not parse)."""
+    reading = _reading(env, name)
+    return tuple(r for r in reading.refs if r is not None) if reading is not None else ()
+
+
 def template_names(env: Any, name: str, _seen: frozenset[str] = frozenset()) -> frozenset[str] | None:
     """The context names template ``name`` reads, with those of the templates it uses;
     None if they cannot be known or its output may differ between two renderings."""
@@ -125,10 +133,6 @@ def memoize(env: Any, template: Any) -> None:
     names = template_names(env, template.name)
     if names is None:
         return
-    global _missing
-    from jinja2.utils import missing
-
-    _missing = missing
     render: Callable[[Any], Iterator[str]] = template.root_render_func
     real_context = template.new_context
     order = sorted(names)
@@ -175,9 +179,6 @@ def memoize(env: Any, template: Any) -> None:
     template.root_render_func = replaying
 
 
-_missing: Any = None  # jinja2.utils.missing, once jinja2 is imported
-
-
 def _once(text: str) -> Iterator[str]:
     yield text  # a generator, as the code of an include closes what it iterates
 
@@ -204,7 +205,6 @@ class _Pending:
         return getattr(self.real(), name)  # anything else a caller of new_context uses
 
     def resolve_or_missing(self, key: str) -> Any:
-        missing = _missing
         if self.locals and key in self.locals and self.locals[key] is not missing:
             return self.locals[key]
         if key in self.vars:
