@@ -19,11 +19,11 @@ import functools
 import re
 from pathlib import Path
 from collections import defaultdict
-from typing import Any, Callable
+from typing import Any, Iterator
 
 from publishers.base import get
 
-from .loading import LoadedCampaign, LoadedMessage, Project, campaign_files, gc_paused, load_project
+from .loading import LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
 
@@ -189,18 +189,23 @@ class _Checker:
         """Render in forked worker processes, a share of the campaigns each (the parent
         takes the first): rendering is pure CPU, and a large plan's messages are many. The
         workers inherit the loaded plan, so only the problems travel back."""
+        from .workers import Worker
+
         keys = list(self.project.campaigns)
         shares = [keys[i::workers] for i in range(workers)]
-        children = [_fork(functools.partial(self.campaign_results, share)) for share in shares[1:]]
+        children = [Worker(functools.partial(self._results_of, share)) for share in shares[1:]]
         try:
             results = self.campaign_results(shares[0])
             for child, share in zip(children, shares[1:]):
-                got = _collect(child)
-                results.update(got if isinstance(got, dict) else self.campaign_results(share))
+                got = child.results()
+                results.update(got[0] if got else self.campaign_results(share))
         finally:
             for child in children:
-                _collect(child)
+                child.results()
         return self.merged(results)
+
+    def _results_of(self, keys: list[str]) -> Iterator[dict[str, _Result]]:
+        yield self.campaign_results(keys)
 
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)
@@ -361,117 +366,92 @@ def check_content(project: Project) -> list[Problem]:
 
 # Below this many campaign files the plan is loaded and checked in one process.
 OVERLAP_FROM = 200
-# Checking a campaign takes about 2.5 times as long as loading it (bench/validate.py); the
-# shares below are balanced on that.
+# Per campaign file, relative to loading it (bench/validate.py): checking it takes about
+# 2.5 times as long, and pickling what was loaded, for the parent, a third as long (without
+# its positions, see LoadedCampaign). The shares below are balanced on these.
 CHECK_TO_LOAD = 2.5
+PICKLE_TO_LOAD = 0.33
 
 
 def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
-    """Load the plan and run :func:`check_content` on it, overlapped on a large plan.
+    """Load the plan and run :func:`check_content` on it, shared out on a large plan.
 
-    The parent must load every campaign (the plan, the agreement checks, the report), but a
-    forked worker can load its own share of the files at the same time and check them,
-    while the parent checks the rest once it has loaded everything. With ``w`` workers and
-    checking ``r`` times as slow as loading, each worker takes the share
-    ``(1 + r) / (1 + (w + 1) r)`` of the files so that all finish together (0.58 on two
-    cores). A worker's findings count only for the campaigns that are valid in the
-    parent's own load."""
+    Once config.yaml is loaded and rendering prepared, forked workers each load a share of
+    the campaign files, send what they loaded (pickled, which is several times cheaper to
+    read than loading the files again), check it and send their findings, while the
+    parent loads and checks the first share. With ``w`` workers, checking ``r`` times as
+    slow as loading and pickling ``p`` times, each worker takes the share
+    ``(1 + r) / (1 + r + p + w (1 + r))`` of the files, so that all end together (0.48 on
+    two cores); the parent then reads what they sent."""
     import os
     import sys
 
+    from .loading import load_share, misnamed_campaign_files
+    from .workers import Worker
+
     files = campaign_files(root)
     workers = min((os.cpu_count() or 1) - 1, 7)
-    if len(files) < OVERLAP_FROM or workers < 1 or sys.platform != "linux":
+    project = load_project(root, only=()) if len(files) >= OVERLAP_FROM and workers >= 1 and sys.platform == "linux" else None
+    if project is None or project.config is None:
         project = load_project(root)
         return project, check_content(project)
     # What the first rendering of each process would do, done once for all of them.
     from .rendering import prepare
 
-    prepare(load_project(root, only=()))
-    r = CHECK_TO_LOAD
-    share = (1 + r) / (1 + (workers + 1) * r)
-    per_worker = int(len(files) * share)
+    prepare(project)
+    r, p = CHECK_TO_LOAD, PICKLE_TO_LOAD
+    per_worker = int(len(files) * (1 + r) / (1 + r + p + workers * (1 + r)))
     first = len(files) - per_worker * workers  # the parent's share comes first
     shares = [files[first + i * per_worker:first + (i + 1) * per_worker] for i in range(workers)]
-    children = [_fork(functools.partial(_load_and_check_share, root, share)) for share in shares]
+    children = [Worker(functools.partial(_load_and_check_share, project, share)) for share in shares]
     try:
-        project = load_project(root)
-        if project.config is None:
-            return project, []
         checker = _Checker(project)
-        theirs = {p for share in shares for p in share}
-        own = [k for k, c in project.campaigns.items() if root / c.file not in theirs]
-        with gc_paused():
-            results = checker.campaign_results(own)
-            for child, share in zip(children, shares):
-                got = _collect(child)
-                if isinstance(got, Problem):
-                    return project, [got]  # the environment itself
-                if got is None:  # the worker died: check its share here
-                    keys = {root / c.file: k for k, c in project.campaigns.items()}
-                    got = checker.campaign_results([keys[p] for p in share if p in keys])
-                results.update((k, v) for k, v in got.items() if k in project.campaigns)
-            return project, checker.merged(results)
-    except RenderError as exc:
-        return project, [exc.problem()]
+        own = load_share(project, files[:first])
+        project.add(own)
+        found = _check_share(checker, own)
+        results = found if isinstance(found, dict) else {}
+        error = found if isinstance(found, Problem) else None
+        for child, share in zip(children, shares):
+            # What a worker loaded is kept past the collector as load_project keeps a plan
+            # (the garbage of the checks before is collected first, not kept).
+            with gc_paused(keep=True):
+                got = child.results()
+            if got is None:  # the worker died: its share is done here
+                part = load_share(project, share)
+                project.add(part)
+                got = [part, _check_share(checker, part) if error is None else {}]
+            else:
+                project.add(got[0])
+            if isinstance(got[1], Problem):
+                error = error or got[1]
+            else:
+                results.update(got[1])
+        project.problems.extend(misnamed_campaign_files(root))
+        return project, [error] if error is not None else checker.merged(results)
     finally:
         for child in children:
-            _collect(child)
+            child.results()
 
 
-def _fork(work: Callable[[], Any]) -> list[Any]:
-    """A forked worker doing ``work``; its result comes back pickled through a pipe
-    (:func:`_collect`). A plain fork rather than a pool: there is one task per worker, and
-    a pool's threads and shutdown cost more than the pipe."""
-    import os
-    import pickle
-
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the worker: never returns, never runs the parent's exit handlers
-        code = 0
-        try:
-            os.close(read)
-            with os.fdopen(write, "wb") as out:
-                pickle.dump(work(), out, protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write)
-    return [pid, read]
-
-
-def _collect(child: list[Any]) -> Any:
-    """The worker's result (None if it died without one); reaps it. Collecting again
-    returns None."""
-    import os
-    import pickle
-
-    pid, read = child
-    if pid is None:
-        return None
-    got = None
-    try:
-        with os.fdopen(read, "rb") as fh:
-            got = pickle.load(fh)
-    except Exception:
-        got = None
-    finally:
-        os.waitpid(pid, 0)
-        child[0] = None
-    return got
-
-
-def _load_and_check_share(root: Path, files: list[Path]) -> dict[str, _Result] | Problem:
-    project = load_project(root, only=files)
-    if project.config is None:
-        return {}
+def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result] | Problem:
+    """The findings of the campaigns of ``share``, or the error of the environment itself
+    (an unknown locale, say), which every campaign would meet."""
     try:
         with gc_paused():
-            return _Checker(project).campaign_results(list(project.campaigns))
+            return checker.campaign_results(list(share.campaigns))
     except RenderError as exc:
         return exc.problem()
+
+
+def _load_and_check_share(project: Project, files: list[Path]) -> Iterator[Any]:
+    """In a worker: ``files`` loaded, sent at once, then checked in (the worker's copy
+    of) ``project``, and the findings sent."""
+    from .loading import load_share
+
+    share = load_share(project, files)
+    yield share
+    project.add(share)
+    yield _check_share(_Checker(project), share)
 
 
 def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from . import modelerrors, yamlpos
 from .models import KEY_RE, Agreement, Campaign, Config, Event, Message, Period
-from .problems import Problems
+from .problems import Problem, Problems
 from .timeutil import WallTime, localize, parse_duration
 
 CONFIG_FILE = "config.yaml"
@@ -61,16 +61,29 @@ class LoadedCampaign:
     key: str
     file: str
     model: Campaign
-    located: yamlpos.Located
+    located: yamlpos.Located | None
     messages: list[LoadedMessage]
     events: list[LoadedEvent]
     valid: bool = True
+    path: Path | None = None  # the file, for its positions after a trip to another process
 
     def message(self, key: str) -> LoadedMessage | None:
         return next((m for m in self.messages if m.key == key), None)
 
     def where(self, *path: Any, key: bool = False) -> tuple[int, int]:
+        if self.located is None:
+            self.located = _positions(self.path)
         return self.located.where(tuple(path), key=key)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (a worker process sends what it loaded), a campaign leaves its positions
+        # behind: they are a third of its size and most of the time to pickle it, and are
+        # only asked for to report a problem, which the worker has done. They are read
+        # again from the file if they are.
+        state = dict(self.__dict__)
+        if self.path is not None:
+            state["located"] = None
+        return state
 
 
 @dataclass
@@ -96,10 +109,38 @@ class Project:
     def catch_up(self) -> timedelta:
         return parse_duration(self.config.catch_up if self.config else "6h")
 
+    def add(self, share: PlanShare) -> None:
+        """Join ``share`` to the plan; shares added in the order of their files keep the
+        plan in file order."""
+        self.campaigns.update(share.campaigns)
+        self.broken.update(share.broken)
+        self.unchecked.update(share.unchecked)
+        self.problems.extend(share.problems)
+
     def config_where(self, *path: Any, key: bool = False) -> tuple[int, int]:
         if self.config_located is None:
             return (1, 1)
         return self.config_located.where(tuple(path), key=key)
+
+
+@dataclass
+class PlanShare:
+    """What some of a plan's campaign files gave: the campaigns that validate, the files
+    that do not, and their problems (see :func:`load_share`)."""
+
+    campaigns: dict[str, LoadedCampaign] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+    unchecked: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _positions(path: Path | None) -> yamlpos.Located:
+    """The positions in a campaign file read again; none if it no longer reads."""
+    try:
+        assert path is not None
+        return yamlpos.load(path.read_bytes().decode("utf-8-sig"))
+    except (AssertionError, OSError, UnicodeDecodeError, yamlpos.YamlSyntaxError):
+        return yamlpos.Located(data=None)
 
 
 def find_root(root: str | os.PathLike[str] | None) -> Path:
@@ -440,10 +481,10 @@ def load_campaign(path: Path, root: Path, config: Config | None, problems: Probl
             _check_campaign(_Parts.salvage(located.data), rel, root, config, located, problems)
         return None
     if config is None:  # references cannot be checked without a valid config
-        return LoadedCampaign(path.stem, rel, campaign, located, [], [], valid=False)
+        return LoadedCampaign(path.stem, rel, campaign, located, [], [], valid=False, path=path)
     messages, events = _check_campaign(_Parts.of(campaign), rel, root, config, located, problems)
     valid = len(problems.errors) == before
-    return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid)
+    return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid, path=path)
 
 
 def _check_campaign(
@@ -635,13 +676,39 @@ def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | 
     if cache is not None and cache.config_stamp != _stamp(root / CONFIG_FILE):
         cache.files.clear()  # every campaign's references depend on the config
         cache.config_stamp = _stamp(root / CONFIG_FILE)
-    campaigns: dict[str, LoadedCampaign] = {}
-    broken: dict[str, str] = {}
-    unchecked: dict[str, str] = {}
+    project = Project(root, config, located, {}, {}, problems, settings)
     paths = campaign_files(root) if only is None else list(only)
+    project.add(_load_campaigns(root, paths, config, check_with, cache))
+    if cache is not None:
+        for gone in set(cache.files) - set(paths):
+            del cache.files[gone]
+    if only is None:  # a share of the plan is not the place to speak of the whole folder
+        _misnamed_campaign_files(root, problems)
+    return project
+
+
+def load_share(project: Project, files: Collection[Path]) -> PlanShare:
+    """The campaign files ``files`` of ``project``'s plan, loaded against its config (which
+    must validate): a part of the plan that :meth:`Project.add` joins to the rest."""
+    assert project.config is not None
+    with gc_paused(keep=True):
+        return _load_campaigns(project.root, files, project.config, project.config, None)
+
+
+def misnamed_campaign_files(root: Path) -> Problems:
+    """The warnings about files in the campaign folder that are read as no campaign."""
+    problems = Problems()
+    _misnamed_campaign_files(root, problems)
+    return problems
+
+
+def _load_campaigns(
+    root: Path, paths: Collection[Path], config: Config | None, check_with: Config | None, cache: LoadCache | None
+) -> PlanShare:
+    share = PlanShare()
     for path in paths:
         rel = path.relative_to(root).as_posix()
-        stamp = _stamp(path)
+        stamp = _stamp(path) if cache is not None else None
         hit = cache.files.get(path) if cache is not None else None
         if hit is not None and hit[0] == stamp:
             loaded, found = hit[1], hit[2]
@@ -650,18 +717,13 @@ def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | 
             loaded = load_campaign(path, root, check_with, found)
             if cache is not None and stamp is not None:
                 cache.files[path] = (stamp, loaded, list(found))
-        problems.extend(found)
+        share.problems.extend(found)
         # Checked against a repaired config, a campaign is still not part of a plan whose
         # config.yaml does not validate.
         if loaded is not None and loaded.valid and config is not None:
-            campaigns[loaded.key] = loaded
+            share.campaigns[loaded.key] = loaded
         else:
-            broken[path.stem] = rel
+            share.broken[path.stem] = rel
             if config is None and not any(p.severity == "error" and p.file == rel for p in found):
-                unchecked[path.stem] = rel
-    if cache is not None:
-        for gone in set(cache.files) - set(paths):
-            del cache.files[gone]
-    if only is None:  # a share of the plan is not the place to speak of the whole folder
-        _misnamed_campaign_files(root, problems)
-    return Project(root, config, located, campaigns, broken, problems, settings, unchecked)
+                share.unchecked[path.stem] = rel
+    return share

@@ -177,7 +177,16 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
     monkeypatch.setattr(os, "cpu_count", lambda: 3)  # two workers beside the parent
     overlapped = run(root)
     assert overlapped.problems == alone.problems
-    assert sorted(overlapped.project.campaigns) == sorted(alone.project.campaigns)
+    # The plan as a whole too, in file order, though the workers' campaigns came pickled
+    # without their positions (read again from the file when asked for).
+    one, other = alone.project, overlapped.project
+    assert list(other.campaigns) == list(one.campaigns)
+    assert (other.broken, other.unchecked, other.problems) == (one.broken, one.unchecked, one.problems)
+    assert any(c.located is None for c in other.campaigns.values())  # some did travel
+    for key, campaign in one.campaigns.items():
+        theirs = other.campaigns[key]
+        assert (theirs.model, theirs.messages, theirs.events) == (campaign.model, campaign.messages, campaign.events)
+        assert theirs.where("messages", 0, "title") == campaign.where("messages", 0, "title") != (1, 1)
     assert sum(p.file == "content/templates/facebook/post.txt.j2" for p in alone.problems) == 1
     assert sum("LIX" in p.message for p in alone.problems) == 8
     assert any(p.file == "campaigns/ogiltig.yaml" and p.severity == "error" for p in alone.problems)
