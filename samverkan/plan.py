@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .problems import Problems
@@ -77,14 +77,7 @@ class YearSummary:
 
 
 def year_summary(project: Project, year: int) -> YearSummary:
-    assert project.config is not None
-    campaigns = sorted(
-        k for k, c in project.campaigns.items() if c.model.kind == "campaign" and year in campaign_years(c)
-    )
-    areas: dict[str, list[str]] = {a: [] for a in project.config.agreement.priority_areas}
-    for key in campaigns:
-        for area in project.campaigns[key].model.priority_areas:
-            areas.setdefault(area, []).append(key)
+    campaigns, areas = _coverage(project, [year])[year]
     count = sum(
         len(m.channels)
         for c in project.campaigns.values()
@@ -93,6 +86,27 @@ def year_summary(project: Project, year: int) -> YearSummary:
         if when.year == year
     )
     return YearSummary(year, campaigns, areas, count)
+
+
+def _coverage(project: Project, years: Sequence[int]) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
+    """For each of ``years``: its campaigns (not routines), by key, and for each priority
+    area (all of the agreement's, those without a campaign too) its campaigns. One pass
+    over the plan for all the years."""
+    assert project.config is not None
+    out: dict[int, tuple[list[str], dict[str, list[str]]]] = {
+        y: ([], {a: [] for a in project.config.agreement.priority_areas}) for y in years
+    }
+    for key in sorted(project.campaigns):
+        campaign = project.campaigns[key]
+        if campaign.model.kind != "campaign":
+            continue
+        for year in campaign_years(campaign):
+            if year in out:
+                campaigns, areas = out[year]
+                campaigns.append(key)
+                for area in campaign.model.priority_areas:
+                    areas.setdefault(area, []).append(key)
+    return out
 
 
 def agreement_years(project: Project) -> range:
@@ -111,15 +125,14 @@ def check_agreement(project: Project) -> Problems:
         return problems
     ag = config.agreement
     file = "config.yaml"
-    for year in agreement_years(project):
-        summary = year_summary(project, year)
-        if len(summary.campaigns) < ag.min_campaigns_per_year:
+    for year, (campaigns, areas) in _coverage(project, agreement_years(project)).items():
+        if len(campaigns) < ag.min_campaigns_per_year:
             problems.warning(
                 file, *project.config_where("agreement", "min_campaigns_per_year"),
-                f"{year}: {len(summary.campaigns)} campaign(s), the agreement asks for at least {ag.min_campaigns_per_year}",
+                f"{year}: {len(campaigns)} campaign(s), the agreement asks for at least {ag.min_campaigns_per_year}",
             )
         for area, label in ag.priority_areas.items():
-            if not summary.areas.get(area):
+            if not areas.get(area):
                 problems.warning(
                     file, *project.config_where("agreement", "priority_areas", area, key=True),
                     f"{year}: no campaign on the priority area '{area}' ({label})",
