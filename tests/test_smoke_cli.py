@@ -22,3 +22,37 @@ def test_valid_plan_exits_zero_and_plan_lists_deliveries(make_root) -> None:
     result = CliRunner().invoke(cli, ["plan", "--root", str(root), "--year", "2018"])
     assert result.exit_code == 0, result.output
     assert "07:30  a/start/webb" in result.output
+
+
+MAIN = """\
+import atexit, sys
+atexit.register(lambda: print("exit handler ran", file=sys.stderr))
+sys.argv = ["samverkan", *sys.argv[1:]]
+from samverkan.cli import main
+main()
+"""
+
+
+def test_validate_as_a_process_of_its_own_exits_as_the_interpreter_would(make_root) -> None:
+    """validate ends its process without freeing the plan it loaded (cli.keep_to_exit):
+    the exit code, every line of output and the exit handlers must be as on a normal exit."""
+    import subprocess
+    import sys
+
+    good = make_root(campaigns={f"a{i}": GOOD for i in range(3)})
+    run = subprocess.run([sys.executable, "-c", MAIN, "validate", "--root", str(good)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    *warnings, last = run.stderr.splitlines()
+    assert last == "exit handler ran"
+    assert warnings and all(": warning: " in line for line in warnings)  # the agreement's, for 2018 alone
+    assert run.stdout == f"3 campaign file(s) valid, 0 with errors; 0 error(s), {len(warnings)} warning(s)\n"
+
+    (good / "campaigns" / "b.yaml").write_text(GOOD.replace("trafik]", "trafk]"), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-c", MAIN, "validate", "--root", str(good)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        "campaigns/b.yaml:3:18: error: unknown priority area 'trafk'; did you mean 'trafik'? (known: trafik, brand)",
+        "3 campaign file(s) valid, 1 with errors; 1 error(s), 0 warning(s)",
+        "exit handler ran",
+    ]
