@@ -138,3 +138,24 @@ def test_a_template_given_up_on_still_renders_each_time(env) -> None:
     t = env.get_template("obj.txt.j2")
     outs = [t.render(obj=Obj(i), who=i % 2, when=None) for i in range(snippetcache.GIVE_UP_AFTER + 5)]
     assert outs == [f"{i % 2} None|{i}" for i in range(snippetcache.GIVE_UP_AFTER + 5)]
+
+
+def test_a_given_up_template_makes_its_contexts_at_once_again(env) -> None:
+    class Obj:
+        x = 1
+
+    t = env.get_template("obj.txt.j2")
+    for _ in range(snippetcache.GIVE_UP_AFTER):
+        assert t.render(obj=Obj(), who=1, when=None) == "1 None|1"
+    assert t.new_context.__func__ is jinja2.Template.new_context  # no stand-in context any more
+    assert t.render(obj=Obj(), who=2, when=None) == "2 None|1"
+
+
+def test_a_list_met_again_is_the_same_object_not_one_at_the_same_address(env) -> None:
+    """Stand-ins of lists and dicts are kept by the object's id: the object is kept with
+    it, so a new list cannot take an old one's address and be taken for it."""
+    t = env.get_template("t.txt.j2")
+    for i in range(300):  # fresh lists, each freed after its rendering
+        assert t.render(who=[i, {"n": i}], when=None) == f"[[{i}, {{'n': {i}}}] None]"
+    same = [1, {"n": 1}]
+    assert t.render(who=same, when=None) == t.render(who=same, when=None) == "[[1, {'n': 1}] None]"
