@@ -391,8 +391,9 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
 
     files = campaign_files(root)
     workers = min((os.cpu_count() or 1) - 1, 7)
-    project = load_project(root, only=()) if len(files) >= OVERLAP_FROM and workers >= 1 and sys.platform == "linux" else None
-    if project is None or project.config is None:
+    overlap = len(files) >= OVERLAP_FROM and workers >= 1 and sys.platform == "linux"
+    project = load_project(root, only=()) if overlap else None  # config.yaml alone
+    if project is None or project.config is None:  # (each campaign's errors are still wanted)
         project = load_project(root)
         return project, check_content(project)
     # What the first rendering of each process would do, done once for all of them.
@@ -415,17 +416,18 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
             # What a worker loaded is kept past the collector as load_project keeps a plan
             # (the garbage of the checks before is collected first, not kept).
             with gc_paused(keep=True):
-                got = child.results()
-            if got is None:  # the worker died: its share is done here
+                sent = child.results()
+            if sent is None:  # the worker died: its share is done here
                 part = load_share(project, share)
                 project.add(part)
-                got = [part, _check_share(checker, part) if error is None else {}]
+                found = _check_share(checker, part) if error is None else {}
             else:
-                project.add(got[0])
-            if isinstance(got[1], Problem):
-                error = error or got[1]
+                part, found = sent
+                project.add(part)
+            if isinstance(found, Problem):
+                error = error or found
             else:
-                results.update(got[1])
+                results.update(found)
         project.problems.extend(misnamed_campaign_files(root))
         return project, [error] if error is not None else checker.merged(results)
     finally:

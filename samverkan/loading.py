@@ -135,12 +135,13 @@ class PlanShare:
 
 
 def _positions(path: Path | None) -> yamlpos.Located:
-    """The positions in a campaign file read again; none if it no longer reads."""
-    try:
-        assert path is not None
-        return yamlpos.load(path.read_bytes().decode("utf-8-sig"))
-    except (AssertionError, OSError, UnicodeDecodeError, yamlpos.YamlSyntaxError):
-        return yamlpos.Located(data=None)
+    """The positions in a campaign file, read again; none if it no longer reads."""
+    if path is not None:
+        try:
+            return yamlpos.load(path.read_bytes().decode("utf-8-sig"))
+        except (OSError, UnicodeDecodeError, yamlpos.YamlSyntaxError):
+            pass
+    return yamlpos.Located(data=None)
 
 
 def find_root(root: str | os.PathLike[str] | None) -> Path:
@@ -598,9 +599,10 @@ def campaign_files(root: Path) -> list[Path]:
     return [folder / name for name in names]
 
 
-def _misnamed_campaign_files(root: Path, problems: Problems) -> None:
-    """Warn about ``campaigns/X.yml`` (and ``.YAML``): read by no one, so an officer would
-    otherwise wonder why the campaign never shows."""
+def misnamed_campaign_files(root: Path) -> Problems:
+    """Warnings about ``campaigns/X.yml`` (and ``.YAML``): read by no one, so an officer
+    would otherwise wonder why the campaign never shows."""
+    problems = Problems()
     folder = root / CAMPAIGN_DIR
     try:
         with os.scandir(folder) as entries:
@@ -608,7 +610,7 @@ def _misnamed_campaign_files(root: Path, problems: Problems) -> None:
                          if os.path.splitext(e.name)[1].lower() in (".yml", ".yaml")
                          and not e.name.endswith(".yaml") and e.is_file())
     except (FileNotFoundError, NotADirectoryError):
-        return
+        return problems
     for name in odd:
         path = folder / name
         rel = path.relative_to(root).as_posix()
@@ -618,6 +620,7 @@ def _misnamed_campaign_files(root: Path, problems: Problems) -> None:
         else:
             fix = f"rename it to {meant.name}"
         problems.warning(rel, 1, 1, f"ignored: campaign files end in .yaml; {fix}")
+    return problems
 
 
 @contextmanager
@@ -683,7 +686,7 @@ def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | 
         for gone in set(cache.files) - set(paths):
             del cache.files[gone]
     if only is None:  # a share of the plan is not the place to speak of the whole folder
-        _misnamed_campaign_files(root, problems)
+        problems.extend(misnamed_campaign_files(root))
     return project
 
 
@@ -693,13 +696,6 @@ def load_share(project: Project, files: Collection[Path]) -> PlanShare:
     assert project.config is not None
     with gc_paused(keep=True):
         return _load_campaigns(project.root, files, project.config, project.config, None)
-
-
-def misnamed_campaign_files(root: Path) -> Problems:
-    """The warnings about files in the campaign folder that are read as no campaign."""
-    problems = Problems()
-    _misnamed_campaign_files(root, problems)
-    return problems
 
 
 def _load_campaigns(
