@@ -208,3 +208,25 @@ def test_a_worker_that_dies_has_its_share_checked_by_the_parent(make_root, monke
     monkeypatch.setattr(contentchecks, "_load_and_check_share", lambda root, files: os._exit(3))
     assert run(root).problems == alone.problems
     assert sum("LIX" in p.message for p in alone.problems) == 6
+
+
+def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(make_root, monkeypatch) -> None:
+    """Every process meets the environment's own error; it is reported once, and the
+    plan is still whole (each worker's campaigns came back)."""
+    import os
+
+    from samverkan import contentchecks
+    from samverkan.validation import validate as run
+
+    config = FULL_CONFIG + "locale: xx_XX\n"
+    root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(5)}, config=config)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
+    alone = run(root)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    overlapped = run(root)
+    assert [str(p) for p in alone.problems if p.severity == "error"] == [
+        "config.yaml:42:9: error: locale: unknown locale 'xx_XX'; write e.g. sv"
+    ]
+    assert overlapped.problems == alone.problems
+    assert list(overlapped.project.campaigns) == list(alone.project.campaigns) == [f"skolstart-{i}" for i in range(5)]
