@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test validate plan bench clean help
+.PHONY: demo test validate plan bench bytecode clean help
 
 help:
 	@echo "make demo   set up .venv and rehearse a year of the sample plan (no credentials, no servers)"
@@ -15,14 +15,18 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# Byte-compiled now, as a regular install is: an editable one leaves it to the first
-	# run, which writes nothing where PYTHONDONTWRITEBYTECODE is set.
-	$(BIN)/python -m compileall -q samverkan publishers scheduler.py
 	touch $(STAMP)
+
+# The package byte-compiled, as a regular install leaves it: an editable install leaves it
+# to the first run, which writes nothing where PYTHONDONTWRITEBYTECODE is set, so every
+# command would compile it again. Done on each make, so edits are compiled too (it only
+# looks at the files when nothing changed).
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q samverkan publishers scheduler.py
 
 # The main job on the bundled sample plan, with no credentials and no servers: check the
 # plan, then rehearse 2018 with every channel writing files under rehearsal/2018.
-demo: $(STAMP)
+demo: bytecode
 	$(BIN)/samverkan validate --strict
 	$(BIN)/samverkan rehearse --from 2018-01-01 --to 2018-12-31 --out rehearsal/2018 --assume-approved
 	$(BIN)/samverkan plan --year 2018 --format html --out rehearsal/arshjul-2018.html
@@ -36,16 +40,16 @@ demo: $(STAMP)
 	@echo "  rehearsal/evenemang.ics              the calendar of public events, 2017-2019"
 	@echo "  .venv/bin/samverkan plan --year 2018 the plan as a table"
 
-test: $(STAMP)
+test: bytecode
 	$(BIN)/python -m pytest
 
-validate: $(STAMP)
+validate: bytecode
 	$(BIN)/samverkan validate
 
-plan: $(STAMP)
+plan: bytecode
 	$(BIN)/samverkan plan
 
-bench: $(STAMP)
+bench: bytecode
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

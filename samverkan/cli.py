@@ -85,7 +85,9 @@ def main() -> None:
     try:
         cli()
     except SystemExit as exc:
-        if not _kept:
+        import threading
+
+        if not _kept or threading.active_count() > 1:  # threads to wait for: the usual way
             raise
         _exit_keeping(exc.code)
 
@@ -103,10 +105,12 @@ def _exit_keeping(code: Any) -> None:
         code = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with the descriptor closed
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: the interpreter says 120
-            code = code or 120
+        except (OSError, ValueError):
+            code = 120  # what the interpreter exits with when its output cannot be written
     os._exit(code)
 
 

@@ -19,13 +19,17 @@ import functools
 import re
 from pathlib import Path
 from collections import defaultdict
-from typing import Any, Iterator
+from typing import Any
 
 from publishers.base import get
 
-from .loading import LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project
+from .loading import (
+    LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project, load_share,
+    misnamed_campaign_files,
+)
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
+from .workers import Worker
 
 # --- LIX -----------------------------------------------------------------------------------
 
@@ -189,23 +193,20 @@ class _Checker:
         """Render in forked worker processes, a share of the campaigns each (the parent
         takes the first): rendering is pure CPU, and a large plan's messages are many. The
         workers inherit the loaded plan, so only the problems travel back."""
-        from .workers import Worker
-
         keys = list(self.project.campaigns)
         shares = [keys[i::workers] for i in range(workers)]
-        children = [Worker(functools.partial(self._results_of, share)) for share in shares[1:]]
+        children: list[Worker] = []
         try:
+            for share in shares[1:]:
+                children.append(Worker(functools.partial(self.campaign_results, share)))
             results = self.campaign_results(shares[0])
             for child, share in zip(children, shares[1:]):
-                got = child.results()
-                results.update(got[0] if got else self.campaign_results(share))
+                got = child.result()
+                results.update(got if got is not None else self.campaign_results(share))
         finally:
             for child in children:
-                child.results()
+                child.stop()
         return self.merged(results)
-
-    def _results_of(self, keys: list[str]) -> Iterator[dict[str, _Result]]:
-        yield self.campaign_results(keys)
 
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)
@@ -377,17 +378,14 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     """Load the plan and run :func:`check_content` on it, shared out on a large plan.
 
     Once config.yaml is loaded and rendering prepared, forked workers each load a share of
-    the campaign files, send what they loaded (pickled, which is several times cheaper to
-    read than loading the files again), check it and send their findings, while the
-    parent loads and checks the first share. With ``w`` workers, checking ``r`` times as
+    the campaign files, check it, and send back their findings and what they loaded
+    (pickled: several times cheaper to read than the files), while the parent loads and
+    checks the first share. With ``w`` workers, checking ``r`` times as
     slow as loading and pickling ``p`` times, each worker takes the share
     ``(1 + r) / (1 + r + p + w (1 + r))`` of the files, so that all end together (0.48 on
     two cores); the parent then reads what they sent."""
     import os
     import sys
-
-    from .loading import load_share, misnamed_campaign_files
-    from .workers import Worker
 
     files = campaign_files(root)
     workers = min((os.cpu_count() or 1) - 1, 7)
@@ -404,8 +402,10 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     per_worker = int(len(files) * (1 + r) / (1 + r + p + workers * (1 + r)))
     first = len(files) - per_worker * workers  # the parent's share comes first
     shares = [files[first + i * per_worker:first + (i + 1) * per_worker] for i in range(workers)]
-    children = [Worker(functools.partial(_load_and_check_share, project, share)) for share in shares]
+    children: list[Worker] = []
     try:
+        for share in shares:
+            children.append(Worker(functools.partial(_load_and_check_share, project, share)))
         checker = _Checker(project)
         own = load_share(project, files[:first])
         project.add(own)
@@ -416,7 +416,7 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
             # What a worker loaded is kept past the collector as load_project keeps a plan
             # (the garbage of the checks before is collected first, not kept).
             with gc_paused(keep=True):
-                sent = child.results()
+                sent = child.result()
             if sent is None:  # the worker died: its share is done here
                 part = load_share(project, share)
                 project.add(part)
@@ -432,7 +432,7 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
         return project, [error] if error is not None else checker.merged(results)
     finally:
         for child in children:
-            child.results()
+            child.stop()
 
 
 def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result] | Problem:
@@ -445,15 +445,13 @@ def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result] | Pr
         return exc.problem()
 
 
-def _load_and_check_share(project: Project, files: list[Path]) -> Iterator[Any]:
-    """In a worker: ``files`` loaded, sent at once, then checked in (the worker's copy
-    of) ``project``, and the findings sent."""
-    from .loading import load_share
-
+def _load_and_check_share(project: Project, files: list[Path]) -> tuple[PlanShare, dict[str, _Result] | Problem]:
+    """In a worker: ``files`` loaded into (the worker's copy of) ``project`` and checked;
+    what was loaded goes back without its positions (see LoadedCampaign.travelling)."""
     share = load_share(project, files)
-    yield share
     project.add(share)
-    yield _check_share(_Checker(project), share)
+    found = _check_share(_Checker(project), share)
+    return share.travelling(), found
 
 
 def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:

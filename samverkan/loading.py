@@ -7,7 +7,7 @@ import copy
 import gc
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
@@ -61,29 +61,29 @@ class LoadedCampaign:
     key: str
     file: str
     model: Campaign
-    located: yamlpos.Located | None
+    # Where each value is in the file; None in a campaign that came from another process
+    # (see travelling), read again from the file when first asked for.
+    located: yamlpos.Located | None = field(compare=False)
     messages: list[LoadedMessage]
     events: list[LoadedEvent]
     valid: bool = True
-    path: Path | None = None  # the file, for its positions after a trip to another process
+    path: Path | None = field(default=None, compare=False)
+    stamp: tuple[int, int] | None = field(default=None, compare=False)  # the file's, when read
 
     def message(self, key: str) -> LoadedMessage | None:
         return next((m for m in self.messages if m.key == key), None)
 
     def where(self, *path: Any, key: bool = False) -> tuple[int, int]:
         if self.located is None:
-            self.located = _positions(self.path)
+            self.located = _positions(self.path, self.stamp)
         return self.located.where(tuple(path), key=key)
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled (a worker process sends what it loaded), a campaign leaves its positions
-        # behind: they are a third of its size and most of the time to pickle it, and are
-        # only asked for to report a problem, which the worker has done. They are read
-        # again from the file if they are.
-        state = dict(self.__dict__)
-        if self.path is not None:
-            state["located"] = None
-        return state
+    def travelling(self) -> LoadedCampaign:
+        """This campaign without its positions, to send to another process: they are a
+        third of its size and most of the time to pickle it, and only reporting a problem
+        asks for them, which the sender has done. They are read again from the file if
+        they are asked for, while it is as it was."""
+        return replace(self, located=None)
 
 
 @dataclass
@@ -133,10 +133,16 @@ class PlanShare:
     unchecked: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
+    def travelling(self) -> PlanShare:
+        """The share to send to another process (see :meth:`LoadedCampaign.travelling`)."""
+        campaigns = {k: c.travelling() for k, c in self.campaigns.items()}
+        return PlanShare(campaigns, self.broken, self.unchecked, self.problems)
 
-def _positions(path: Path | None) -> yamlpos.Located:
-    """The positions in a campaign file, read again; none if it no longer reads."""
-    if path is not None:
+
+def _positions(path: Path | None, stamp: tuple[int, int] | None) -> yamlpos.Located:
+    """The positions in a campaign file, read again; none (the top of the file) if it has
+    changed since it was loaded or no longer reads."""
+    if path is not None and stamp is not None and _stamp(path) == stamp:
         try:
             return yamlpos.load(path.read_bytes().decode("utf-8-sig"))
         except (OSError, UnicodeDecodeError, yamlpos.YamlSyntaxError):
@@ -465,6 +471,7 @@ def load_campaign(path: Path, root: Path, config: Config | None, problems: Probl
     """One campaign file as a model; None if it fails its schema (its problems are added)."""
     rel = path.relative_to(root).as_posix()
     before = len(problems.errors)
+    stamp = _stamp(path)  # before reading: a change after it is seen as one
     if not KEY_RE.match(path.stem):
         problems.error(
             rel, 1, 1,
@@ -482,10 +489,10 @@ def load_campaign(path: Path, root: Path, config: Config | None, problems: Probl
             _check_campaign(_Parts.salvage(located.data), rel, root, config, located, problems)
         return None
     if config is None:  # references cannot be checked without a valid config
-        return LoadedCampaign(path.stem, rel, campaign, located, [], [], valid=False, path=path)
+        return LoadedCampaign(path.stem, rel, campaign, located, [], [], valid=False, path=path, stamp=stamp)
     messages, events = _check_campaign(_Parts.of(campaign), rel, root, config, located, problems)
     valid = len(problems.errors) == before
-    return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid, path=path)
+    return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid, path=path, stamp=stamp)
 
 
 def _check_campaign(

@@ -483,9 +483,6 @@ class _State:
             str(self.plan_dir), self.config.locale, self.config.timezone,
             (_fingerprint(self.plan_dir), _fingerprint(BUILTIN_TEMPLATES)),
         )
-        from .snippetcache import forget
-
-        forget(self.env)  # what the last plan's rendering left to compare with
         self.dates = _Dates(self.config.locale, project.tz)
         self.templates: dict[str, Any] = {}
         self.campaigns: dict[str, dict[str, Any]] = {}
@@ -839,7 +836,7 @@ def render_loaded(
         "campaign": cview,
         "message": view,
         # events still to come when the message goes out; campaign.events has them all
-        "events": _upcoming(cview["events"], at),
+        "events": [e for e in cview["events"] if (e["end"] or e["start"]) >= at],
         "parties": cview["parties"],
         "joint": cview["joint"],  # "Hultsfreds kommun och Polisen, ..."
         "contacts": extras["contact_views"],
@@ -886,13 +883,6 @@ def render_loaded(
         extra=dict(res.vars),
         body_text=view.body_text,
     )
-
-
-def _upcoming(events: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
-    """The events not over at ``at``: the campaign's own list when that is all of them,
-    so that a snippet replaying its output meets the same object again (snippetcache)."""
-    upcoming = [e for e in events if (e["end"] or e["start"]) >= at]
-    return events if len(upcoming) == len(events) else upcoming
 
 
 def _missing_template(

@@ -36,9 +36,6 @@ from jinja2.utils import missing
 MAX_ENTRIES = 512
 """Outputs kept per template (a large plan has one signature per set of parties and one
 events list per campaign and date)."""
-MAX_SEEN = 4096
-"""Lists and dicts whose stand-ins are kept (see ``_freeze``), for all of an environment's
-templates; they are let go of when a plan starts rendering anew (:func:`forget`)."""
 GIVE_UP_AFTER = 16
 """Renderings in a row whose context could not be compared before the template is no
 longer tried."""
@@ -52,29 +49,16 @@ class _Unkeyable(Exception):
     pass
 
 
-def _freeze(value: Any, seen: dict[int, tuple[Any, Any]]) -> Any:
-    """A hashable stand-in for ``value`` that is equal only for values that render alike.
-
-    A list, tuple or dict met again (the same object: a campaign's events and contacts
-    come with each of its messages) is not walked again: ``seen`` has its stand-in, kept
-    with the object itself so that its id cannot pass to another. Nothing a template
-    reads changes once made: the views are built once, the sandbox is immutable."""
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for ``value`` that is equal only for values that render alike."""
     kind = type(value)
     if kind is str:
         return value
-    if kind is dict or kind is list or kind is tuple:
-        hit = seen.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        # A plain string stands for itself (as above) without a call: most values are.
-        if kind is dict:
-            frozen: Any = (dict, tuple([(k, v if type(v) is str else _freeze(v, seen)) for k, v in value.items()]))
-        else:
-            frozen = (kind, tuple([v if type(v) is str else _freeze(v, seen) for v in value]))
-        if len(seen) >= MAX_SEEN:
-            seen.clear()
-        seen[id(value)] = (value, frozen)
-        return frozen
+    # A plain string stands for itself (as above) without a call: most values are.
+    if kind is dict:
+        return (dict, tuple([(k, v if type(v) is str else _freeze(v)) for k, v in value.items()]))
+    if kind is list or kind is tuple:
+        return (kind, tuple([v if type(v) is str else _freeze(v) for v in value]))
     if kind is datetime:
         # Equal instants in two time zones are written differently.
         return (datetime, value, value.tzinfo, value.fold)
@@ -154,7 +138,6 @@ def memoize(env: Any, template: Any) -> None:
     order = sorted(names)
     env_globals = env.globals
     cache: dict[Any, str] = {}
-    seen = _seen(env)
     misses = [0]
 
     def key_of(context: Any) -> Any:
@@ -164,7 +147,7 @@ def memoize(env: Any, template: Any) -> None:
             if n in env_globals and value is env_globals[n]:
                 values.append(("global", n))
             else:
-                values.append(_freeze(value, seen))
+                values.append(_freeze(value))
         return tuple(values)
 
     def replaying(context: Any) -> Iterator[str]:
@@ -196,16 +179,6 @@ def memoize(env: Any, template: Any) -> None:
 
     template.new_context = pending_context
     template.root_render_func = replaying
-
-
-def _seen(env: Any) -> dict[int, tuple[Any, Any]]:
-    return env.__dict__.setdefault("_samverkan_seen", {})  # type: ignore[no-any-return]
-
-
-def forget(env: Any) -> None:
-    """Let go of the values kept to compare with (see ``_freeze``): a plan starts
-    rendering anew, and those of the last one would stay alive until replaced."""
-    _seen(env).clear()
 
 
 def _once(text: str) -> Iterator[str]:

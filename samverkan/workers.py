@@ -2,16 +2,19 @@
 fork shares the loaded plan with the worker at no cost).
 
 A plain fork rather than a pool: there is one task per worker, and a pool's threads and
-shutdown cost more than they save. What a worker makes goes back pickled through an
-anonymous memory file, not a pipe: a pipe holds 64 KiB, so a worker would wait for the
-parent to read, and the parent is busy with its own share."""
+shutdown cost more than they save. A worker's result goes back pickled through an
+anonymous memory file, not a pipe: a pipe holds 64 KiB, so a worker with more to send
+would wait for the parent to read, and the parent is busy with its own share."""
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
+import sys
 import tempfile
-from typing import IO, Any, Callable, Iterable
+import traceback
+from typing import IO, Any, Callable
 
 
 def _anonymous_file() -> IO[bytes]:
@@ -21,45 +24,62 @@ def _anonymous_file() -> IO[bytes]:
 
 
 class Worker:
-    """A forked process running ``work``, whose items are each sent as soon as it is made;
-    the parent reads them all with :meth:`results` once the worker has ended."""
+    """A forked process computing ``work()``; the parent takes the result with
+    :meth:`result` once it is done. A worker that cannot be started, dies or fails gives no
+    result, and the caller does its share itself."""
 
-    def __init__(self, work: Callable[[], Iterable[Any]]):
+    def __init__(self, work: Callable[[], Any]):
         self.file = _anonymous_file()
-        self.pid: int | None = os.fork()
+        try:
+            self.pid: int | None = os.fork()
+        except OSError:  # no process to be had (a limit, memory): the caller does the work
+            self.pid = None
+            self.file.close()
+            return
         if self.pid == 0:  # the worker: never returns, never runs the parent's exit handlers
-            code = 0
-            kept = []
+            code = 1
             try:
-                for item in work():
-                    # Each item stays alive to the end: freeing a loaded plan object by
-                    # object takes longer than the exit, which returns it all at once.
-                    kept.append(item)
-                    pickle.dump(item, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+                result = work()
+                pickle.dump(result, self.file, protocol=pickle.HIGHEST_PROTOCOL)
                 self.file.flush()
+                code = 0
+            except KeyboardInterrupt:
+                pass
             except BaseException:
-                code = 1
+                traceback.print_exc()  # the parent carries on without it: say why here
+                sys.stderr.flush()
             finally:
+                # ``result`` is still held: freeing a loaded plan object by object takes
+                # longer than the exit, which returns all the memory at once.
                 os._exit(code)
 
-    def results(self) -> list[Any] | None:
-        """What the worker sent, in order, once it has ended; None if it did not end well
-        (and on any later call)."""
+    def result(self) -> Any:
+        """The worker's result once it has ended; None if it gave none (and on any later
+        call)."""
         if self.pid is None:
             return None
-        pid, self.pid = self.pid, None
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
             if os.waitstatus_to_exitcode(status) != 0:
                 return None
             self.file.seek(0)
-            out = []
-            while True:
-                try:
-                    out.append(pickle.load(self.file))
-                except EOFError:
-                    return out
+            return pickle.load(self.file)
         except Exception:
             return None
         finally:
-            self.file.close()
+            if self.pid is None:
+                self.file.close()
+
+    def stop(self) -> None:
+        """End the worker now if it is still running (the parent gave up: its result would
+        go unread), and reap it."""
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+        self.pid = None
+        self.file.close()

@@ -157,9 +157,10 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
 
 
 def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(make_root, monkeypatch) -> None:
-    """validate on a large plan loads and checks shares of it in forked workers while the
-    parent loads everything: the report must be the same, a broken campaign's findings
-    included only as the parent's load sees it, a template error reported once."""
+    """validate on a large plan has forked workers load and check shares of it and send
+    back what they loaded: the report and the plan must be the same as one process makes
+    them, a template error met in several shares reported once, and the warning about a
+    misnamed file given once."""
     import os
 
     from samverkan import contentchecks
@@ -171,6 +172,7 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
     campaigns["ogiltig"] = with_message_keys("okand_nyckel: 1\n")
     root = full_root(make_root, campaigns, config=config,
                      templates={"facebook/post.txt.j2": "{{ message.title }} {{ saknas }}\n"})
+    (root / "campaigns" / "felnamn.yml").write_text(with_message_keys(""), encoding="utf-8")
     monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
     alone = run(root)
     monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
@@ -190,6 +192,7 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
     assert sum(p.file == "content/templates/facebook/post.txt.j2" for p in alone.problems) == 1
     assert sum("LIX" in p.message for p in alone.problems) == 8
     assert any(p.file == "campaigns/ogiltig.yaml" and p.severity == "error" for p in alone.problems)
+    assert sum(p.file == "campaigns/felnamn.yml" for p in alone.problems) == 1
 
 
 def test_a_worker_that_dies_has_its_share_checked_by_the_parent(make_root, monkeypatch) -> None:
@@ -205,9 +208,53 @@ def test_a_worker_that_dies_has_its_share_checked_by_the_parent(make_root, monke
     alone = run(root)
     monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(contentchecks, "_load_and_check_share", lambda root, files: os._exit(3))
+    monkeypatch.setattr(contentchecks, "_load_and_check_share", lambda project, files: os._exit(3))
     assert run(root).problems == alone.problems
     assert sum("LIX" in p.message for p in alone.problems) == 6
+
+
+def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_root, monkeypatch) -> None:
+    """The second fork fails (a process limit, say): the first worker's share comes back,
+    the parent does the other's."""
+    import os
+
+    from samverkan import contentchecks, workers
+    from samverkan.validation import validate as run
+
+    config = FULL_CONFIG + "checks: {lix_max: 10}\n"
+    root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(6)}, config=config)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
+    alone = run(root)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    forks = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        forks.append(1)
+        if len(forks) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    monkeypatch.setattr(workers.os, "fork", fork)
+    shared = run(root)
+    assert len(forks) == 2
+    assert shared.problems == alone.problems
+    assert list(shared.project.campaigns) == list(alone.project.campaigns)
+
+
+def test_a_broken_config_on_a_large_plan_is_reported_as_one_process_reports_it(make_root, monkeypatch) -> None:
+    from samverkan import contentchecks
+    from samverkan.validation import validate as run
+
+    config = FULL_CONFIG.replace("timezone: Europe/Stockholm", "timezone: Europe/Stockholm\nokand: 1")
+    root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(4)}, config=config)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
+    alone = run(root)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    shared = run(root)
+    assert any(p.file == "config.yaml" and "okand" in p.message for p in alone.errors)
+    assert (shared.problems, shared.project.unchecked) == (alone.problems, alone.project.unchecked)
 
 
 def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(make_root, monkeypatch) -> None:

@@ -56,3 +56,22 @@ def test_validate_as_a_process_of_its_own_exits_as_the_interpreter_would(make_ro
         "3 campaign file(s) valid, 1 with errors; 1 error(s), 0 warning(s)",
         "exit handler ran",
     ]
+
+
+def test_validate_as_a_process_of_its_own_with_json_strict_and_no_standard_output(make_root) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = make_root(campaigns={"a": GOOD})
+    cmd = [sys.executable, "-c", MAIN, "validate", "--root", str(root)]
+    run = subprocess.run([*cmd, "--strict", "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1  # the agreement's warnings count as errors under --strict
+    report = json.loads(run.stdout)  # every byte of it written
+    assert report["ok"] is False and report["errors"] == len(report["problems"]) > 0
+    # Started with its standard output closed (as from cron with >&-): no output, no crash.
+    run = subprocess.run(cmd, stdout=None, stderr=subprocess.PIPE, text=True, timeout=120,
+                         preexec_fn=lambda: os.close(1))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines()[-1] == "exit handler ran"

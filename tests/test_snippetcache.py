@@ -151,9 +151,9 @@ def test_a_given_up_template_makes_its_contexts_at_once_again(env) -> None:
     assert t.render(obj=Obj(), who=2, when=None) == "2 None|1"
 
 
-def test_a_list_met_again_is_the_same_object_not_one_at_the_same_address(env) -> None:
-    """Stand-ins of lists and dicts are kept by the object's id: the object is kept with
-    it, so a new list cannot take an old one's address and be taken for it."""
+def test_lists_at_the_address_of_a_freed_one_count_by_their_items(env) -> None:
+    """A list freed after its rendering leaves its address to the next one: replay must go
+    by what a list holds, never by where it lives."""
     t = env.get_template("t.txt.j2")
     for i in range(300):  # fresh lists, each freed after its rendering
         assert t.render(who=[i, {"n": i}], when=None) == f"[[{i}, {{'n': {i}}}] None]"

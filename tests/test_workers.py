@@ -1,17 +1,19 @@
-"""Forked workers (samverkan.workers) and what travels between processes: a loaded
-campaign is pickled without its positions and reads them again from its file."""
+"""Forked workers (samverkan.workers), and what travels between processes: a loaded
+campaign goes without its positions and reads them again from its file."""
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
+from samverkan import workers
 from samverkan.loading import load_project
 from samverkan.workers import Worker
 from tests.helpers.plans import full_root
@@ -19,62 +21,87 @@ from tests.helpers.plans import full_root
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
 
 
-def wait_for(path: Path, timeout: float = 20.0) -> None:
+def has_ended(pid: int, timeout: float = 20.0) -> bool:
+    """Whether process ``pid`` ends within ``timeout``, without reaping it."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
         time.sleep(0.01)
+    return False
 
 
-def test_a_worker_sends_its_items_in_order_without_waiting_for_the_parent_to_read(tmp_path: Path) -> None:
-    """A pipe holds 64 KiB: a worker sending more would wait until the parent reads,
-    and the parent reads only when its own share is done."""
-    done = tmp_path / "done"
-
-    def work() -> Iterator[object]:
-        yield b"x" * 1_000_000
-        yield {"second": [1, 2, 3]}
-        done.write_text("sent")  # reached only if sending the first item did not wait
-
-    worker = Worker(work)
-    wait_for(done)
-    assert worker.results() == [b"x" * 1_000_000, {"second": [1, 2, 3]}]
-    assert worker.results() is None  # reaped: a second call has nothing
+def test_a_worker_hands_over_a_large_result_without_waiting_for_the_parent_to_read() -> None:
+    """A pipe holds 64 KiB: a worker sending more would wait until the parent reads, and
+    the parent reads only when its own share is done."""
+    big = {"text": "x" * 1_000_000, "items": list(range(1000))}
+    worker = Worker(lambda: big)
+    assert worker.pid is not None
+    assert has_ended(worker.pid)  # before the parent has read a byte
+    assert worker.result() == big
+    assert worker.result() is None  # reaped: a second call has nothing
 
 
 @pytest.mark.parametrize("how", ["raises", "exits"])
-def test_a_worker_that_fails_gives_no_results(how: str) -> None:
-    def work() -> Iterator[object]:
-        yield "half of the work"
+def test_a_worker_that_fails_gives_no_result(how: str, capfd) -> None:
+    def work() -> object:
         if how == "raises":
-            raise RuntimeError("boom")
+            raise RuntimeError("trasigt")
         os._exit(3)
 
-    assert Worker(work).results() is None
+    assert Worker(work).result() is None
+    if how == "raises":
+        assert "RuntimeError: trasigt" in capfd.readouterr().err  # the worker says why
 
 
 def test_a_worker_does_not_run_the_parents_code_after_the_fork(tmp_path: Path) -> None:
     marker = tmp_path / "after"
-    worker = Worker(lambda: iter([1]))
+    worker = Worker(lambda: 1)
     # Only the parent gets here: the worker ends inside Worker().
     with open(marker, "a", encoding="utf-8") as fh:
         fh.write(f"{os.getpid()}\n")
-    assert worker.results() == [1]
+    assert worker.result() == 1
     assert marker.read_text(encoding="utf-8").split() == [str(os.getpid())]
 
 
-def test_a_pickled_campaign_leaves_its_positions_behind_and_reads_them_again(make_root: Callable[..., Path]) -> None:
+def test_a_worker_that_cannot_be_started_gives_no_result(monkeypatch) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(workers.os, "fork", no_fork)
+    worker = Worker(lambda: 1)
+    assert worker.result() is None
+    worker.stop()  # nothing to stop
+
+
+def test_a_stopped_worker_ends_at_once_and_is_reaped() -> None:
+    worker = Worker(lambda: time.sleep(60))
+    pid = worker.pid
+    assert pid is not None
+    started = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - started < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # no zombie left behind
+    assert worker.result() is None
+
+
+def test_a_travelling_campaign_leaves_its_positions_behind_and_reads_them_again(make_root: Callable[..., Path]) -> None:
     root = full_root(make_root)
     campaign = load_project(root).campaigns["skolstart"]
     where = campaign.where("messages", 1, "title")
     assert where != (1, 1)
 
-    travelled = pickle.loads(pickle.dumps(campaign))
+    travelled = pickle.loads(pickle.dumps(campaign.travelling()))
     assert travelled.located is None
-    assert (travelled.model, travelled.messages, travelled.events) == (campaign.model, campaign.messages, campaign.events)
+    assert travelled == campaign  # the same campaign, positions aside
     assert travelled.where("messages", 1, "title") == where
     assert travelled.where("period", key=True) == campaign.where("period", key=True)
-    # Positions without a file to read them from fall back to the top of the file.
-    gone = pickle.loads(pickle.dumps(campaign))
-    (root / "campaigns" / "skolstart.yaml").unlink()
-    assert gone.where("messages", 1, "title") == (1, 1)
+
+    # Read again from a file that has changed since, they would be wrong: none are given.
+    changed = pickle.loads(pickle.dumps(campaign.travelling()))
+    path = root / "campaigns" / "skolstart.yaml"
+    path.write_text("# en ny första rad\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert changed.where("messages", 1, "title") == (1, 1)
+    # A copy is not travelling: it keeps its positions.
+    assert copy.deepcopy(campaign).where("messages", 1, "title") == where
