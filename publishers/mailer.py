@@ -10,7 +10,6 @@ outcome is recorded in the journal, so a retry reaches only those who did not ge
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sys
 from contextlib import contextmanager

@@ -156,14 +156,26 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
     assert sum("LIX" in p.message for p in serial) == 7
 
 
+def alone_then_shared(monkeypatch, root, cpus: int = 3):
+    """validate's report on ``root`` from one process; validate then shares large plans
+    out, such as this one, among ``cpus - 1`` workers beside the parent."""
+    import os
+
+    from samverkan import contentchecks
+    from samverkan.validation import validate as run
+
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
+    alone = run(root)
+    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    return alone
+
+
 def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(make_root, monkeypatch) -> None:
     """validate on a large plan has forked workers load and check shares of it and send
     back what they loaded: the report and the plan must be the same as one process makes
     them, a template error met in several shares reported once, and the warning about a
     misnamed file given once."""
-    import os
-
-    from samverkan import contentchecks
     from samverkan.validation import validate as run
 
     config = FULL_CONFIG + "checks: {lix_max: 10, facebook_max_chars: 200}\n"
@@ -173,10 +185,7 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
     root = full_root(make_root, campaigns, config=config,
                      templates={"facebook/post.txt.j2": "{{ message.title }} {{ saknas }}\n"})
     (root / "campaigns" / "felnamn.yml").write_text(with_message_keys(""), encoding="utf-8")
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
-    alone = run(root)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # two workers beside the parent
+    alone = alone_then_shared(monkeypatch, root)
     overlapped = run(root)
     assert overlapped.problems == alone.problems
     # The plan as a whole too, in file order, though the workers' campaigns came pickled
@@ -204,10 +213,7 @@ def test_a_worker_that_dies_has_its_share_checked_by_the_parent(make_root, monke
     config = FULL_CONFIG + "checks: {lix_max: 10}\n"
     campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(6)}
     root = full_root(make_root, campaigns, config=config)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
-    alone = run(root)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    alone = alone_then_shared(monkeypatch, root, cpus=2)
     monkeypatch.setattr(contentchecks, "_load_and_check_share", lambda project, files: os._exit(3))
     assert run(root).problems == alone.problems
     assert sum("LIX" in p.message for p in alone.problems) == 6
@@ -218,15 +224,12 @@ def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_ro
     the parent does the other's."""
     import os
 
-    from samverkan import contentchecks, workers
+    from samverkan import workers
     from samverkan.validation import validate as run
 
     config = FULL_CONFIG + "checks: {lix_max: 10}\n"
     root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(6)}, config=config)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
-    alone = run(root)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    alone = alone_then_shared(monkeypatch, root)
     forks = []
     real_fork = os.fork
 
@@ -244,14 +247,11 @@ def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_ro
 
 
 def test_a_broken_config_on_a_large_plan_is_reported_as_one_process_reports_it(make_root, monkeypatch) -> None:
-    from samverkan import contentchecks
     from samverkan.validation import validate as run
 
     config = FULL_CONFIG.replace("timezone: Europe/Stockholm", "timezone: Europe/Stockholm\nokand: 1")
     root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(4)}, config=config)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
-    alone = run(root)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
+    alone = alone_then_shared(monkeypatch, root)
     shared = run(root)
     assert any(p.file == "config.yaml" and "okand" in p.message for p in alone.errors)
     assert (shared.problems, shared.project.unchecked) == (alone.problems, alone.project.unchecked)
@@ -260,17 +260,12 @@ def test_a_broken_config_on_a_large_plan_is_reported_as_one_process_reports_it(m
 def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(make_root, monkeypatch) -> None:
     """Every process meets the environment's own error; it is reported once, and the
     plan is still whole (each worker's campaigns came back)."""
-    import os
 
-    from samverkan import contentchecks
     from samverkan.validation import validate as run
 
     config = FULL_CONFIG + "locale: xx_XX\n"
     root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(5)}, config=config)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
-    alone = run(root)
-    monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    alone = alone_then_shared(monkeypatch, root)
     overlapped = run(root)
     assert [str(p) for p in alone.problems if p.severity == "error"] == [
         "config.yaml:42:9: error: locale: unknown locale 'xx_XX'; write e.g. sv"
