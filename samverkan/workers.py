@@ -58,18 +58,16 @@ class Worker:
         call)."""
         if self.pid is None:
             return None
+        status = self._reap()
         try:
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = None
-            if os.waitstatus_to_exitcode(status) != 0:
+            if status is None or os.waitstatus_to_exitcode(status) != 0:
                 return None
             self.file.seek(0)
             return pickle.load(self.file)
         except Exception:
             return None
         finally:
-            if self.pid is None:
-                self.file.close()
+            self.file.close()
 
     def stop(self) -> None:
         """End the worker now if it is still running (the parent gave up: its result would
@@ -80,6 +78,16 @@ class Worker:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        os.waitpid(self.pid, 0)
-        self.pid = None
+        self._reap()
         self.file.close()
+
+    def _reap(self) -> int | None:
+        """Wait for the worker to end; its wait status (None if it was reaped elsewhere).
+        Interrupted, the worker is still ours to reap."""
+        assert self.pid is not None
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = None
+        self.pid = None
+        return status

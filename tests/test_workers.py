@@ -105,3 +105,17 @@ def test_a_travelling_campaign_leaves_its_positions_behind_and_reads_them_again(
     assert changed.where("messages", 1, "title") == (1, 1)
     # A copy is not travelling: it keeps its positions.
     assert copy.deepcopy(campaign).where("messages", 1, "title") == where
+
+
+def test_a_worker_reaped_elsewhere_gives_no_result_and_no_error() -> None:
+    """Code of the parent's that waits for any child (a SIGCHLD handler, say) may reap the
+    worker first."""
+    worker = Worker(lambda: 1)
+    assert worker.pid is not None
+    os.waitpid(worker.pid, 0)
+    assert worker.result() is None
+    other = Worker(lambda: 2)
+    assert other.pid is not None
+    os.waitpid(other.pid, 0)
+    other.stop()
+    assert other.result() is None
