@@ -312,3 +312,49 @@ def test_render_error_carries_file_and_line(make_root) -> None:
     with pytest.raises(RenderError) as info:
         render_message(project, "skolstart", "start", "fb-polisen")
     assert (info.value.file, info.value.line) == ("content/templates/facebook/post.txt.j2", 2)
+
+
+QUICK_INLINE_CORPUS = [
+    "Plain text, nothing to mark up.\n\n- one\n- two\n\n1. first\n2. second",
+    "**Fet** och *kursiv*, __fet__ och _kursiv_, snake_case_ord och 2 * 3 * 4.",
+    "Kod: `a_b *c*` och ``dubbel ` bakåt``, escapes: \\*inte kursiv\\* \\[inte länk\\] \\\\ snedstreck.",
+    "[Länk](https://www.hultsfred.se/skolstart \"Titel\") och [referens][1] och [kort].\n\n"
+    "[1]: https://polisen.se\n[kort]: https://example.se",
+    "![Bild](bild.png) och ![referensbild][b] och ![kort]\n\n[b]: b.png",
+    "<https://www.hultsfred.se> och <trygghet@hultsfred.se> och <b>inte html</b> & &amp; &copy;",
+    "Rad ett  \nrad två med hårt radbrott  \nrad tre",
+    "> Citat med **fet [länk](https://x.se)** inuti\n\n    kodblock med *stjärnor*\n\n# Rubrik *kursiv*",
+    "Nästlat: ***fet och kursiv***, **fet _kursiv_ fet**, [**fet länk**](https://x.se), `[ingen länk](x)`",
+    "Oavslutat: *stjärna, [hakparentes, <vinkel, `backtick, _understreck",
+    "Bara _kursiv_ och __fet__ här.",
+    "Bara en \\* stjärna som inte är kursiv, och ett radbrott  \nsen.",
+    "Bara ![bild](b.png) här.",
+    "Bara <https://x.se> här.",
+    "Bara `kod` här.",
+    "Bara [länk](https://x.se) här.",
+    "Blandat: text_med_understreck och *en* [a](b) <c@d.se>  \nslut",
+    "- punkt med [länk](https://a.se)\n- punkt med `kod`\n  - nästlad *kursiv*\n\nStycke efter.",
+    "Javascript: [klicka](javascript:alert(1)) och [data](data:text/html,x)",
+]
+
+
+def test_passing_over_text_with_no_inline_markup_changes_no_conversion(sample_root: Path) -> None:
+    """The converter passes over pieces of text that no inline pattern can match
+    (rendering._quick_inline): every body must come out exactly as the stock processor
+    makes it, HTML and plain text, and every pattern the converter has must be one it
+    knows (after an upgrade of Markdown it would otherwise pass over a new one)."""
+    from samverkan.rendering import _PATTERN_NEEDS, new_markdown
+
+    quick, stock = new_markdown(), new_markdown(quick=False)
+    assert type(quick.treeprocessors["inline"]).__name__ == "QuickInline"
+    assert type(stock.treeprocessors["inline"]).__name__ == "InlineProcessor"
+    assert sorted(p.name for p in stock.inlinePatterns._priority) == sorted(_PATTERN_NEEDS)
+    project = load_project(sample_root)
+    bodies = [m.model.body for c in project.campaigns.values() for m in c.messages]
+    bodies += [o.body for c in project.campaigns.values() for m in c.messages for o in m.model.overrides.values() if o.body]
+    assert len(bodies) > 50
+    for text in QUICK_INLINE_CORPUS + bodies:
+        quick.reset()
+        stock.reset()
+        assert quick.convert(text) == stock.convert(text), text
+        assert quick.plain_text == stock.plain_text, text
