@@ -1,7 +1,8 @@
 """How fast is ``samverkan validate`` on a large plan, next to a bare YAML load?
 
 Generates N campaigns (default 1,000, each with 10 messages on 3 channels, an event and a
-weekly repeat) and a config.yaml in a temporary folder, then prints:
+weekly repeat; each message with a title and body of its own, as in a real plan) and a
+config.yaml in a temporary folder, then prints:
 
 - a bare ``yaml.load(..., Loader=yaml.CSafeLoader)`` of the same files: the floor;
 - ``samverkan.loading.load_project`` (YAML with positions, models, references, times);
@@ -9,12 +10,14 @@ weekly repeat) and a config.yaml in a temporary folder, then prints:
 - ``samverkan validate`` as a subprocess (adds interpreter start and imports), next to
   the bare load as a subprocess of its own (``python -c``: interpreter, ``import yaml``,
   the load), so that both sides of that ratio pay for starting a process;
+- the same command on the same plan with one text for all messages (``--same-texts``
+  measures only that), where every Markdown conversion but the first is found in a cache;
 - ``samverkan --help`` as a subprocess (target < 0.25 s);
 - which heavy publishing libraries are imported after validate (target: none).
 
 The package is byte-compiled first, as an install leaves it (``make`` does it too).
 
-Usage: ``.venv/bin/python bench/validate.py [--n 1000] [--repeat 3] [--profile]``
+Usage: ``.venv/bin/python bench/validate.py [--n 1000] [--repeat 3] [--same-texts] [--profile]``
 """
 
 from __future__ import annotations
@@ -123,7 +126,9 @@ messages:
 """
 
 
-def campaign_text(n: int, messages: int) -> str:
+def campaign_text(n: int, messages: int, distinct: bool = True) -> str:
+    """Campaign ``n``; with ``distinct``, each message's title and body its own, as in a
+    real plan (otherwise every message converts the same Markdown, found in a cache)."""
     year = 2017 + n % 3
     start = date(year, 1, 1) + timedelta(days=(n * 7) % 300)
     end = start + timedelta(days=60)
@@ -150,8 +155,9 @@ def campaign_text(n: int, messages: int) -> str:
             f"  - key: meddelande-{m}",
             f"    at: {day} 07:30",
             "    channels: [webb, facebook-kommunen, press]",
-            f"    title: Nu börjar skolan – sänk farten ({m})",
+            f"    title: Nu börjar skolan – sänk farten ({n}.{m})" if distinct else f"    title: Nu börjar skolan – sänk farten ({m})",
             "    body: |",
+            *([f"      Meddelande {m + 1} av {messages} i kampanj {n}, att läsa och dela.", ""] if distinct else []),
             BODY.rstrip("\n"),
             "    link: https://www.hultsfred.se/skolstart",
         ]
@@ -162,7 +168,7 @@ def campaign_text(n: int, messages: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def generate(root: Path, n: int, messages: int) -> list[Path]:
+def generate(root: Path, n: int, messages: int, distinct: bool = True) -> list[Path]:
     (root / "campaigns").mkdir(parents=True, exist_ok=True)
     (root / "content").mkdir(exist_ok=True)
     (root / "content" / "presslista.csv").write_text("name,email,outlet\nA,a@example.se,X\n", encoding="utf-8")
@@ -174,7 +180,7 @@ def generate(root: Path, n: int, messages: int) -> list[Path]:
     files.append(routine)
     for i in range(n):
         path = root / "campaigns" / f"kampanj-{i:05d}.yaml"
-        path.write_text(campaign_text(i, messages), encoding="utf-8")
+        path.write_text(campaign_text(i, messages, distinct), encoding="utf-8")
         files.append(path)
     return files
 
@@ -228,6 +234,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per in-process timing; the best counts")
     ap.add_argument("--profile", action="store_true", help="print the top of a cProfile of validate")
     ap.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it")
+    ap.add_argument("--same-texts", action="store_true",
+                    help="one title and body for every message (Markdown converted once, then cached)")
     args = ap.parse_args()
 
     # The package byte-compiled, as an install leaves it (make does it; this machine may
@@ -239,9 +247,10 @@ def main() -> int:
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="samverkan-bench-"))
     try:
-        files = generate(tmp, args.n, args.messages)
+        files = generate(tmp, args.n, args.messages, distinct=not args.same_texts)
         size = sum(p.stat().st_size for p in files) / 1e6
-        print(f"{args.n} campaigns x {args.messages} messages x 3 channels (+ a routine), "
+        texts = "one text for all messages" if args.same_texts else "each message its own text"
+        print(f"{args.n} campaigns x {args.messages} messages x 3 channels (+ a routine), {texts}, "
               f"{len(files)} files, {size:.1f} MB in {tmp}")
 
         # Imports first, so they count in none of the in-process timings (the subprocess
@@ -258,6 +267,14 @@ def main() -> int:
         # The same floor as a command of its own: interpreter, import of yaml, the load.
         bare_cli = subprocess_time([sys.executable, "-c", BARE_COMMAND, *map(str, files)], repeat=args.repeat)
         helptime = subprocess_time([*samverkan_command(), "--help"], repeat=5)
+        same = None
+        if not args.same_texts:  # for comparison: what a cache of conversions makes of it
+            other = Path(tempfile.mkdtemp(prefix="samverkan-bench-same-"))
+            try:
+                generate(other, args.n, args.messages, distinct=False)
+                same = subprocess_time([*samverkan_command(), "validate", "--root", str(other)], repeat=args.repeat)
+            finally:
+                shutil.rmtree(other, ignore_errors=True)
         heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))
 
         assert report.ok, "\n".join(str(p) for p in report.errors[:10])
@@ -270,6 +287,9 @@ def main() -> int:
         print(f"bare load, subprocess            {bare_cli:7.3f} s   (python -c: interpreter, import yaml, the load)")
         print(f"samverkan validate, subprocess   {cli:7.3f} s   {cli / bare:5.2f}x bare in-process, "
               f"{cli / bare_cli:4.2f}x bare as a subprocess   (best of {args.repeat})")
+        if same is not None:
+            print(f"  the same, one text for all msgs  {same:7.3f} s   {same / bare:5.2f}x bare in-process, "
+                  f"{same / bare_cli:4.2f}x bare as a subprocess   (Markdown converted once: --same-texts)")
         print(f"import samverkan.validation      {import_time:7.3f} s")
         print(f"samverkan --help, subprocess     {helptime:7.3f} s   (target < 0.25 s; best of 5)")
         print(f"heavy modules after validate     {', '.join(heavy) or 'none'}   (target: none of {', '.join(HEAVY)})")

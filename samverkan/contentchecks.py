@@ -37,9 +37,9 @@ _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 _LETTER = re.compile(r"[^\W\d_]")
 _URL = re.compile(r"\(?\b(?:https?://|mailto:|www\.)\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
-_ABBREVIATION = re.compile(
-    r"(?:^|\s)(?:t\.ex|bl\.a|s\.k|m\.m|o\.s\.v|osv|d\.v\.s|dvs|p\.g\.a|pga|kl|ca|nr|f\.d|jfr|resp|tel|enl|inkl|exkl|st)\.$",
-    re.IGNORECASE,
+# Abbreviations whose full stop ends no sentence (as the last word, in any case).
+_ABBREVIATIONS = frozenset(
+    "t.ex. bl.a. s.k. m.m. o.s.v. osv. d.v.s. dvs. p.g.a. pga. kl. ca. nr. f.d. jfr. resp. tel. enl. inkl. exkl. st.".split()
 )
 
 
@@ -51,7 +51,7 @@ def sentences(text: str) -> list[str]:
         current = ""
         for piece in _SENTENCE_END.split(line):
             current = f"{current} {piece}" if current else piece
-            if not _ABBREVIATION.search(current):
+            if not current or current.split()[-1].lower() not in _ABBREVIATIONS:
                 out.append(current)
                 current = ""
         if current:
@@ -65,7 +65,9 @@ def lix(text: str) -> float:
 
     Below 30 is very easy, 40 ordinary newspaper text, above 50 hard; 0 for no words.
     """
-    parts = sentences(_URL.sub("", text))  # an address is not prose
+    if "://" in text or "mailto:" in text or "www." in text:
+        text = _URL.sub("", text)  # an address is not prose
+    parts = sentences(text)
     words = [w for s in parts for w in _WORD.findall(s)]
     if not words:
         return 0.0

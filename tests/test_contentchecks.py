@@ -27,6 +27,16 @@ def test_sentences_end_at_stops_and_line_breaks_not_at_abbreviations() -> None:
     ]
 
 
+def test_abbreviations_end_no_sentence_in_any_case_or_place() -> None:
+    assert sentences("KL. 18 ses vi. Ta BL.A. cykeln, p.g.a. vägarbetet. Slut.") == [
+        "KL. 18 ses vi.", "Ta BL.A. cykeln, p.g.a. vägarbetet.", "Slut.",
+    ]
+    # only the whole last word counts: "stakl." is no "kl.", and "kl." alone on a line ends it
+    assert sentences("Vi cyklade stakl. Sedan hem.\nkl.\nNästa rad") == ["Vi cyklade stakl.", "Sedan hem.", "kl.", "Nästa rad"]
+    # an address is no prose, in any of its forms
+    assert lix("Läs mer på www.hultsfred.se/skolstart och (https://polisen.se/a-b).") == lix("Läs mer på och")
+
+
 # --- personnummer --------------------------------------------------------------------------
 
 
