@@ -370,9 +370,10 @@ def check_content(project: Project) -> list[Problem]:
 # Below this many campaign files the plan is loaded and checked in one process.
 OVERLAP_FROM = 200
 # Per campaign file, relative to loading it (bench/validate.py): checking it takes about
-# 2.5 times as long, and pickling what was loaded, for the parent, a third as long (without
-# its positions, see LoadedCampaign). The shares below are balanced on these.
-CHECK_TO_LOAD = 2.5
+# 7 times as long (each message with a text of its own, to convert from Markdown; 2.5 times
+# when all messages share one), and pickling what was loaded, for the parent, a third as
+# long (without its positions, see LoadedCampaign). The shares below are balanced on these.
+CHECK_TO_LOAD = 7.0
 PICKLE_TO_LOAD = 0.33
 
 
@@ -384,7 +385,7 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     (pickled: several times cheaper to read than the files), while the parent loads and
     checks the first share. With ``w`` workers, checking ``r`` times as
     slow as loading and pickling ``p`` times, each worker takes the share
-    ``(1 + r) / (1 + r + p + w (1 + r))`` of the files, so that all end together (0.48 on
+    ``(1 + r) / (1 + r + p + w (1 + r))`` of the files, so that all end together (0.49 on
     two cores); the parent then reads what they sent."""
     import os
     import sys
