@@ -51,7 +51,8 @@ def sentences(text: str) -> list[str]:
         current = ""
         for piece in _SENTENCE_END.split(line):
             current = f"{current} {piece}" if current else piece
-            if not current or current.split()[-1].lower() not in _ABBREVIATIONS:
+            words = current.split()
+            if not words or words[-1].lower() not in _ABBREVIATIONS:
                 out.append(current)
                 current = ""
         if current:

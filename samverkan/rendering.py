@@ -204,17 +204,26 @@ def new_markdown(quick: bool = True) -> Any:
     md.treeprocessors.register(SafeLinks(md), "safe_links", 15)
     md.treeprocessors.register(PlainText(md), "plain_text", -10)
     inline = _quick_inline(md) if quick else None
-    if inline is not None:  # in the place of the stock one
-        priority = next(item.priority for item in md.treeprocessors._priority if item.name == "inline")
-        md.treeprocessors.register(inline, "inline", priority)
+    if inline is not None:
+        md.treeprocessors.register(inline, "inline", 20)  # the stock one's place (markdown.treeprocessors)
     return md
 
 
-# What each inline pattern of the converter needs in a piece of text to match there.
-_PATTERN_NEEDS = {
-    "backtick": ("`",), "escape": ("\\",), "reference": ("[",), "link": ("[",), "image_link": ("![",),
-    "image_reference": ("![",), "short_reference": ("[",), "short_image_ref": ("![",),
-    "autolink": ("<",), "automail": ("<",), "linebreak": ("  \n",), "em_strong": ("*", "_"),
+# The converter's inline patterns in Markdown 3.11: each one's regular expression, and what
+# a piece of text must hold for it to match there (each expression needs it literally).
+_INLINE_PATTERNS = {
+    "backtick": (r"(?:(?<!\\)((?:\\{2})+)(?=`+)|(?<!\\)`)", ("`",)),
+    "escape": (r"\\(.)", ("\\",)),
+    "reference": (r"(?<!\!)\[", ("[",)),
+    "link": (r"(?<!\!)\[", ("[",)),
+    "image_link": (r"\!\[", ("![",)),
+    "image_reference": (r"\!\[", ("![",)),
+    "short_reference": (r"(?<!\!)\[", ("[",)),
+    "short_image_ref": (r"\!\[", ("![",)),
+    "autolink": (r"<([A-Za-z][A-Za-z0-9+.-]*://[^<>]*)>", ("<",)),
+    "automail": (r"<([^<> !]+@[^@<> ]+)>", ("<",)),
+    "linebreak": (r"  \n", ("  \n",)),
+    "em_strong": (r"\*|_", ("*", "_")),
 }
 
 
@@ -222,18 +231,22 @@ def _quick_inline(md: Any) -> Any:
     """Python-Markdown's inline processor, passing over the patterns a piece of text holds
     nothing for. It tries each pattern on each piece of text (a sentence, a list item) in
     turn, and most pieces hold none of the characters any pattern needs: that was half the
-    time of converting a body. None (the stock processor stays) for patterns it does not
-    know, say after an upgrade of Markdown."""
+    time of converting a body. None (the stock processor stays) for another version of
+    Markdown or patterns other than those known."""
+    import markdown
     from markdown.treeprocessors import InlineProcessor
     from markdown.util import AtomicString
 
     patterns = md.inlinePatterns
-    if len(patterns) != len(_PATTERN_NEEDS) or not all(name in patterns for name in _PATTERN_NEEDS):
+    if (markdown.__version_info__[:2] != (3, 11)  # the version whose loop is copied below
+            or len(patterns) != len(_INLINE_PATTERNS)
+            or any(name not in patterns or patterns[name].compiled_re.pattern != regex
+                   for name, (regex, _) in _INLINE_PATTERNS.items())):
         return None
     needs: list[Any] = [None] * len(patterns)  # each pattern's test, in their order
-    for name, marks in _PATTERN_NEEDS.items():
+    for name, (_, marks) in _INLINE_PATTERNS.items():
         needs[patterns.get_index_for_name(name)] = re.compile("|".join(map(re.escape, marks))).search
-    anything = re.compile("|".join(re.escape(m) for marks in _PATTERN_NEEDS.values() for m in marks)).search
+    anything = re.compile("|".join(re.escape(m) for _, marks in _INLINE_PATTERNS.values() for m in marks)).search
 
     class QuickInline(InlineProcessor):  # type: ignore[misc]
         def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:

@@ -75,10 +75,14 @@ class Worker:
         if self.pid is None:
             return
         try:
+            ended = os.waitpid(self.pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:  # reaped elsewhere: the number may be another's by now
+            ended = True
+        if ended:
+            self.pid = None
+        else:
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._reap()
+            self._reap()
         self.file.close()
 
     def _reap(self) -> int | None:

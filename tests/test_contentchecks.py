@@ -37,6 +37,13 @@ def test_abbreviations_end_no_sentence_in_any_case_or_place() -> None:
     assert lix("Läs mer på www.hultsfred.se/skolstart och (https://polisen.se/a-b).") == lix("Läs mer på och")
 
 
+@pytest.mark.parametrize("text", ["Hej.\n\t\nDå.", "\xa0", "Hej.\r\n\r\nDå.", "www., ", "https://polisen.se https://hultsfred.se"])
+def test_lines_of_nothing_but_spaces_are_no_sentences(text: str) -> None:
+    """Such lines come from addresses taken out of a line, or a code block's empty lines."""
+    assert all(s.strip() for s in sentences(text))
+    assert lix(text) >= 0
+
+
 # --- personnummer --------------------------------------------------------------------------
 
 
