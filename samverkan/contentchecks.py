@@ -29,7 +29,7 @@ from .loading import (
 )
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
-from .workers import Worker
+from .workers import Worker, can_fork
 
 # --- LIX -----------------------------------------------------------------------------------
 
@@ -350,7 +350,6 @@ PARALLEL_FROM = 2000
 def check_content(project: Project) -> list[Problem]:
     """Render every message for every channel and check what it says."""
     import os
-    import sys
 
     if project.config is None:
         return []
@@ -361,7 +360,7 @@ def check_content(project: Project) -> list[Problem]:
         # Rendering makes short-lived objects only, while the collector would rescan the
         # whole loaded plan each time (a seventh of the time on a large plan).
         with gc_paused():
-            if messages >= PARALLEL_FROM and workers > 1 and sys.platform == "linux":
+            if messages >= PARALLEL_FROM and workers > 1 and can_fork():
                 return checker.run_parallel(workers)
             return checker.run()
     except RenderError as exc:  # the environment itself (e.g. an unknown locale)
@@ -389,11 +388,10 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     ``(1 + r) / (1 + r + p + w (1 + r))`` of the files, so that all end together (0.49 on
     two cores); the parent then reads what they sent."""
     import os
-    import sys
 
     files = campaign_files(root)
     workers = min((os.cpu_count() or 1) - 1, 7)
-    overlap = len(files) >= OVERLAP_FROM and workers >= 1 and sys.platform == "linux"
+    overlap = len(files) >= OVERLAP_FROM and workers >= 1 and can_fork()
     project = load_project(root, only=()) if overlap else None  # config.yaml alone
     if project is None or project.config is None:  # (each campaign's errors are still wanted)
         project = load_project(root)

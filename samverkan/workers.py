@@ -17,6 +17,15 @@ import traceback
 from typing import IO, Any, Callable
 
 
+def can_fork() -> bool:
+    """Whether workers may be forked here: on Linux, from a process with no other thread
+    (a fork copies only the thread that calls it, and a lock another thread held stays
+    held in the worker for good)."""
+    import threading
+
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
 def _anonymous_file() -> IO[bytes]:
     if hasattr(os, "memfd_create"):
         return os.fdopen(os.memfd_create("samverkan-worker"), "w+b")

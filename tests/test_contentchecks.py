@@ -155,6 +155,8 @@ def test_a_clean_plan_has_no_content_problems(make_root) -> None:
 
 def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypatch) -> None:
     """Large plans are rendered in worker processes: the findings must not change."""
+    import threading
+
     from samverkan import contentchecks
     from samverkan.loading import load_project
 
@@ -167,6 +169,7 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
     monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 10**9)
     serial = sorted(contentchecks.check_content(project))
     monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 1)
+    assert threading.active_count() == 1, threading.enumerate()  # else no worker is forked
     parallel = sorted(contentchecks.check_content(project))
     assert parallel == serial
     assert any(p.file == "content/templates/facebook/post.txt.j2" for p in serial)
@@ -177,6 +180,7 @@ def alone_then_shared(monkeypatch, root, cpus: int = 3):
     """validate's report on ``root`` from one process; validate then shares large plans
     out, such as this one, among ``cpus - 1`` workers beside the parent."""
     import os
+    import threading
 
     from samverkan import contentchecks
     from samverkan.validation import validate as run
@@ -185,6 +189,9 @@ def alone_then_shared(monkeypatch, root, cpus: int = 3):
     alone = run(root)
     monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    # Workers are forked only from a process without other threads (workers.can_fork): a
+    # thread an earlier test left running would make every test of sharing out pass idle.
+    assert threading.active_count() == 1, threading.enumerate()
     return alone
 
 
@@ -289,3 +296,32 @@ def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(ma
     ]
     assert overlapped.problems == alone.problems
     assert list(overlapped.project.campaigns) == list(alone.project.campaigns) == [f"skolstart-{i}" for i in range(5)]
+
+
+def test_no_worker_is_forked_while_another_thread_runs(make_root, monkeypatch) -> None:
+    """A fork copies only the thread that calls it: a lock another thread holds (logging's,
+    say) would stay held in the worker for good. With threads about, the plan is checked
+    in the one process."""
+    import threading
+
+    from samverkan import contentchecks
+    from samverkan.validation import validate as run
+
+    root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(4)},
+                     config=FULL_CONFIG + "checks: {lix_max: 10}\n")
+    alone = alone_then_shared(monkeypatch, root)
+
+    def no_fork(*args: object) -> None:
+        raise AssertionError("a worker was forked beside another thread")
+
+    monkeypatch.setattr(contentchecks, "Worker", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert run(root).problems == alone.problems
+    finally:
+        stop.set()
+        other.join()
+    with pytest.raises(AssertionError, match="forked"):
+        run(root)  # the thread gone, it would fork again
