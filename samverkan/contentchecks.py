@@ -28,7 +28,7 @@ from .loading import (
     misnamed_campaign_files,
 )
 from .problems import Problem
-from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, render_loaded, resolve
+from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, Resolved, render_loaded, resolve
 from .workers import Worker, can_fork
 
 # --- LIX -----------------------------------------------------------------------------------
@@ -232,19 +232,22 @@ class _Checker:
 
         # The first occurrence, each channel at its own time (a public channel of an
         # embargoed message at the embargo), as it will be published.
+        # Every rendering error (the environment's own too: an unknown locale) ends here, so
+        # each is reported once, however many messages meet it.
         for d in occurrence_deliveries(campaign, message, *message.times[0]):
-            if d.channel not in self.project.channel_settings:
+            settings = self.project.channel_settings.get(d.channel)
+            if settings is None:
                 continue  # reported by the loader
+            res = resolve(message, d.channel, settings.publisher)
             try:
-                rendered = render_loaded(self.project, campaign, message, d.channel, d.at, d.id)
+                rendered = render_loaded(self.project, campaign, message, d.channel, d.at, d.id, resolved=res)
             except RenderError as exc:
                 self.render_error(exc)
                 continue
-            self.rendered(campaign, message, rendered)
+            self.rendered(campaign, message, rendered, res)
 
-    def rendered(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage) -> None:
+    def rendered(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Resolved) -> None:
         file, channel = campaign.file, r.channel
-        res = resolve(message, channel, r.publisher)
         body_pos = campaign.where(*res.sources["body"])
         figure = lix(f"{r.title}\n{r.body_text}")
         if figure > self.checks.lix_max:
@@ -335,11 +338,8 @@ def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMes
     """The checks of one message on each of its channels (for previews)."""
     if project.config is None:
         return []
-    try:
-        checker = _Checker(project)
-        checker.message(campaign, message)
-    except RenderError as exc:
-        return [exc.problem()]
+    checker = _Checker(project)
+    checker.message(campaign, message)
     return sorted(list(checker.template_errors.values()) + checker.findings.problems())
 
 
@@ -356,15 +356,12 @@ def check_content(project: Project) -> list[Problem]:
     checker = _Checker(project)
     messages = sum(len(c.messages) for c in project.campaigns.values())
     workers = min(os.cpu_count() or 1, 8)
-    try:
-        # Rendering makes short-lived objects only, while the collector would rescan the
-        # whole loaded plan each time (a seventh of the time on a large plan).
-        with gc_paused():
-            if messages >= PARALLEL_FROM and workers > 1 and can_fork():
-                return checker.run_parallel(workers)
-            return checker.run()
-    except RenderError as exc:  # the environment itself (e.g. an unknown locale)
-        return [exc.problem()]
+    # Rendering makes short-lived objects only, while the collector would rescan the whole
+    # loaded plan each time (a seventh of the time on a large plan).
+    with gc_paused():
+        if messages >= PARALLEL_FROM and workers > 1 and can_fork():
+            return checker.run_parallel(workers)
+        return checker.run()
 
 
 # Below this many campaign files the plan is loaded and checked in one process.
@@ -411,9 +408,7 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
         checker = _Checker(project)
         own = load_share(project, files[:first])
         project.add(own)
-        found = _check_share(checker, own)
-        results = found if isinstance(found, dict) else {}
-        error = found if isinstance(found, Problem) else None
+        results = _check_share(checker, own)
         for child, share in zip(children, shares):
             # What a worker loaded is kept past the collector as load_project keeps a plan
             # (the garbage of the checks before is collected first, not kept).
@@ -422,32 +417,25 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
             if sent is None:  # the worker died: its share is done here
                 part = load_share(project, share)
                 project.add(part)
-                found = _check_share(checker, part) if error is None else {}
+                results.update(_check_share(checker, part))
             else:
                 part, found = sent
                 project.add(part)
-            if isinstance(found, Problem):
-                error = error or found
-            else:
                 results.update(found)
         project.problems.extend(misnamed_campaign_files(root))
-        return project, [error] if error is not None else checker.merged(results)
+        return project, checker.merged(results)
     finally:
         for child in children:
             child.stop()
 
 
-def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result] | Problem:
-    """The findings of the campaigns of ``share``, or the error of the environment itself
-    (an unknown locale, say), which every campaign would meet."""
-    try:
-        with gc_paused():
-            return checker.campaign_results(list(share.campaigns))
-    except RenderError as exc:
-        return exc.problem()
+def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result]:
+    """The findings of the campaigns of ``share``."""
+    with gc_paused():
+        return checker.campaign_results(list(share.campaigns))
 
 
-def _load_and_check_share(project: Project, files: list[Path]) -> tuple[PlanShare, dict[str, _Result] | Problem]:
+def _load_and_check_share(project: Project, files: list[Path]) -> tuple[PlanShare, dict[str, _Result]]:
     """In a worker: ``files`` loaded into (the worker's copy of) ``project`` and checked;
     what was loaded goes back without its positions (see LoadedCampaign.travelling)."""
     share = load_share(project, files)
@@ -462,11 +450,5 @@ def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]
     if project.config is None:
         return []
     checker = _Checker(project)
-    try:
-        errors, problems = checker.campaign_results([campaign.key])[campaign.key]
-    except RenderError as exc:
-        return [exc.problem()]
-    checker.findings = _Findings()
-    checker.personnummer()
-    problems = list(errors.values()) + problems + checker.findings.problems()
+    problems = checker.merged(checker.campaign_results([campaign.key]))
     return sorted({p for p in problems if p.severity == "error"})

@@ -78,7 +78,7 @@ def select(project: Project, target: str, channel: str | None, now: datetime) ->
     return chosen
 
 
-def build(project: Project, delivery: Delivery, env: Any = None) -> tuple[Any, Any]:
+def build(project: Project, delivery: Delivery) -> tuple[Any, Any]:
     """(rendered message, payload) for ``delivery``, as publishing would make them;
     RenderError if it does not render."""
     from publishers import base
@@ -89,7 +89,7 @@ def build(project: Project, delivery: Delivery, env: Any = None) -> tuple[Any, A
     if settings is None:
         raise SamverkanError(f"channel {delivery.channel} is not configured or its settings do not validate; run samverkan validate")
     rendered = render(project, delivery)  # RenderError: the caller reports it
-    channel = base.Channel(delivery.channel, settings, project.root, **({} if env is None else {"env": env}))
+    channel = base.Channel(delivery.channel, settings, project.root)
     publisher = base.get(settings.publisher)(channel)
     try:
         payload = publisher.payload(rendered)

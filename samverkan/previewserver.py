@@ -220,7 +220,8 @@ class App:
         except SamverkanError as exc:
             return head + f'<div class="problems" role="alert"><p>{escape(str(exc))}</p></div></section>'
         figure = lix(f"{rendered.title}\n{rendered.body_text}")
-        limit = project.config.checks.lix_max if project.config else 45
+        assert project.config is not None  # a message is only found in a plan whose config validates
+        limit = project.config.checks.lix_max
         out = [head]
         if delivery.at != when:
             out.append(f'<p>Publiceras här: <time datetime="{delivery.at.isoformat()}">'

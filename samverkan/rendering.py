@@ -625,8 +625,6 @@ class _State:
         import jinja2
         from jinja2.exceptions import SecurityError
 
-        if isinstance(exc, RenderError):
-            return exc
         if isinstance(exc, jinja2.TemplateSyntaxError):  # in an included template
             file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{exc.name or name}"
             return RenderError(file, exc.lineno or 1, 1, f"template syntax: {exc.message}")
@@ -866,9 +864,10 @@ def render_message(
 
 def render_loaded(
     project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str,
-    at: datetime, delivery_id: str,
+    at: datetime, delivery_id: str, *, resolved: Resolved | None = None,
 ) -> RenderedMessage:
-    """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`)."""
+    """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`);
+    ``resolved``: its fields for the channel, if the caller has them already."""
     import jinja2
 
     from publishers import base
@@ -880,10 +879,10 @@ def render_loaded(
                           f"channel {channel} is not configured or its settings do not validate")
     publisher = settings.publisher
     cls = base.get(publisher)
-    res = resolve(message, channel, publisher)
+    res = resolved if resolved is not None else resolve(message, channel, publisher)
     context = f"rendering {campaign.key}/{message.key} for {channel}"
     try:
-        templates = part_templates(dict(cls.parts), res.template)
+        templates = part_templates(cls.parts, res.template)
     except ValueError as exc:
         raise RenderError(campaign.file, *campaign.where(*res.sources["template"]), str(exc)) from None
 
