@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 from samverkan.alerts import AheadChecker, Alerter
 from samverkan.ledger import Ledger
-from samverkan.loading import CONFIG_FILE, LoadCache, load_project
+from samverkan.loading import CONFIG_FILE, LoadCache, load_configured, load_project
 from samverkan.plan import Delivery, message_deliveries
 from samverkan.problems import Problem, SamverkanError
 from samverkan.approvals import checker
@@ -101,11 +101,7 @@ class Daemon:
                  env: Mapping[str, str] | None = None, poll: float = POLL_SECONDS):
         self.root = root
         self.cache = LoadCache()
-        self.project = load_project(root, self.cache)
-        if self.project.config is None:
-            from samverkan.problems import InvalidInput
-
-            raise InvalidInput(self.project.problems.sorted())
+        self.project = load_configured(root, self.cache)
         self.tz = self.project.tz
         if start_at is not None and start_at.tzinfo is None:
             start_at = localize(start_at, self.tz)[0]  # --now in the plan's local time

@@ -18,9 +18,11 @@ class Context:
     """What every command gets: the plan's folder and the clock."""
 
     def __init__(self, root: str | None, now: str | None):
-        from .loading import find_root
+        import os
 
-        self.root: Path = find_root(root)
+        # Not through samverkan.loading: every command makes a Context, and loading brings
+        # pydantic and the models, which --help and archive --verify never need.
+        self.root: Path = Path(root or os.environ.get("SAMVERKAN_ROOT") or ".").resolve()
         self.now_text = now
 
     def clock(self, tz: Any) -> Any:
@@ -194,15 +196,14 @@ def _date_range(from_: str, to: str) -> tuple[Any, Any]:
     return first, last
 
 
-def _open(ctx: Context, *, need_valid: bool = False) -> tuple[Any, Any, Any]:
+def _open(ctx: Context) -> tuple[Any, Any, Any]:
     """(project, ledger, clock) for the commands that touch the ledger."""
     from .ledger import Ledger
-    from .loading import load_project
+    from .loading import load_configured
     from .publishing import idempotent_publishers
 
-    project = load_project(ctx.root)
-    if project.config is None or (need_valid and project.problems.errors):
-        raise InvalidInput(project.problems.sorted())
+    project = load_configured(ctx.root)
+    assert project.config is not None
     clock = ctx.clock(project.tz)
     ledger = Ledger(ctx.root / project.config.state)
     ledger.reap(clock(), redo_publishers=idempotent_publishers(project))
@@ -362,13 +363,11 @@ def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool)
     """Run the whole pipeline over a period with a simulated clock, into files."""
     from datetime import datetime, timedelta
 
-    from .loading import load_project
+    from .loading import load_configured
     from .rehearsal import rehearse as run_rehearsal
 
     first, last = _date_range(from_, to)
-    project = load_project(ctx.root)
-    if project.config is None:
-        raise InvalidInput(project.problems.sorted())
+    project = load_configured(ctx.root)
     for p in project.problems.errors:
         click.echo(str(p), err=True)
     tz = project.tz
@@ -392,7 +391,7 @@ def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool)
 def preview(ctx: Context, target: str | None, channel: str | None, out: str, open_: bool, serve: bool, port: int) -> int:
     """Write exactly what would be published (through the publishers' own code), or serve
     previews of every upcoming message with --serve."""
-    from .loading import load_project
+    from .loading import load_configured
 
     if serve:
         if target:
@@ -405,9 +404,7 @@ def preview(ctx: Context, target: str | None, channel: str | None, out: str, ope
         raise click.UsageError("name what to preview: CAMPAIGN or CAMPAIGN/MESSAGE (or use --serve)")
     from .preview import preview as run
 
-    project = load_project(ctx.root)
-    if project.config is None:
-        raise InvalidInput(project.problems.sorted())
+    project = load_configured(ctx.root)
     paths = run(project, target, channel=channel, out=Path(out), clock=ctx.clock(project.tz))
     for path in paths:
         click.echo(str(path))

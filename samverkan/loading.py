@@ -150,11 +150,6 @@ def _positions(path: Path | None, stamp: tuple[int, int] | None) -> yamlpos.Loca
     return yamlpos.Located(data=None)
 
 
-def find_root(root: str | os.PathLike[str] | None) -> Path:
-    """``--root``, else ``$SAMVERKAN_ROOT``, else the current folder."""
-    return Path(root or os.environ.get("SAMVERKAN_ROOT") or ".").resolve()
-
-
 def _read(path: Path, rel: str, problems: Problems) -> yamlpos.Located | None:
     """The file's YAML with positions; None (and a problem) when nothing can be checked.
 
@@ -694,6 +689,17 @@ def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | 
             del cache.files[gone]
     if only is None:  # a share of the plan is not the place to speak of the whole folder
         problems.extend(misnamed_campaign_files(root))
+    return project
+
+
+def load_configured(root: Path, cache: LoadCache | None = None) -> Project:
+    """:func:`load_project` for the commands that work on a plan: InvalidInput with every
+    problem found when config.yaml does not validate."""
+    from .problems import InvalidInput
+
+    project = load_project(root, cache)
+    if project.config is None:
+        raise InvalidInput(project.problems.sorted())
     return project
 
 

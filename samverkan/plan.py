@@ -70,22 +70,11 @@ class YearSummary:
     year: int
     campaigns: list[str]
     areas: dict[str, list[str]]  # area -> campaigns
-    deliveries: int
-
-    def as_dict(self) -> dict[str, object]:
-        return {"year": self.year, "campaigns": self.campaigns, "areas": self.areas, "deliveries": self.deliveries}
 
 
 def year_summary(project: Project, year: int) -> YearSummary:
     campaigns, areas = _coverage(project, [year])[year]
-    count = sum(
-        len(m.channels)
-        for c in project.campaigns.values()
-        for m in c.messages
-        for when, _ in m.times
-        if when.year == year
-    )
-    return YearSummary(year, campaigns, areas, count)
+    return YearSummary(year, campaigns, areas)
 
 
 def _coverage(project: Project, years: Sequence[int]) -> dict[int, tuple[list[str], dict[str, list[str]]]]:
@@ -115,8 +104,9 @@ def agreement_years(project: Project) -> range:
     return range(p.start.year, p.end.year + 1)
 
 
-def check_agreement(project: Project) -> Problems:
-    """Warnings where the plan falls short of the agreement (errors under ``--strict``).
+def check_agreement(project: Project, years: Sequence[int] | None = None) -> Problems:
+    """Warnings where the plan falls short of the agreement (errors under ``--strict``);
+    the yearly ones for ``years`` only, if given (else every year of the agreement).
 
     Skipped while any file has errors: a broken campaign would count as missing."""
     problems = Problems()
@@ -125,7 +115,7 @@ def check_agreement(project: Project) -> Problems:
         return problems
     ag = config.agreement
     file = "config.yaml"
-    for year, (campaigns, areas) in _coverage(project, agreement_years(project)).items():
+    for year, (campaigns, areas) in _coverage(project, agreement_years(project) if years is None else years).items():
         if len(campaigns) < ag.min_campaigns_per_year:
             problems.warning(
                 file, *project.config_where("agreement", "min_campaigns_per_year"),

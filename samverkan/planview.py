@@ -7,16 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .loading import Project, load_project
-from .plan import agreement_years, check_agreement, deliveries, year_summary
-from .problems import InvalidInput, SamverkanError
-
-
-def _load(root: Path) -> Project:
-    project = load_project(root)
-    if project.config is None:
-        raise InvalidInput(project.problems.sorted())
-    return project
+from .loading import Project, load_configured
+from .plan import agreement_years, campaign_years, check_agreement, deliveries, year_summary
+from .problems import SamverkanError
 
 
 def pick_year(project: Project, year: int | None, now: datetime) -> int:
@@ -35,8 +28,8 @@ def plan_data(project: Project, year: int) -> dict[str, Any]:
     start = datetime(year, 1, 1, tzinfo=tz)
     end = datetime(year + 1, 1, 1, tzinfo=tz)
     ag = project.config.agreement
-    checks = [p for p in check_agreement(project) if p.message.startswith(f"{year}:") or not p.message[:4].isdigit()]
-    in_year = [c for c in project.campaigns.values() if year in range(c.model.period.start.year, c.model.period.end.year + 1)]
+    checks = check_agreement(project, [year] if year in agreement_years(project) else [])
+    in_year = [c for c in project.campaigns.values() if year in campaign_years(c)]
     in_year.sort(key=lambda c: (c.model.period.start, c.key))
     return {
         "year": year,
@@ -116,7 +109,7 @@ def _table(data: dict[str, Any], project: Project) -> str:
 
 
 def render(root: Path, *, year: int | None, fmt: str, clock: Callable[[Any], Callable[[], datetime]]) -> str:
-    project = _load(root)
+    project = load_configured(root)
     now = clock(project.tz)()
     y = pick_year(project, year, now)
     if fmt == "json":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
@@ -22,13 +22,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "col": self.col,
-            "severity": self.severity,
-            "message": self.message,
-        }
+        return asdict(self)
 
 
 class Problems(list[Problem]):

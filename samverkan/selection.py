@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .loading import LoadedCampaign, Project
-from .plan import Delivery, message_deliveries
+from .plan import Delivery, occurrence_deliveries
 from .problems import SamverkanError
 
 
@@ -34,7 +34,10 @@ def select(project: Project, target: str, now: datetime, channel: str | None = N
 
         keys = [m.key for m in campaign.messages]
         raise SamverkanError(f"no message '{parts[1]}' in {campaign.key}{suggest(parts[1], keys)} (messages: {', '.join(keys)})")
-    all_ = list(message_deliveries(campaign, message))
+    # By occurrence (the deliveries of one occurrence may differ in time: an embargo holds
+    # the public channels back), in plan order.
+    occurrences = [occurrence_deliveries(campaign, message, when, suffix) for when, suffix in message.times]
+    all_ = [d for o in occurrences for d in o]
     if len(parts) == 3:
         found = [d for d in all_ if d.id == target.strip("/")]
         if not found:
@@ -42,10 +45,6 @@ def select(project: Project, target: str, now: datetime, channel: str | None = N
             hint = f" (e.g. {ids[0]})" if ids else ""
             raise SamverkanError(f"no delivery '{target}'{hint}; a repeated message's deliveries end in @YYYY-MM-DD")
         return found
-    # Group by occurrence (the deliveries of one occurrence may differ in time: an embargo
-    # holds the public channels back), in plan order.
-    width = len(message.channels)
-    occurrences = [all_[i : i + width] for i in range(0, len(all_), width)]
     past = [o for o in occurrences if min(d.at for d in o) <= now]
     chosen = [d for d in (past[-1] if past else occurrences[0]) if channel is None or d.channel == channel]
     if channel is not None and not chosen:

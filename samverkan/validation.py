@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .loading import Project
 from .plan import check_agreement
-from .problems import Problem
+from .problems import Problem, Problems
 
 
 @dataclass
@@ -53,5 +53,4 @@ def validate(root: Path, *, strict: bool = False, project: Project | None = None
     found = list(project.problems) + list(check_agreement(project)) + content
     if strict:
         found = [Problem(p.file, p.line, p.col, "error", p.message) for p in found]
-    problems = sorted(set(found), key=lambda p: (p.file != "config.yaml", p.file, p.line, p.col, p.message))
-    return Report(project, problems, strict)
+    return Report(project, Problems(found).sorted(), strict)
