@@ -739,12 +739,9 @@ def _nothing_sent(exc: BaseException) -> bool:
 
 
 def _attempt_time(journal: Journal) -> datetime | None:
-    """When the attempt in flight began, if the journal keeps part details."""
-    detail = getattr(journal, "part_detail", None)
-    if detail is None:
-        return None
+    """When the attempt in flight began, if the journal has it."""
     try:
-        when = datetime.fromisoformat(str(detail("post")))
+        when = datetime.fromisoformat(str(journal.part_detail("post")))
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

@@ -609,8 +609,7 @@ class MailerPublisher:
         refused = [a for a, s in states.items() if s == "refused"]
         if refused and len(refused) == total:
             # Nobody got it: recorded as published it would be neither retried nor alerted.
-            detail = getattr(journal, "part_detail", None)
-            reasons = [f"{a}: {detail(a.lower()) or 'refused'}" if detail else a for a in refused]
+            reasons = [f"{a}: {journal.part_detail(a.lower()) or 'refused'}" for a in refused]
             raise PermanentError(
                 f"no recipient accepted the press release: {len(refused)} refused ({_some(reasons, 5)}); "
                 f"check the addresses in {self.settings.recipients} and the server's reasons"

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from .publishing import APPROVAL_NOTE, BROKEN_NOTE
 from .timeutil import parse_duration, utc
 
 if TYPE_CHECKING:
@@ -106,11 +107,11 @@ def fix_for(kind: str, row: Row) -> str:
         return f"if it should still go out: samverkan publish {did}"
     if kind == "held":
         note = row.note or ""
-        m = re.match(r"awaiting approval by (.+)$", note)
+        m = re.match(re.escape(APPROVAL_NOTE) + r" by (.+)$", note)
         if m:
             parties = [p.strip() for p in m.group(1).split(",") if p.strip()]
             return "; ".join(f"samverkan approve {row.campaign}/{row.message} --party {p} --by NAME" for p in parties)
-        if note.startswith("the campaign file"):
+        if note.startswith(BROKEN_NOTE):
             return "samverkan validate, then fix the campaign file; it is published when it validates"
         return f"once the channel works again: samverkan publish {did}"
     return f"fix the cause above, then: samverkan publish {did}"
@@ -119,7 +120,7 @@ def fix_for(kind: str, row: Row) -> str:
 def _reason(kind: str, row: Row) -> str:
     if kind == "held":
         note = row.note or ""
-        if note.startswith(("awaiting approval", "the campaign file")):
+        if note.startswith((APPROVAL_NOTE, BROKEN_NOTE)):
             return note
         return row.last_error or note or "held"
     if kind == "failed":
@@ -306,7 +307,7 @@ class Alerter:
         """Alert every delivery that needs a person (held ones only within ``held_ahead`` of
         their time) and close alerts of deliveries that no longer do. Returns new alerts."""
         held_ahead = parse_duration(self.settings.held_ahead)
-        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS)}
+        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS, payloads=False)}
         open_ = self.ledger.read(
             f"SELECT kind, subject, key FROM alerts WHERE resolved_at IS NULL "
             f"AND kind IN ({','.join('?' * len(DELIVERY_KINDS))})", DELIVERY_KINDS,

@@ -49,12 +49,15 @@ class MessageApproval:
                 "required": self.required, "approved": self.approved, "missing": self.missing, "error": self.error}
 
 
-def approval_of(project: Project, ledger: Ledger, campaign: LoadedCampaign, message: LoadedMessage) -> MessageApproval:
+def approval_of(
+    project: Project, ledger: Ledger, campaign: LoadedCampaign, message: LoadedMessage, h: str | None = None
+) -> MessageApproval:
+    """The message's approval state; ``h``: its content hash, if the caller has it."""
     from .rendering import RenderError
 
     mid = f"{campaign.key}/{message.key}"
     try:
-        h = message_hash(project, campaign, message)
+        h = message_hash(project, campaign, message) if h is None else h
     except RenderError as exc:  # one broken template must not hide every other message
         req = required_parties(project, campaign)
         return MessageApproval(mid, "", req, [], _first_at(project, message), error=str(exc.problem()))
@@ -121,7 +124,7 @@ def approve(project: Project, ledger: Ledger, target: str, party: str, by: str, 
         assert m is not None
         h = message_hash(project, campaign, m)
         ledger.approve(f"{campaign.key}/{m.key}", party, by, note, h, now)
-        out.append(approval_of(project, ledger, campaign, m))
+        out.append(approval_of(project, ledger, campaign, m, h))
     return out
 
 

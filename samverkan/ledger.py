@@ -19,6 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+# The note of a delivery held because the platform has blocked its channel for now
+# (Facebook's 368): it and the channel's next deliveries wait for a person (see blocked).
+BLOCKED_NOTE = "the channel is blocked"
+
 # Each entry migrates from version i to i+1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     """
@@ -152,7 +156,7 @@ class Row:
     payload: dict[str, Any] | None
 
     @classmethod
-    def of(cls, r: sqlite3.Row) -> Row:
+    def of(cls, r: sqlite3.Row, payload: bool = True) -> Row:
         def dt(v: str | None) -> datetime | None:
             return datetime.fromisoformat(v) if v else None
 
@@ -161,7 +165,7 @@ class Row:
             datetime.fromisoformat(r["due_at"]), r["state"], r["content_hash"], r["attempts"],
             dt(r["next_retry"]), bool(r["uncertain"]), r["owner"], r["external_id"], r["url"],
             r["note"], r["last_error"], datetime.fromisoformat(r["updated_at"]),
-            dt(r["published_at"]), json.loads(r["payload"]) if r["payload"] else None,
+            dt(r["published_at"]), json.loads(r["payload"]) if payload and r["payload"] else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -278,7 +282,10 @@ class Ledger:
             r = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
         return Row.of(r) if r else None
 
-    def rows(self, *states: str, channel: str | None = None) -> list[Row]:
+    def rows(self, *states: str, channel: str | None = None, payloads: bool = True) -> list[Row]:
+        """The deliveries (in ``states``, on ``channel``), by time; without their payloads
+        unless ``payloads``: decoding every one is most of the time on a long ledger, and
+        only the archive reads them."""
         sql, args = "SELECT * FROM deliveries", []
         where = []
         if states:
@@ -291,7 +298,7 @@ class Ledger:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY due_at, id"
         with self._lock:
-            return [Row.of(r) for r in self._db.execute(sql, args)]
+            return [Row.of(r, payloads) for r in self._db.execute(sql, args)]
 
     def published_payloads(self, channel: str, limit: int) -> list[dict[str, Any]]:
         """The payload fields of a channel's newest published deliveries, newest first."""
@@ -463,9 +470,9 @@ class Ledger:
         """A delivery held because its channel is blocked (``None`` if none is)."""
         with self._lock:
             r = self._db.execute(
-                "SELECT id FROM deliveries WHERE channel = ? AND state = 'held' AND note LIKE 'the channel is blocked%' "
+                "SELECT id FROM deliveries WHERE channel = ? AND state = 'held' AND note LIKE ? "
                 "AND id != ? ORDER BY updated_at LIMIT 1",
-                (channel, exclude or ""),
+                (channel, BLOCKED_NOTE + "%", exclude or ""),
             ).fetchone()
         return r[0] if r else None
 

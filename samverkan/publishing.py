@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from .ledger import Conflict, Ledger, Row
+from .ledger import BLOCKED_NOTE, Conflict, Ledger, Row
 from .loading import Project
 from .plan import Delivery
 from .problems import SamverkanError
@@ -39,9 +39,10 @@ APPROVAL_NOTE = "awaiting approval"
 CONTENT_NOTE = "the campaign does not validate"
 CHANNEL_NOTE = "the channel's settings in config.yaml do not validate"
 RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE, CHANNEL_NOTE)
-# A channel the platform has blocked for now (Facebook's 368): its deliveries wait for a
-# person, who publishes them with --force once the block is lifted.
-BLOCKED_NOTE = "the channel is blocked"
+# The daemon holds a broken campaign file's deliveries, and lets them go when it validates.
+BROKEN_NOTE = "the campaign file does not validate"
+# A channel the platform has blocked for now: its deliveries wait for a person, who
+# publishes them with --force once the block is lifted.
 
 
 def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.INFO) -> None:

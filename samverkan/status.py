@@ -50,7 +50,7 @@ class Status:
 
 def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 15, recent: int = 15,
            changed: bool = True) -> Status:
-    rows = {r.id: r for r in ledger.rows()}
+    rows = {r.id: r for r in ledger.rows(payloads=False)}
     coming = []
     for d in deliveries(project, start=now):
         row = rows.get(d.id)
@@ -92,13 +92,12 @@ def next_deliveries(project: Project, message_ids: list[str], now: datetime) -> 
 
 def changed_after_publishing(project: Project, rows: list[Row]) -> list[Row]:
     """Published deliveries whose message now renders differently (never re-sent)."""
-    from .plan import message_deliveries
     from .rendering import RenderError, render
 
     by_id: dict[str, Delivery] = {}
-    for r in rows:
-        c = project.campaigns.get(r.campaign)
-        m = c.message(r.message) if c else None
+    for campaign, message in {(r.campaign, r.message) for r in rows}:  # each message once
+        c = project.campaigns.get(campaign)
+        m = c.message(message) if c else None
         if c and m:
             for d in message_deliveries(c, m):
                 by_id[d.id] = d
