@@ -101,7 +101,7 @@ def measure(ledger: Any, channel: Channel, repeat: int) -> tuple[float, float, f
     return statistics.median(total), statistics.median(reading), max(total)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=20)
@@ -122,20 +122,23 @@ def main() -> None:
         except ImportError:
             print("samverkan.ledger not importable: measuring the stand-in only")
         print(f"rebuild of a feed with max_items 50 (RSS + Atom, atomic writes), median of {args.repeat}")
+        failed = 0
         for label, make in makers:
             for n in sorted({1_000, args.rows}):
                 try:
                     ledger = make(root / f"{label}-{n}.db", n)
                     median, read, worst = measure(ledger, channel, args.repeat)
-                except Exception as e:  # the real ledger is young: report, do not hide the rest
+                except Exception as e:  # report, do not hide the rest; the run fails at the end
                     print(f"  {label:17} {n:>7,} rows: failed: {type(e).__name__}: {e}")
+                    failed += 1
                     continue
                 verdict = "ok" if median < 0.2 else "OVER TARGET"
                 print(f"  {label:17} {n:>7,} rows: {median * 1000:6.1f} ms (reading the ledger "
                       f"{read * 1000:5.2f} ms, worst {worst * 1000:6.1f} ms)  target < 200 ms: {verdict}")
         size = (root / "public/nyheter.xml").stat().st_size
         print(f"  feed file: {size:,} bytes")
+        return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

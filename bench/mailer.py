@@ -1,6 +1,6 @@
 """Benchmark: the mailer against a bare smtplib loop, 1,000 recipients, one connection each.
 
-    .venv/bin/python bench/mailer.py [--recipients 1000] [--rounds 3]
+    .venv/bin/python bench/mailer.py [--recipients 1000] [--rounds 5]
 
 Both send the same bytes to a local aiosmtpd server (tests/helpers/smtp.py, run in a
 process of its own so that it does not share the client's GIL), one envelope per

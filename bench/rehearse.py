@@ -94,6 +94,7 @@ def main() -> int:
         seconds = time.perf_counter() - t0
         done = len(summary.outcomes)
         bad = [o for o in summary.outcomes if o.result != "published"]
+        assert not bad, [str(o) for o in bad[:3]]  # a figure of deliveries held is no figure
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"campaigns:        {args.n}")
         print(f"load_project:     {loaded:.2f} s")

@@ -16,8 +16,7 @@ from typing import Callable
 
 import pytest
 
-import scheduler
-from samverkan.alerts import AheadChecker, Alerter
+from samverkan.alerts import AheadChecker, Alerter, open_alerts
 from samverkan.ledger import Ledger
 from samverkan.loading import Project, load_project
 from samverkan.plan import Delivery, deliveries
@@ -346,8 +345,10 @@ def test_a_channel_that_passes_again_closes_its_check_alert(setup, server: SmtpS
     plan = [d for d in deliveries(project) if d.channel == "facebook-polisen"]
     ahead = AheadChecker.for_project(project)
     ahead.run(T0 - timedelta(days=2), plan, project, alerter, env=env)
+    assert [(a.kind, a.subject) for a in open_alerts(ledger)] == [("check", "facebook-polisen")]
     graph_server.add_token(TOKEN, profile_id=PAGE)  # a new token was set
     ahead.run(T0 - timedelta(days=1), plan, project, alerter, env=env)
+    assert open_alerts(ledger) == []  # closed
     graph_server.add_token(TOKEN, profile_id=PAGE, expired=True)  # and expired again
     ahead.run(T0, plan, project, alerter, env=env)
     assert [m["Subject"] for m in mails(server)] == ["samverkan: facebook-polisen: channel check failed"] * 2
@@ -386,7 +387,7 @@ def test_an_alert_claimed_by_a_process_that_stopped_is_sent_by_the_next(setup, s
     assert [m["Subject"] for m in mails(server)] == ["samverkan: c/m/webb: missed"]
 
 
-# --- the daemon, as a real process (once scheduler.py calls Daemon.watch) ---------------------
+# --- the daemon, as a real process ------------------------------------------------------------
 
 DAEMON_TOKEN = "EAAGm0PX4ZCpsBAHemligtDaemonToken9"
 DAEMON_PASSWORD = "daemon-alert-Pa55"
@@ -440,7 +441,6 @@ def _run_daemon(root: Path, now: str, env: dict[str, str], server: SmtpServer, m
         daemon.stop()
 
 
-@pytest.mark.skipif(not hasattr(scheduler.Daemon, "watch"), reason="alerts are not wired into the daemon yet")
 def test_daemon_alerts_a_day_before_and_when_the_delivery_fails(make_root, smtp_server, graph_server) -> None:  # noqa: F811
     server = smtp_server(tls="starttls", auth={"alertbot": DAEMON_PASSWORD})
     graph_server.add_token(DAEMON_TOKEN, profile_id=PAGE, expired=True)

@@ -155,6 +155,7 @@ def test_a_clean_plan_has_no_content_problems(make_root) -> None:
 
 def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypatch) -> None:
     """Large plans are rendered in worker processes: the findings must not change."""
+    import os
     import threading
 
     from samverkan import contentchecks
@@ -169,8 +170,13 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
     monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 10**9)
     serial = sorted(contentchecks.check_content(project))
     monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # two workers beside the parent, whatever the machine
+    forked: list[int] = []
+    real = contentchecks.Worker
+    monkeypatch.setattr(contentchecks, "Worker", lambda work: (forked.append(1), real(work))[1])
     assert threading.active_count() == 1, threading.enumerate()  # else no worker is forked
     parallel = sorted(contentchecks.check_content(project))
+    assert forked == [1, 1]
     assert parallel == serial
     assert any(p.file == "content/templates/facebook/post.txt.j2" for p in serial)
     assert sum("LIX" in p.message for p in serial) == 7

@@ -155,8 +155,8 @@ class NotePublisher:
                             {"note.txt": message.parts["text"].encode(), "../../escape.html": message.parts["html"].encode()})
 
 
-def test_a_plugin_publishers_files_stay_in_their_folder(make_root, tmp_path: Path) -> None:
-    base.register("note", NotePublisher)  # type: ignore[arg-type]
+def test_a_plugin_publishers_files_stay_in_their_folder(make_root, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(base.registry(), "note", NotePublisher)  # for this test only
     config = FULL_CONFIG.replace("defaults:", "  notes:\n    publisher: note\n    folder: notes\ndefaults:")
     root = full_root(make_root, {"skolstart": FULL_CAMPAIGN.replace("    title: Nu", "    channels: [notes]\n    title: Nu")},
                      config=config)

@@ -65,7 +65,8 @@ def server(make_root) -> Iterator:
 
     def start(root: Path, now: str | None = NOW) -> str:
         srv = make_server(root, port=0, now=now)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        # a short poll: shutting the server down at the end waits for it
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(srv)
         return url_of(srv)
 

@@ -75,6 +75,10 @@ class SilentServer:
             self.conns.append(conn)
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() waiting: close() alone does not
+        except OSError:
+            pass
         self.sock.close()
         for c in self.conns:
             c.close()
@@ -144,7 +148,7 @@ def test_join_lets_the_alert_in_flight_finish_and_what_is_left_goes_out_later(
         assert len(server.messages) == 1 and alert_states(ledger) == ["sent"]
         # After join nothing more is sent by it; the alert waits in the ledger ...
         assert alerter.alert("missed", "c/b/webb", "too late", None, now=T0)
-        time.sleep(0.3)
+        assert alerter.flush(T0 + timedelta(minutes=11)) == 0  # handed to no sender
         assert alert_states(ledger) == ["sent", "pending mail"] and len(server.messages) == 1
         # ... for the next process.
         again = Alerter(project, ledger, env={}, background=False)
@@ -172,6 +176,11 @@ def test_the_daemon_watch_returns_at_once_when_the_mail_server_hangs(
         started = time.monotonic()
         d.watch()  # checks ahead, then three alerts to a server that never answers
         assert time.monotonic() - started < 1.0
+        # ... which were sent all the same, in the background: tried, and kept for later.
+        assert wait_until(lambda: len(silent.conns) >= 1, 5)
+        silent.close()
+        assert d.alerter is not None and d.alerter.join(timeout=30)
+        assert alert_states(d.ledger) == ["pending mail"] * 3
     finally:
         d.ahead.join(timeout=30)
         assert d.alerter is not None and d.alerter.join(timeout=30)

@@ -42,12 +42,19 @@ def env(make_root) -> jinja2.Environment:
     return environment(load_project(full_root(make_root, templates=TEMPLATES)))
 
 
-def test_the_same_values_replay_and_other_values_render_anew(env) -> None:
+def test_the_same_values_replay_and_other_values_render_anew(env, monkeypatch) -> None:
+    made: list[int] = []  # the snippet's renderings: its context is only made when it runs
+    real = snippetcache._real
+    monkeypatch.setattr(snippetcache, "_real", lambda context: (made.append(1), real(context))[1])
     t = env.get_template("t.txt.j2")
     when = datetime(2018, 8, 13, 7, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
     assert t.render(who="Kim", when=when) == "[Kim 2018-08-13 07:30:00+02:00]"
+    rendered = len(made)
+    assert rendered > 0
     assert t.render(who="Kim", when=when) == "[Kim 2018-08-13 07:30:00+02:00]"
+    assert len(made) == rendered  # replayed
     assert t.render(who="Pat", when=when) == "[Pat 2018-08-13 07:30:00+02:00]"
+    assert len(made) > rendered  # rendered anew
     # the same instant in another zone is written differently
     assert t.render(who="Pat", when=when.astimezone(timezone.utc)) == "[Pat 2018-08-13 05:30:00+00:00]"
     # equal in Python, not in the output: 1 and True, a list and a tuple
