@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from samverkan.alerts import AheadChecker, Alerter
 from samverkan.ledger import Ledger
 from samverkan.loading import CONFIG_FILE, LoadCache, load_configured, load_project
-from samverkan.plan import Delivery, message_deliveries
+from samverkan.plan import Delivery, deliveries
 from samverkan.problems import Problem, SamverkanError
 from samverkan.approvals import checker
 from samverkan.publishing import BROKEN_NOTE, RECHECKED_NOTES, Publishing, event, idempotent_publishers
@@ -116,6 +116,7 @@ class Daemon:
         self._reported: set[Problem] = set()
         self._plan: list[Delivery] = []
         self._times: list[datetime] = []
+        self._first_run: datetime | None = None
         self.scheduler: Any = None
         self.publishing = self._publishing()
         self.alerter: Alerter | None = None  # made in start(), once this daemon holds the lock
@@ -154,12 +155,8 @@ class Daemon:
             self.alerter.update(self.project)
         self.ahead.update(self.project)
         self._report(project.problems)
-        plan = [d for c in self.project.campaigns.values() for m in c.messages for d in message_deliveries(c, m)]
-        # By UTC: zoned datetimes compare by wall time, and the hour the clocks go back
-        # happens twice.
-        plan.sort(key=lambda d: (utc(d.at), d.id))
-        self._plan = plan
-        self._times = [utc(d.at) for d in plan]
+        self._plan = deliveries(self.project)
+        self._times = [utc(d.at) for d in self._plan]
         self._hold_broken()
         self._schedule()
 
@@ -182,7 +179,12 @@ class Daemon:
                 self.ledger.set_state(row.id, "pending", now, note="the campaign file validates again", expect=("held",), event="released")
 
     def first_run(self) -> datetime:
-        return datetime.fromisoformat(self.ledger.set_meta("first_run", self.clock().isoformat(), only_if_missing=True))
+        # Recorded once in the ledger, and never changed: a write transaction each tick would
+        # wait behind any other process's writes.
+        if self._first_run is None:
+            self._first_run = datetime.fromisoformat(
+                self.ledger.set_meta("first_run", self.clock().isoformat(), only_if_missing=True))
+        return self._first_run
 
     def _horizon(self) -> datetime:
         """Deliveries due before this were before the daemon's time: neither sent nor missed."""
@@ -269,9 +271,9 @@ class Daemon:
             return
         try:
             if background:
-                self.ahead.start(now, self._plan, self.project, self.alerter, env=self.env)
+                self.ahead.start(now, self._plan, self.project, self.alerter, env=self.env, times=self._times)
             else:
-                self.ahead.run(now, self._plan, self.project, self.alerter, env=self.env)
+                self.ahead.run(now, self._plan, self.project, self.alerter, env=self.env, times=self._times)
             self.alerter.scan(now)
             self.alerter.flush(now)
         except Exception:  # alerting must never stop publishing

@@ -557,12 +557,13 @@ class AheadChecker:
         self.check_ahead = parse_duration(project.config.alerts.check_ahead)
         self.tz = project.tz
 
-    def due_checks(self, now: datetime, plan: list[Delivery]) -> list[str]:
-        """Channels to check now (and counted as checked now). ``plan``: sorted by time."""
+    def due_checks(self, now: datetime, plan: list[Delivery], times: list[datetime] | None = None) -> list[str]:
+        """Channels to check now (and counted as checked now). ``plan``: sorted by time;
+        ``times``: its times in UTC, if the caller keeps them (the daemon polls each second)."""
         # In UTC: zoned datetimes of one zone compare and add by wall time, which is an hour
         # off on the night the clocks go back.
         now_utc = utc(now)
-        times = [utc(d.at) for d in plan]
+        times = [utc(d.at) for d in plan] if times is None else times
         first = bisect.bisect_right(times, now_utc)
         today: date = now.astimezone(self.tz).date()
         due: set[str] = set()
@@ -579,18 +580,18 @@ class AheadChecker:
         return sorted(due)
 
     def run(self, now: datetime, plan: list[Delivery], project: Project, alerter: Alerter | None = None, *,
-            env: Mapping[str, str] | None = None) -> list[tuple[str, CheckResult]]:
+            env: Mapping[str, str] | None = None, times: list[datetime] | None = None) -> list[tuple[str, CheckResult]]:
         """Run the checks :meth:`due_checks` names; alert the failures (and close the alerts
         of channels that pass again). Returns every (channel, result)."""
-        return self._run_channels(now, self.due_checks(now, plan), project, alerter, env)
+        return self._run_channels(now, self.due_checks(now, plan, times), project, alerter, env)
 
     def start(self, now: datetime, plan: list[Delivery], project: Project, alerter: Alerter | None = None, *,
-              env: Mapping[str, str] | None = None) -> threading.Thread | None:
+              env: Mapping[str, str] | None = None, times: list[datetime] | None = None) -> threading.Thread | None:
         """As :meth:`run`, in a background thread, so that a slow server (an SMTP timeout)
         never delays a delivery. None when nothing is due or the last round still runs."""
         if self._thread is not None and self._thread.is_alive():
             return None
-        channels = self.due_checks(now, plan)
+        channels = self.due_checks(now, plan, times)
         if not channels:
             return None
 

@@ -9,7 +9,7 @@ from typing import Iterator, Sequence
 
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .problems import Problems
-from .timeutil import parse_duration
+from .timeutil import parse_duration, utc
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ def message_deliveries(campaign: LoadedCampaign, message: LoadedMessage) -> Iter
 
 
 def deliveries(project: Project, start: datetime | None = None, end: datetime | None = None) -> list[Delivery]:
-    """Every delivery of the valid campaigns, by time then id; ``[start, end)`` if given."""
+    """Every delivery of the valid campaigns, by time then id; ``[start, end)`` if given.
+    By UTC: zoned times compare by the wall clock, and the hour the clocks go back comes
+    twice (the loader takes the first of two, so this is the wall clock's order too)."""
     out = [
         d
         for c in project.campaigns.values()
@@ -57,7 +59,7 @@ def deliveries(project: Project, start: datetime | None = None, end: datetime | 
         for d in message_deliveries(c, m)
         if (start is None or d.at >= start) and (end is None or d.at < end)
     ]
-    out.sort(key=lambda d: (d.at, d.id))
+    out.sort(key=lambda d: (utc(d.at), d.id))
     return out
 
 
