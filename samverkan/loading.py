@@ -380,11 +380,18 @@ def _when(
     naive: datetime, tz: ZoneInfo, rel: str, pos: tuple[int, int], what: str, problems: Problems
 ) -> datetime:
     aware, status = localize(naive, tz)
+    if status is not WallTime.OK:
+        _wall_time_problem(status, naive, tz, rel, pos, what, problems)
+    return aware
+
+
+def _wall_time_problem(
+    status: WallTime, naive: datetime, tz: ZoneInfo, rel: str, pos: tuple[int, int], what: str, problems: Problems
+) -> None:
     if status is WallTime.NONEXISTENT:
         problems.error(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} does not exist in {tz.key} (the clocks go forward that night); pick another time")
     elif status is WallTime.AMBIGUOUS:
         problems.warning(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} happens twice in {tz.key} (the clocks go back that night); the earlier one is used")
-    return aware
 
 
 def _refs(
@@ -490,6 +497,24 @@ def load_campaign(path: Path, root: Path, config: Config | None, problems: Probl
     return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid, path=path, stamp=stamp)
 
 
+_kinds_of: tuple[Config, set[str], set[str], set[str]] | None = None
+
+
+def _channel_kinds(config: Config) -> tuple[set[str], set[str], set[str]]:
+    """The config's publishers, the names an override may target (channels and
+    publishers), and its press channels: the same for every campaign of a load."""
+    global _kinds_of
+    kinds = _kinds_of
+    if kinds is None or kinds[0] is not config:
+        from publishers import base
+
+        publishers = {p for s in config.channels.values() if isinstance(p := s.get("publisher"), str)}
+        press = {c for c, s in config.channels.items()
+                 if isinstance(k := s.get("publisher"), str) and k in base.registry() and getattr(base.get(k), "press", False)}
+        kinds = _kinds_of = (config, publishers, set(config.channels) | publishers, press)
+    return kinds[1], kinds[2], kinds[3]
+
+
 def _check_campaign(
     parts: _Parts, rel: str, root: Path, config: Config, located: yamlpos.Located, problems: Problems
 ) -> tuple[list[LoadedMessage], list[LoadedEvent]]:
@@ -517,10 +542,7 @@ def _check_campaign(
 
     messages: list[LoadedMessage] = []
     seen: dict[str, int] = {}
-    publishers = {p for s in config.channels.values() if isinstance(p := s.get("publisher"), str)}
-    known_targets = set(config.channels) | publishers
-    from publishers import base
-    press = {c for c, s in config.channels.items() if isinstance(k := s.get("publisher"), str) and k in base.registry() and getattr(base.get(k), "press", False)}
+    publishers, known_targets, press = _channel_kinds(config)
     for i, msg in parts.messages:
         if msg.key in seen:
             problems.error(rel, *at("messages", i, "key"), f"key: message key '{msg.key}' is used twice in this file (first on line {at('messages', seen[msg.key], 'key')[0]})")
@@ -550,9 +572,12 @@ def _check_campaign(
             _check_in_period(msg, walls, period, rel, at, i, problems)
         times = []
         for n, (wall, suffix) in enumerate(walls):
-            where = at("messages", i, "at") if n == 0 else at("messages", i, "repeat")
-            what = "at" if n == 0 else f"repeat on {wall:%Y-%m-%d}"
-            times.append((_when(wall, tz, rel, where, what, problems), suffix))
+            aware, status = localize(wall, tz)
+            if status is not WallTime.OK:  # where and what only then: a plan has thousands of times
+                where = at("messages", i, "at") if n == 0 else at("messages", i, "repeat")
+                what = "at" if n == 0 else f"repeat on {wall:%Y-%m-%d}"
+                _wall_time_problem(status, wall, tz, rel, where, what, problems)
+            times.append((aware, suffix))
         embargo = None
         if msg.embargo is not None:
             embargo = _when(msg.embargo, tz, rel, at("messages", i, "embargo"), "embargo", problems)
