@@ -505,7 +505,7 @@ def _build_environment(
         lstrip_blocks=True,
         auto_reload=False,
     )
-    dates = _Dates(locale, ZoneInfo(timezone))
+    dates = env.dates = _Dates(locale, ZoneInfo(timezone))  # (the filters' own, shared by _State)
     env.filters.update({
         "datetime": dates.datetime,
         "date": dates.date,
@@ -550,10 +550,9 @@ class _State:
             str(self.plan_dir), self.config.locale, self.config.timezone,
             (_fingerprint(self.plan_dir), _fingerprint(BUILTIN_TEMPLATES)),
         )
-        self.dates = _Dates(self.config.locale, project.tz)
+        self.dates: _Dates = self.env.dates  # type: ignore[attr-defined]
         self.templates: dict[str, Any] = {}
-        self.campaigns: dict[str, dict[str, Any]] = {}
-        self.extras: dict[str, dict[str, Any]] = {}
+        self.campaigns: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.images: dict[str, Path] = {}
         self.parties = self._parties()
         self.agreement_view = {"title": self.config.agreement.title}
@@ -648,9 +647,11 @@ class _State:
             text = f"{type(exc).__name__}: {exc}"
         return RenderError(file, line, 1, text, context)
 
-    def campaign_view(self, campaign: LoadedCampaign) -> dict[str, Any]:
-        view = self.campaigns.get(campaign.key)
-        if view is None:
+    def campaign_view(self, campaign: LoadedCampaign) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``campaign`` in a template, and what a RenderedMessage carries besides the text;
+        built once per campaign."""
+        both = self.campaigns.get(campaign.key)
+        if both is None:
             ag = self.config.agreement
             m = campaign.model
             events = [
@@ -669,9 +670,8 @@ class _State:
             }
             parties = view["parties"]
             view["joint"] = _format_list(tuple(p["name"] for p in parties), self.config.locale)
-            # What RenderedMessage carries besides the text; built once per campaign.
             root = self.root
-            self.extras[campaign.key] = {
+            extras = {
                 "logos": tuple(
                     Logo(p["key"], (root / p["logo"]["path"]).resolve(), p["logo"]["alt"], p["logo"]["cid"])
                     for p in parties if p["logo"]
@@ -684,8 +684,8 @@ class _State:
                                   for p in parties if p["contact"]],
                 "parties": tuple(p["name"] for p in parties),
             }
-            self.campaigns[campaign.key] = view
-        return view
+            both = self.campaigns[campaign.key] = (view, extras)
+        return both
 
 
 def _state(project: Project) -> _State:
@@ -892,8 +892,7 @@ def render_loaded(
         image = {"path": m.image.path, "alt": m.image.alt, "cid": IMAGE_CID, "src": f"cid:{IMAGE_CID}"}
     embargo = message.embargo if message.embargo is not None and message.embargo > at else None
     view = MessageView(m.key, res.title, res.body, m.link, image, embargo, at, res.vars)
-    cview = state.campaign_view(campaign)
-    extras = state.extras[campaign.key]
+    cview, extras = state.campaign_view(campaign)
     ctx = dict(state.env.globals)  # (range, dict, ...: shared by the parts, see _State.render)
     if res.vars:
         ctx.update((k, v) for k, v in res.vars.items() if isinstance(k, str))
