@@ -138,6 +138,16 @@ class Channel:
         # normpath, not resolve(): no symlink walk (a stat per part) on every delivery.
         return Path(os.path.normpath(self.root.absolute() / relative))
 
+    def outbox(self, setting: str | None) -> str:
+        """The folder a channel without a token or server writes to: its ``outbox``
+        setting, else ``outbox/<channel>``."""
+        return setting or f"outbox/{self.name}"
+
+    def rehearsal(self, settings: Any) -> Channel:
+        """This channel in a rehearsal, with ``settings``: no environment (no secrets),
+        files written without fsync."""
+        return Channel(self.name, settings, self.root, {}, durable=False)
+
 
 @dataclass
 class Payload:

@@ -176,9 +176,8 @@ class FacebookPublisher:
 
     def rehearsal(self, folder: Path) -> FacebookPublisher:
         """This channel in a rehearsal: every post written to ``folder``, no token, no network."""
-        c = self.channel
         settings = self.settings.model_copy(update={"token": None, "outbox": str(folder)})
-        return FacebookPublisher(Channel(c.name, settings, c.root, {}, durable=False))
+        return FacebookPublisher(self.channel.rehearsal(settings))
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
         """Post it; raise TransientError, UncertainError, ChannelBlocked or PermanentError."""
@@ -282,7 +281,7 @@ class FacebookPublisher:
         urllib3's DEBUG lines (which show URLs) are scrubbed of it.
         """
         ch, page, env = self.channel.name, self.settings.page_id, self._env()
-        outbox = self.settings.outbox or f"outbox/{ch}"
+        outbox = self.channel.outbox(self.settings.outbox)
         if not self.settings.token:
             return [CheckResult.warn(
                 "token", f"writes posts to {outbox} (no token configured)",
@@ -621,7 +620,7 @@ class FacebookPublisher:
         return text.replace(token, "***") if token else text
 
     def _write_outbox(self, payload: Payload, delivery_id: str) -> Receipt:
-        folder = self.channel.path(self.settings.outbox or f"outbox/{self.channel.name}")
+        folder = self.channel.path(self.channel.outbox(self.settings.outbox))
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{_safe_name(delivery_id)}.json"
         data = payload.files.get("post.json") or (

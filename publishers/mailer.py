@@ -182,9 +182,8 @@ class MailerPublisher:
     def rehearsal(self, folder: Path) -> MailerPublisher:
         """This channel in a rehearsal: every release written to ``folder`` as ``.eml``, no
         server, no login."""
-        c = self.channel
         update = {"host": None, "username": None, "password": None, "outbox": str(folder)}
-        return MailerPublisher(Channel(c.name, self.settings.model_copy(update=update), c.root, {}, durable=False))
+        return MailerPublisher(self.channel.rehearsal(self.settings.model_copy(update=update)))
 
     # -- building -------------------------------------------------------------------
 
@@ -345,8 +344,12 @@ class MailerPublisher:
         and accepts the login. No MAIL command is given, so nothing can be sent."""
         return [self._check_server(), self._check_list(), self._check_from()]
 
+    def _port(self) -> int:
+        s = self.settings
+        return s.port or {"starttls": 587, "tls": 465, "none": 25}[s.security]
+
     def _outbox_name(self) -> str:
-        return self.settings.outbox or f"outbox/{self.channel.name}"
+        return self.channel.outbox(self.settings.outbox)
 
     def _check_server(self) -> CheckResult:
         s = self.settings
@@ -363,7 +366,7 @@ class MailerPublisher:
                 "in config.yaml to write press releases to the outbox",
             )
         host = self._host()
-        port = s.port or {"starttls": 587, "tls": 465, "none": 25}[s.security]
+        port = self._port()
         try:
             login = self._credentials()
             with self._connect():
@@ -461,7 +464,7 @@ class MailerPublisher:
 
         s = self.settings
         host = self._host()
-        port = s.port or {"starttls": 587, "tls": 465, "none": 25}[s.security]
+        port = self._port()
         where = f"the SMTP server {host}:{port}"
         login = self._credentials()
         if login and s.security == "none":
@@ -622,7 +625,7 @@ class MailerPublisher:
         return Receipt(external_id=message_id, note=note)
 
     def _write_outbox(self, data: bytes, delivery_id: str) -> Receipt:
-        folder_name = self.settings.outbox or f"outbox/{self.channel.name}"
+        folder_name = self._outbox_name()
         name = re.sub(r"[^A-Za-z0-9._@-]+", "_", delivery_id) + ".eml"
         write_atomic(self.channel.path(folder_name) / name, data, durable=self.channel.durable)
         return Receipt(note=f"written to {folder_name}/{name} (no SMTP host configured)")

@@ -87,8 +87,7 @@ class RssPublisher:
         update: dict[str, Any] = {"output": str(folder / "feed.xml")}
         if self.settings.atom_output:
             update["atom_output"] = str(folder / "feed.atom")
-        c = self.channel
-        return RehearsalFeed(Channel(c.name, self.settings.model_copy(update=update), c.root, {}, durable=False))
+        return RehearsalFeed(self.channel.rehearsal(self.settings.model_copy(update=update)))
 
 
 class RehearsalFeed(RssPublisher):

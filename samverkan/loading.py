@@ -257,8 +257,7 @@ def _repaired_config(
             drop = loc
             # 'base:' for 'bases:' is read as 'bases:'; dropped, every basis a campaign
             # cites would look unknown.
-            holder_model = modelerrors.model_at(Config, loc[:-1])
-            meant = modelerrors.closest(str(loc[-1]), modelerrors.keys_of(holder_model)) if holder_model else None
+            _, meant = modelerrors.meant(Config, loc)
             parent = _parent(data, loc)
             if meant is not None and parent is not None and meant not in parent:
                 parent[meant] = parent.pop(loc[-1])

@@ -50,6 +50,14 @@ def keys_of(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
+def meant(model: type[BaseModel], loc: Path) -> tuple[list[str], str | None]:
+    """For the unknown key at ``loc``: the keys allowed beside it, and the one it most
+    likely was meant to be (if any is close enough)."""
+    holder = model_at(model, loc[:-1])
+    keys = keys_of(holder) if holder else []
+    return keys, closest(str(loc[-1]), keys)
+
+
 def model_at(model: type[BaseModel], path: Path) -> type[BaseModel] | None:
     """The model class that holds the mapping at ``path`` (for "did you mean")."""
     tp: Any = model
@@ -132,18 +140,12 @@ def report(
     errors = exc.errors()
     # A misspelt key shows up twice, as unknown and as missing: say it once, as the
     # unknown key with its "did you mean", since renaming it fixes both.
-    meant: set[Path] = set()
-    for err in errors:
-        if err["type"] == "extra_forbidden":
-            loc = tuple(err["loc"])
-            holder = model_at(model, loc[:-1])
-            name = closest(str(loc[-1]), keys_of(holder)) if holder else None
-            if name is not None:
-                meant.add(loc[:-1] + (name,))
+    unknown = {loc: meant(model, loc) for loc in (tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden")}
+    renamed = {loc[:-1] + (name,) for loc, (_, name) in unknown.items() if name is not None}
     missing: dict[Path, list[str]] = {}
     for err in errors:
         loc = tuple(err["loc"])
-        if err["type"] == "missing" and loc not in meant:
+        if err["type"] == "missing" and loc not in renamed:
             missing.setdefault(loc[:-1], []).append(str(loc[-1]))
     for holder_loc, names in missing.items():
         # One line per mapping: several missing keys share the mapping's position.
@@ -157,11 +159,8 @@ def report(
             continue
         if err["type"] == "extra_forbidden":
             line, col = located.where(full, key=True)
-            holder = model_at(model, loc[:-1])
-            keys = keys_of(holder) if holder else []
-            hint = suggest(str(loc[-1]), keys)
-            if not hint and keys:
-                hint = f"; keys allowed here: {', '.join(keys)}"
+            keys, name = unknown[loc]
+            hint = f"; did you mean '{name}'?" if name else f"; keys allowed here: {', '.join(keys)}" if keys else ""
             text = f"unknown key '{loc[-1]}'{hint}"
         elif loc and loc[-1] == "[key]":  # a mapping key itself is malformed (a channel name)
             line, col = located.where(full[:-1], key=True)
