@@ -196,6 +196,14 @@ def _date_range(from_: str, to: str) -> tuple[Any, Any]:
     return first, last
 
 
+def _day_bounds(first: Any, last: Any, tz: Any) -> tuple[Any, Any]:
+    """From the start of day ``first`` to the end of day ``last`` in ``tz``."""
+    from datetime import datetime, timedelta
+
+    return (datetime.combine(first, datetime.min.time(), tz),
+            datetime.combine(last + timedelta(days=1), datetime.min.time(), tz))
+
+
 def _open(ctx: Context) -> tuple[Any, Any, Any]:
     """(project, ledger, clock) for the commands that touch the ledger."""
     from .ledger import Ledger
@@ -234,9 +242,9 @@ def publish(ctx: Context, target: str, channel: str | None, dry_run: bool, force
         results = []
         for d in chosen:
             message = project.campaigns[d.campaign].message(d.message)
-            embargoed = message is not None and message.embargo is not None and d.channel in message.public
-            if embargoed and now < message.embargo and not force and not dry_run:  # type: ignore[operator, union-attr]
-                until = message.embargo.astimezone(project.tz)  # type: ignore[union-attr]
+            due = message.due(now, d.channel) if message is not None else now  # later under embargo
+            if due > now and not force and not dry_run:
+                until = due.astimezone(project.tz)
                 results.append(Outcome(d.id, "refused", f"under embargo until {until:%Y-%m-%d %H:%M}: the daemon "
                                        "publishes it then; --force lifts the embargo"))
                 continue
@@ -361,7 +369,6 @@ def run(ctx: Context, once: bool, log_format: str, poll: float) -> int:
 @common
 def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool) -> int:
     """Run the whole pipeline over a period with a simulated clock, into files."""
-    from datetime import datetime, timedelta
 
     from .loading import load_configured
     from .rehearsal import rehearse as run_rehearsal
@@ -371,8 +378,7 @@ def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool)
     for p in project.problems.errors:
         click.echo(str(p), err=True)
     tz = project.tz
-    start = datetime.combine(first, datetime.min.time(), tz)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+    start, end = _day_bounds(first, last, tz)
     summary = run_rehearsal(project, start, end, Path(out), assume_approved=assume_approved)
     click.echo(summary.table(), nl=False)
     return 0 if all(o.result == "published" for o in summary.outcomes) else 1
@@ -443,7 +449,6 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
             verify_dir: str | None) -> int:
     """Export everything published in a period, exactly as sent, with a SHA-256 manifest;
     or check such a package with --verify. Nothing is deleted from the ledger."""
-    from datetime import datetime, timedelta
 
     from . import archive as archiving
 
@@ -477,8 +482,7 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
     path = Path(ledger_path) if ledger_path else ctx.root / config.state  # type: ignore[union-attr]
     if not path.is_file():
         raise SamverkanError(f"no ledger at {path}")
-    start = datetime.combine(first, datetime.min.time(), tz)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+    start, end = _day_bounds(first, last, tz)
     with Ledger(path) as ledger:
         done = archiving.export(ledger, start, end, Path(out), source=str(path))
     click.echo(f"archived {len(done.deliveries)} published deliveries ({done.files} files) into {out}; "
