@@ -369,7 +369,6 @@ def run(ctx: Context, once: bool, log_format: str, poll: float) -> int:
 @common
 def rehearse(ctx: Context, from_: str, to: str, out: str, assume_approved: bool) -> int:
     """Run the whole pipeline over a period with a simulated clock, into files."""
-
     from .loading import load_configured
     from .rehearsal import rehearse as run_rehearsal
 

@@ -300,16 +300,23 @@ def test_ahead_checker_once_a_day_and_before_each_delivery() -> None:
     assert ahead.due_checks(datetime(2018, 8, 14, 0, 5, tzinfo=TZ), plan) == ["press"]
 
 
-def test_expired_token_alerted_once_a_day_before_and_once_when_the_delivery_fails(
-    setup, server: SmtpServer, graph_server: GraphServer, env: dict[str, str]  # noqa: F811
-) -> None:
-    from samverkan.publishing import Publishing
-
+@pytest.fixture
+def expired_facebook(setup, server: SmtpServer, graph_server: GraphServer):  # type: ignore[no-untyped-def]  # noqa: F811
+    """A plan whose Facebook page token has expired: (project, ledger, alerter, its
+    facebook-polisen deliveries, a checker ahead)."""
     graph_server.add_token(TOKEN, profile_id=PAGE, expired=True)
     project, ledger, alerter = setup(config(server, mail_alerts(), graph_url=graph_server.url))
     plan = [d for d in deliveries(project) if d.channel == "facebook-polisen"]
+    return project, ledger, alerter, plan, AheadChecker.for_project(project)
+
+
+def test_expired_token_alerted_once_a_day_before_and_once_when_the_delivery_fails(
+    expired_facebook, server: SmtpServer, graph_server: GraphServer, env: dict[str, str]  # noqa: F811
+) -> None:
+    from samverkan.publishing import Publishing
+
+    project, ledger, alerter, plan, ahead = expired_facebook
     [d] = plan
-    ahead = AheadChecker.for_project(project)
 
     day_before = d.at - timedelta(hours=23)
     found = ahead.run(day_before, plan, project, alerter, env=env)
@@ -338,12 +345,9 @@ def test_expired_token_alerted_once_a_day_before_and_once_when_the_delivery_fail
     assert f"What to do: fix the cause above, then: samverkan publish {d.id}" in body(failed)
 
 
-def test_a_channel_that_passes_again_closes_its_check_alert(setup, server: SmtpServer, graph_server: GraphServer,  # noqa: F811
-                                                            env: dict[str, str]) -> None:
-    graph_server.add_token(TOKEN, profile_id=PAGE, expired=True)
-    project, ledger, alerter = setup(config(server, mail_alerts(), graph_url=graph_server.url))
-    plan = [d for d in deliveries(project) if d.channel == "facebook-polisen"]
-    ahead = AheadChecker.for_project(project)
+def test_a_channel_that_passes_again_closes_its_check_alert(expired_facebook, server: SmtpServer,
+                                                            graph_server: GraphServer, env: dict[str, str]) -> None:  # noqa: F811
+    project, ledger, alerter, plan, ahead = expired_facebook
     ahead.run(T0 - timedelta(days=2), plan, project, alerter, env=env)
     assert [(a.kind, a.subject) for a in open_alerts(ledger)] == [("check", "facebook-polisen")]
     graph_server.add_token(TOKEN, profile_id=PAGE)  # a new token was set
@@ -362,12 +366,9 @@ def test_no_alert_settings_only_logs(setup, server: SmtpServer, caplog: pytest.L
     assert alerter.alert("failed", "c/m/webb", "the disk is full", None, now=T0) is False
 
 
-def test_checks_ahead_in_the_background(setup, server: SmtpServer, graph_server: GraphServer,  # noqa: F811
+def test_checks_ahead_in_the_background(expired_facebook, server: SmtpServer, graph_server: GraphServer,  # noqa: F811
                                         env: dict[str, str]) -> None:
-    graph_server.add_token(TOKEN, profile_id=PAGE, expired=True)
-    project, ledger, alerter = setup(config(server, mail_alerts(), graph_url=graph_server.url))
-    plan = [d for d in deliveries(project) if d.channel == "facebook-polisen"]
-    ahead = AheadChecker.for_project(project)
+    project, ledger, alerter, plan, ahead = expired_facebook
     thread = ahead.start(T0, plan, project, alerter, env=env)
     assert thread is not None
     assert ahead.start(T0, plan, project, alerter, env=env) is None  # one round at a time / nothing due
