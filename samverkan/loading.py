@@ -613,16 +613,23 @@ def _check_in_period(
         problems.error(rel, *at("messages", i, "repeat", "until"), f"until: {first}; set until to {period.end} or earlier")
 
 
-def campaign_files(root: Path) -> list[Path]:
-    """The campaign files, sorted by name (what plan order means)."""
-    folder = root / CAMPAIGN_DIR
+def _yaml_files(root: Path, misnamed: bool) -> list[str]:
+    """The names of the campaign folder's files ending in .yaml, sorted; with ``misnamed``,
+    those ending in .yml or .YAML instead."""
     try:
         # scandir knows which entries are files without a stat call each
-        with os.scandir(folder) as entries:
-            names = sorted(e.name for e in entries if e.name.endswith(".yaml") and e.is_file())
+        with os.scandir(root / CAMPAIGN_DIR) as entries:
+            names = [e.name for e in entries if e.is_file()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [folder / name for name in names]
+    if misnamed:
+        return sorted(n for n in names if not n.endswith(".yaml") and os.path.splitext(n)[1].lower() in (".yml", ".yaml"))
+    return sorted(n for n in names if n.endswith(".yaml"))
+
+
+def campaign_files(root: Path) -> list[Path]:
+    """The campaign files, sorted by name (what plan order means)."""
+    return [root / CAMPAIGN_DIR / name for name in _yaml_files(root, misnamed=False)]
 
 
 def misnamed_campaign_files(root: Path) -> Problems:
@@ -630,14 +637,7 @@ def misnamed_campaign_files(root: Path) -> Problems:
     would otherwise wonder why the campaign never shows."""
     problems = Problems()
     folder = root / CAMPAIGN_DIR
-    try:
-        with os.scandir(folder) as entries:
-            odd = sorted(e.name for e in entries
-                         if os.path.splitext(e.name)[1].lower() in (".yml", ".yaml")
-                         and not e.name.endswith(".yaml") and e.is_file())
-    except (FileNotFoundError, NotADirectoryError):
-        return problems
-    for name in odd:
+    for name in _yaml_files(root, misnamed=True):
         path = folder / name
         rel = path.relative_to(root).as_posix()
         meant = path.with_suffix(".yaml")

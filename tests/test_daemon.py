@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,7 @@ from samverkan.ledger import Ledger
 from tests.helpers.daemon import DaemonProcess
 from tests.helpers.graph import graph_server, late  # noqa: F401 (fixture)
 from tests.helpers.smtp import smtp_server  # noqa: F401 (fixture)
-from tests.helpers.plans import NOTEBOOK_CHANNEL, campaign, message, with_channels
+from tests.helpers.plans import NOTEBOOK_CHANNEL, TZ, campaign, message, with_channels
 from tests.helpers.plugin import install_plugin, read_notebook
 
 AUGUST = ("2018-08-01", "2018-09-09")
@@ -81,6 +82,12 @@ def test_publishes_on_time_once_and_sigterm_exits_cleanly(make_root, env) -> Non
         daemon.stop()
     assert [n["id"] for n in read_notebook(root / "out/notes.jsonl")] == ["skola/start/notes"]
     assert states(root) == {"skola/start/notes": "published"}
+    with Ledger(root / "state/samverkan.db") as ledger:
+        row = ledger.get("skola/start/notes")
+    # By the daemon's own clock (the time above also counts its start): at its time, not before.
+    due = datetime(2018, 8, 13, 7, 30, 2, tzinfo=TZ)
+    assert row is not None and row.published_at is not None
+    assert due - timedelta(milliseconds=20) <= row.published_at < due + timedelta(seconds=5)
     assert daemon.events("stopped")
     # a restart publishes nothing again
     again = DaemonProcess(root, now="2018-08-13T07:31:00", env=env)
