@@ -309,6 +309,7 @@ def main() -> int:
         print(f"heavy modules after validate     {', '.join(heavy) or 'none'}   (target: none of {', '.join(HEAVY)})")
 
         if args.profile:
+            cold()
             prof = cProfile.Profile()
             prof.enable()
             validate(tmp)
