@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 
 # What the subset leaves to the converter wherever it stands: code, escapes, raw HTML and
-# autolinks, underscore emphasis, control characters and exotic line ends, trailing
-# spaces (a line break), and entities (which the converter's output keeps as typed).
-_REFUSED = re.compile("[`\\\\<>_\x00-\x09\x0b-\x1f\x7f\x85\u2028\u2029]|!\\[| $| \n|^\n"
-                      "|(?i:&(?:#[0-9]+|#x[0-9a-f]+|[0-9a-z]+);)")
+# autolinks, underscore emphasis, control characters and exotic line ends (see _refused).
+_REFUSED_CHAR = re.compile("[`\\\\<>_\x00-\x09\x0b-\x1f\x7f\x85\u2028\u2029]")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[0-9a-z]+);", re.IGNORECASE)
 # A line that could start a block of its own (heading, quote, rule, list, setext line,
 # code), or a line with leading space: in a paragraph, the converter may split there.
 _BLOCK_START = re.compile(r"[#>=\s-]|[*+](?:\s|$)|\*\*\*|\d+\.")
@@ -33,7 +32,7 @@ def convert(text: str) -> tuple[str, str] | None:
     """``text`` as (HTML, plain text), exactly as the converter gives them, or None when
     ``text`` is not plain Markdown of this subset."""
     text = text.rstrip("\n")
-    if not text or _REFUSED.search(text):
+    if not text or _refused(text):
         return None
     html: list[str] = []
     plain: list[str] = []
@@ -67,6 +66,14 @@ def convert(text: str) -> tuple[str, str] | None:
         plain.append(" ".join(inline[1].split()))
         previous_list = False
     return "\n".join(html), "\n\n".join(p for p in plain if p)
+
+
+def _refused(text: str) -> bool:
+    """Whether ``text`` holds what the subset leaves to the converter anywhere: besides the
+    characters of _REFUSED_CHAR, an image, trailing spaces (a line break), a leading blank
+    line, and entities (which the converter's output keeps as typed)."""
+    return bool(_REFUSED_CHAR.search(text) or "![" in text or " \n" in text or text[-1] == " "
+                or text[0] == "\n" or ("&" in text and _ENTITY.search(text)))
 
 
 def _list(lines: list[str], item: re.Pattern[str]) -> list[tuple[str, str]] | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from samverkan.contentchecks import has_personnummer, lix, personnummer_spans, sentences
+from samverkan.contentchecks import _LETTER, _URL, _WORD, _without_urls, has_personnummer, lix, personnummer_spans, sentences
 from tests.helpers.cli import validate
 from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, full_root, message, with_message_keys
 
@@ -42,6 +44,28 @@ def test_lines_of_nothing_but_spaces_are_no_sentences(text: str) -> None:
     """Such lines come from addresses taken out of a line, or a code block's empty lines."""
     assert all(s.strip() for s in sentences(text))
     assert lix(text) >= 0
+
+
+def reference_lix(text: str) -> float:
+    """LIX as its definition reads, from the sentences themselves."""
+    text = _URL.sub("", text)
+    parts = sentences(text)
+    words = [w for s in parts for w in _WORD.findall(s)]
+    if not words:
+        return 0.0
+    long_words = sum(1 for w in words if len(w) > 6 and (w.isalpha() or len(_LETTER.findall(w)) > 6))
+    return len(words) / len(parts) + 100 * long_words / len(words)
+
+
+def test_lix_counts_as_its_definition_on_generated_texts() -> None:
+    pieces = ["Vi", "https://a.se", "(www.b.se", "xhttps://c.se", "((mailto:d@e.se)", "_www.f.se", "ses", "kl.", "t.ex.", "KL.", "stakl.", "p.g.a.", "18.00", "trafiksäkerhet", "covid-19", "A-traktor",
+              "Ab12cdef", "åtta", "år", ".", "!", "?", ":", "…", "–", " ", " ", " ", "  ", "\n", "\n\n", "\t", "\xa0",
+              "www.hultsfred.se", "(https://polisen.se/a)", "mailto:a@b.se", "•", "_", "don't", "1.", "Slut."]
+    rnd = random.Random(1127)
+    for _ in range(4000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40)))
+        assert _without_urls(text) == _URL.sub("", text), repr(text)
+        assert lix(text) == pytest.approx(reference_lix(text), abs=1e-9), repr(text)
 
 
 # --- personnummer --------------------------------------------------------------------------
