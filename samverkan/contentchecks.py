@@ -27,6 +27,7 @@ from .loading import (
     LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project, load_share,
     misnamed_campaign_files,
 )
+from .plan import occurrence_deliveries
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, Resolved, render_loaded, resolve
 from .workers import Worker, can_fork
@@ -192,7 +193,9 @@ class _Checker:
         self.findings = _Findings()
         self.template_errors: dict[tuple[str, int, str], Problem] = {}
         words = [w.strip() for w in self.checks.flagged_words if w.strip()]
-        self.flagged_lower = tuple({w.lower() for w in words})
+        lowered = {w.lower() for w in words}
+        # (a word holding another, "misstänkta" and "misstänkt", needs no test of its own)
+        self.flagged_lower = tuple(w for w in lowered if not any(o != w and o in w for o in lowered))
         self.flagged_seen: dict[str, list[str]] = {}
         self.flagged = (
             re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
@@ -266,8 +269,6 @@ class _Checker:
                               "image: no alt text; add alt: describing the picture for readers who cannot see it")
         if not message.times:
             return  # nothing is sent: the loader reports why
-        from .plan import occurrence_deliveries
-
         # The first occurrence, each channel at its own time (a public channel of an
         # embargoed message at the embargo), as it will be published.
         # Every rendering error (the environment's own too: an unknown locale) ends here, so
@@ -286,10 +287,9 @@ class _Checker:
 
     def rendered(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Resolved) -> None:
         file, channel = campaign.file, r.channel
-        body_pos = campaign.where(*res.sources["body"])
         figure = lix(f"{r.title}\n{r.body_text}")
         if figure > self.checks.lix_max:
-            self.findings.add(file, body_pos, "warning",
+            self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                               f"LIX {figure:.0f} is above {self.checks.lix_max:g} (checks.lix_max): the text is hard "
                               "to read; write shorter sentences and fewer long words", channel)
         cls = get(r.publisher)
@@ -298,7 +298,7 @@ class _Checker:
             limit = min(limit, self.checks.facebook_max_chars)
             n = len(r.parts.get("text", ""))
             if n > limit:
-                self.findings.add(file, body_pos, "warning",
+                self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                                   f"the Facebook post is {n} characters, over {limit} "
                                   "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
         if getattr(cls, "press", False):
@@ -307,12 +307,12 @@ class _Checker:
     def press(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Any) -> None:
         assert self.project.config is not None
         file, base = campaign.file, ("messages", message.index)
-        pos = campaign.where(*base, "channels", message.model.channels.index(r.channel)) \
-            if message.model.channels and r.channel in message.model.channels else campaign.where(*base)
         parties = self.project.config.agreement.parties
         for key in campaign.model.parties or list(parties):
             party = parties.get(key)
             if party is not None and party.press_contact is None:
+                pos = campaign.where(*base, "channels", message.model.channels.index(r.channel)) \
+                    if message.model.channels and r.channel in message.model.channels else campaign.where(*base)
                 self.findings.add(file, pos, "warning",
                                   f"the press release has no press contact for {party.name}; add press_contact "
                                   f"under agreement.parties.{key} in config.yaml", r.channel)
@@ -337,7 +337,7 @@ class _Checker:
         substring test of the lowered text says so five times faster than the regex.
         ``remember`` a text that comes again (a message's title and body: once per channel)."""
         assert self.flagged is not None
-        found = self.flagged_seen.get(text)
+        found = self.flagged_seen.get(text) if remember else None
         if found is None:
             low = text.lower()
             found = sorted({w.lower() for w in self.flagged.findall(text)}) if any(w in low for w in self.flagged_lower) else []

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from publishers.base import get as publisher_class
+
 from . import plainmarkdown
 from .problems import SamverkanError
 
@@ -727,8 +729,6 @@ def prepare(project: Project) -> None:
     Done before forking, the work is shared by every process instead of repeated in each
     (the environment is kept for the plan's next load). Failures are left for rendering
     to report."""
-    from publishers import base
-
     from .snippetcache import referenced_templates
 
     if project.config is None:
@@ -741,7 +741,7 @@ def prepare(project: Project) -> None:
     names: set[str] = set()
     for settings in project.channel_settings.values():
         try:
-            names.update(base.get(settings.publisher).parts.values())
+            names.update(publisher_class(settings.publisher).parts.values())
         except KeyError:
             continue
     seen: set[str] = set()
@@ -871,19 +871,14 @@ def render_loaded(
 ) -> RenderedMessage:
     """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`);
     ``resolved``: its fields for the channel, if the caller has them already."""
-    import jinja2
-
-    from publishers import base
-
     state = _state(project)
     settings = project.channel_settings.get(channel)
     if settings is None:
         raise RenderError(campaign.file, *campaign.where("messages", message.index, "channels"),
                           f"channel {channel} is not configured or its settings do not validate")
     publisher = settings.publisher
-    cls = base.get(publisher)
+    cls = publisher_class(publisher)
     res = resolved if resolved is not None else resolve(message, channel, publisher)
-    context = f"rendering {campaign.key}/{message.key} for {channel}"
     try:
         templates = part_templates(cls.parts, res.template)
     except ValueError as exc:
@@ -918,12 +913,8 @@ def render_loaded(
             text = state.render(name, ctx)
         except RenderError:
             raise
-        except jinja2.TemplateNotFound as exc:
-            if exc.name == name:  # the part's own template, not one it includes
-                raise _missing_template(project, campaign, res, cls, channel, part, name) from None
-            raise state.locate(exc, name, context) from None
         except Exception as exc:  # the template is user code: any failure is its line's
-            raise state.locate(exc, name, context) from None
+            raise _failure(project, campaign, message, res, cls, channel, part, name, exc) from None
         # Surrounding blank lines are template layout, not content; a subject is a header
         # and so one line, whatever the template did.
         parts[part] = " ".join(text.split()) if part == "subject" else text.strip()
@@ -951,6 +942,18 @@ def render_loaded(
         extra=dict(res.vars),
         body_text=view.body_text,
     )
+
+
+def _failure(
+    project: Project, campaign: LoadedCampaign, message: LoadedMessage, res: Resolved,
+    cls: Any, channel: str, part: str, name: str, exc: Exception,
+) -> RenderError:
+    """The RenderError for ``exc``, raised rendering ``part`` (template ``name``)."""
+    import jinja2
+
+    if isinstance(exc, jinja2.TemplateNotFound) and exc.name == name:  # the part's own template, not one it includes
+        return _missing_template(project, campaign, res, cls, channel, part, name)
+    return _state(project).locate(exc, name, f"rendering {campaign.key}/{message.key} for {channel}")
 
 
 def _missing_template(
