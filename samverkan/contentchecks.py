@@ -19,7 +19,7 @@ import functools
 import re
 from pathlib import Path
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 from publishers.base import get
 
@@ -405,11 +405,15 @@ def check_content(project: Project) -> list[Problem]:
 # Below this many campaign files the plan is loaded and checked in one process.
 OVERLAP_FROM = 200
 # Per campaign file, relative to loading it (bench/validate.py): checking it takes about
-# 7 times as long (each message with a text of its own, to convert from Markdown; 2.5 times
-# when all messages share one), and pickling what was loaded, for the parent, a third as
-# long (without its positions, see LoadedCampaign). The shares below are balanced on these.
-CHECK_TO_LOAD = 7.0
-PICKLE_TO_LOAD = 0.33
+# 3.6 times as long (each message with a text of its own; 2.3 times when all messages share
+# one), pickling what was loaded a quarter as long and reading it back a fifth (without its
+# positions, see LoadedCampaign). The shares below are balanced on these.
+CHECK_TO_LOAD = 3.6
+PICKLE_TO_LOAD = 0.25
+UNPICKLE_TO_LOAD = 0.2
+# A worker sends what it loaded and found in parts of this many files, so that the parent
+# reads all but the last while the worker is still at work.
+PART_FILES = 50
 
 
 def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
@@ -417,11 +421,11 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
 
     Once config.yaml is loaded and rendering prepared, forked workers each load a share of
     the campaign files, check it, and send back their findings and what they loaded
-    (pickled: several times cheaper to read than the files), while the parent loads and
-    checks the first share. With ``w`` workers, checking ``r`` times as
-    slow as loading and pickling ``p`` times, each worker takes the share
-    ``(1 + r) / (1 + r + p + w (1 + r))`` of the files, so that all end together (0.49 on
-    two cores); the parent then reads what they sent."""
+    (pickled: several times cheaper to read than the files) in parts as they go, while the
+    parent loads and checks the first share, then reads the parts. With ``w`` workers,
+    checking ``r`` times as slow as loading, pickling ``p`` times and reading back ``u``
+    times, each worker takes the share ``(1 + r) / ((1 + w)(1 + r) + p - w u)`` of the
+    files, so that all end together (0.5 on two cores)."""
     import os
 
     files = campaign_files(root)
@@ -435,36 +439,41 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     from .rendering import prepare
 
     prepare(project)
-    r, p = CHECK_TO_LOAD, PICKLE_TO_LOAD
-    per_worker = int(len(files) * (1 + r) / (1 + r + p + workers * (1 + r)))
+    r, p, u = CHECK_TO_LOAD, PICKLE_TO_LOAD, UNPICKLE_TO_LOAD
+    per_worker = int(len(files) * (1 + r) / ((1 + workers) * (1 + r) + p - workers * u))
     first = len(files) - per_worker * workers  # the parent's share comes first
     shares = [files[first + i * per_worker:first + (i + 1) * per_worker] for i in range(workers)]
     children: list[Worker] = []
     try:
         for share in shares:
-            children.append(Worker(functools.partial(_load_and_check_share, project, share)))
+            children.append(Worker(functools.partial(_load_and_check_parts, project, share), streaming=True))
         checker = _Checker(project)
         own = load_share(project, files[:first])
         project.add(own)
         results = _check_share(checker, own)
         for child, share in zip(children, shares):
+            done = 0
             # What a worker loaded is kept past the collector as load_project keeps a plan
             # (the garbage of the checks before is collected first, not kept).
             with gc_paused(keep=True):
-                sent = child.result()
-            if sent is None:  # the worker died: its share is done here
-                part = load_share(project, share)
-                project.add(part)
-                results.update(_check_share(checker, part))
-            else:
-                part, found = sent
-                project.add(part)
-                results.update(found)
+                for part, found in child.parts():
+                    project.add(part)
+                    results.update(found)
+                    done += 1
+            if not child.complete:  # the worker died: the rest of its share is done here
+                for rest in _parts(share)[done:]:
+                    loaded = load_share(project, rest)
+                    project.add(loaded)
+                    results.update(_check_share(checker, loaded))
         project.problems.extend(misnamed_campaign_files(root))
         return project, checker.merged(results)
     finally:
         for child in children:
             child.stop()
+
+
+def _parts(files: list[Path]) -> list[list[Path]]:
+    return [files[i:i + PART_FILES] for i in range(0, len(files), PART_FILES)]
 
 
 def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result]:
@@ -473,13 +482,15 @@ def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result]:
         return checker.campaign_results(list(share.campaigns))
 
 
-def _load_and_check_share(project: Project, files: list[Path]) -> tuple[PlanShare, dict[str, _Result]]:
-    """In a worker: ``files`` loaded into (the worker's copy of) ``project`` and checked;
-    what was loaded goes back without its positions (see LoadedCampaign.travelling)."""
-    share = load_share(project, files)
-    project.add(share)
-    found = _check_share(_Checker(project), share)
-    return share.travelling(), found
+def _load_and_check_parts(project: Project, files: list[Path], send: Callable[[Any], None]) -> None:
+    """In a worker: ``files`` loaded into (the worker's copy of) ``project`` and checked,
+    a part at a time; what was loaded goes back without its positions (see
+    LoadedCampaign.travelling)."""
+    checker = _Checker(project)
+    for part in _parts(files):
+        share = load_share(project, part)
+        project.add(share)
+        send((share.travelling(), _check_share(checker, share)))
 
 
 def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:

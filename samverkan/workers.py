@@ -4,17 +4,22 @@ fork shares the loaded plan with the worker at no cost).
 A plain fork rather than a pool: there is one task per worker, and a pool's threads and
 shutdown cost more than they save. A worker's result goes back pickled through an
 anonymous memory file, not a pipe: a pipe holds 64 KiB, so a worker with more to send
-would wait for the parent to read, and the parent is busy with its own share."""
+would wait for the parent to read, and the parent is busy with its own share. A streaming
+worker sends its result in parts, each told of through a pipe once it is in the file, so
+the parent reads the first parts while the worker is still at the last."""
 
 from __future__ import annotations
 
 import os
 import pickle
 import signal
+import struct
 import sys
 import tempfile
 import traceback
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
+
+_RECORD = struct.Struct("QQ")  # where a sent part is in the file: offset, length
 
 
 def can_fork() -> bool:
@@ -37,20 +42,31 @@ class Worker:
     :meth:`result` once it is done. A worker that cannot be started, dies or fails gives no
     result, and the caller does its share itself."""
 
-    def __init__(self, work: Callable[[], Any]):
+    def __init__(self, work: Callable[..., Any], *, streaming: bool = False):
+        """``work()``'s result is the worker's; ``streaming``, ``work(send)`` sends its result
+        in parts instead, which the parent takes with :meth:`parts`."""
         self.file = _anonymous_file()
+        self.complete = False  # (streaming) whether the worker sent all it had to
+        self.pipe: int | None = None
+        read_end, write_end = os.pipe() if streaming else (None, None)
         try:
             self.pid: int | None = os.fork()
         except OSError:  # no process to be had (a limit, memory): the caller does the work
             self.pid = None
             self.file.close()
+            for fd in (read_end, write_end):
+                if fd is not None:
+                    os.close(fd)
             return
         if self.pid == 0:  # the worker: never returns, never runs the parent's exit handlers
             code = 1
             try:
-                result = work()
-                pickle.dump(result, self.file, protocol=pickle.HIGHEST_PROTOCOL)
-                self.file.flush()
+                if read_end is not None and write_end is not None:
+                    os.close(read_end)
+                    work(_Sender(self.file.fileno(), write_end))
+                else:
+                    pickle.dump(work(), self.file, protocol=pickle.HIGHEST_PROTOCOL)
+                    self.file.flush()
                 code = 0
             except KeyboardInterrupt:
                 pass
@@ -58,9 +74,39 @@ class Worker:
                 traceback.print_exc()  # the parent carries on without it: say why here
                 sys.stderr.flush()
             finally:
-                # ``result`` is still held: freeing a loaded plan object by object takes
-                # longer than the exit, which returns all the memory at once.
+                # What the work made is still held: freeing a loaded plan object by object
+                # takes longer than the exit, which returns all the memory at once.
                 os._exit(code)
+        if write_end is not None:
+            os.close(write_end)  # (the worker's end: the pipe ends when the worker does)
+            self.pipe = read_end
+
+    def parts(self) -> Iterator[Any]:
+        """(streaming) The parts the worker sends, each as soon as it is there, until the
+        worker ends; then :attr:`complete` says whether it ended well. Parts sent before
+        a failure are whole, and come."""
+        if self.pid is None or self.pipe is None:
+            return
+        fd, pending = self.file.fileno(), b""
+        try:
+            while chunk := os.read(self.pipe, 4096):
+                pending += chunk
+                while len(pending) >= _RECORD.size:
+                    offset, length = _RECORD.unpack_from(pending)
+                    pending = pending[_RECORD.size:]
+                    data = os.pread(fd, length, offset)  # (the worker still writes at the file's offset)
+                    if len(data) != length:
+                        return
+                    yield pickle.loads(data)
+            status = self._reap()
+            self.complete = status is not None and os.waitstatus_to_exitcode(status) == 0
+        finally:
+            self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self.pipe is not None:
+            os.close(self.pipe)
+            self.pipe = None
 
     def result(self) -> Any:
         """The worker's result once it has ended; None if it gave none (and on any later
@@ -82,6 +128,7 @@ class Worker:
         """End the worker now if it is still running (the parent gave up: its result would
         go unread), and reap it."""
         if self.pid is None:
+            self._close_pipe()
             return
         try:
             ended = os.waitpid(self.pid, os.WNOHANG)[0] != 0
@@ -92,6 +139,7 @@ class Worker:
         else:
             os.kill(self.pid, signal.SIGKILL)
             self._reap()
+        self._close_pipe()
         self.file.close()
 
     def _reap(self) -> int | None:
@@ -104,3 +152,18 @@ class Worker:
             status = None
         self.pid = None
         return status
+
+
+class _Sender:
+    """In a streaming worker: ``send(part)`` puts the part in the file, then says where."""
+
+    def __init__(self, fd: int, pipe: int):
+        self.fd, self.pipe, self.offset = fd, pipe, 0
+
+    def __call__(self, part: Any) -> None:
+        data = memoryview(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
+        start, done = self.offset, 0
+        while done < len(data):
+            done += os.write(self.fd, data[done:])
+        self.offset += done
+        os.write(self.pipe, _RECORD.pack(start, done))  # (under PIPE_BUF: written whole)

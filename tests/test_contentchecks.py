@@ -258,19 +258,36 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
     assert sum(p.file == "campaigns/felnamn.yml" for p in alone.problems) == 1
 
 
-def test_a_worker_that_dies_has_its_share_checked_by_the_parent(make_root, monkeypatch) -> None:
+@pytest.mark.parametrize("sent", [0, 2])
+def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make_root, monkeypatch, sent) -> None:
+    """The worker sends its share a campaign at a time and dies after ``sent`` of them: the
+    parent keeps what came and loads and checks the rest itself."""
     import os
 
     from samverkan import contentchecks
     from samverkan.validation import validate as run
 
     config = FULL_CONFIG + "checks: {lix_max: 10}\n"
-    campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(6)}
+    campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(10)}
     root = full_root(make_root, campaigns, config=config)
     alone = alone_then_shared(monkeypatch, root, cpus=2)
-    monkeypatch.setattr(contentchecks, "_load_and_check_share", lambda project, files: os._exit(3))
-    assert run(root).problems == alone.problems
-    assert sum("LIX" in p.message for p in alone.problems) == 6
+    monkeypatch.setattr(contentchecks, "PART_FILES", 1)
+    real = contentchecks.load_share
+    loaded: list[int] = []
+
+    def dying(project, files):
+        if len(loaded) == sent and os.getpid() != parent:
+            os._exit(3)
+        loaded.append(len(files))
+        return real(project, files)
+
+    parent = os.getpid()
+    monkeypatch.setattr(contentchecks, "load_share", dying)
+    shared = run(root)
+    assert shared.problems == alone.problems
+    assert list(shared.project.campaigns) == list(alone.project.campaigns)
+    assert sum("LIX" in p.message for p in alone.problems) == 10
+    assert sum(loaded) == 10 - sent  # the parent loaded all but what the worker sent
 
 
 def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_root, monkeypatch) -> None:
@@ -341,7 +358,7 @@ def test_no_worker_is_forked_while_another_thread_runs(make_root, monkeypatch) -
                      config=FULL_CONFIG + "checks: {lix_max: 10}\n")
     alone = alone_then_shared(monkeypatch, root)
 
-    def no_fork(*args: object) -> None:
+    def no_fork(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker was forked beside another thread")
 
     monkeypatch.setattr(contentchecks, "Worker", no_fork)

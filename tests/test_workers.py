@@ -42,6 +42,65 @@ def test_a_worker_hands_over_a_large_result_without_waiting_for_the_parent_to_re
     assert worker.result() is None  # reaped: a second call has nothing
 
 
+def test_a_streaming_worker_sends_large_parts_without_waiting_and_in_order() -> None:
+    parts = [{"n": i, "text": str(i) * 300_000} for i in range(4)]
+
+    def work(send: Callable[[object], None]) -> None:
+        for part in parts:
+            send(part)
+
+    worker = Worker(work, streaming=True)
+    assert worker.pid is not None
+    assert has_ended(worker.pid)  # 1.2 MB sent before the parent read a byte
+    assert list(worker.parts()) == parts
+    assert worker.complete
+    assert list(worker.parts()) == []  # reaped: nothing more
+
+
+def test_the_parent_reads_the_first_part_while_the_worker_is_still_at_work(tmp_path: Path) -> None:
+    go_on = tmp_path / "go-on"
+
+    def work(send: Callable[[object], None]) -> None:
+        send("first")
+        deadline = time.monotonic() + 20
+        while not go_on.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        send("second")
+
+    worker = Worker(work, streaming=True)
+    parts = worker.parts()
+    assert next(parts) == "first"  # the worker waits for us: it has not ended
+    go_on.touch()
+    assert list(parts) == ["second"]
+    assert worker.complete
+
+
+@pytest.mark.parametrize("how", ["raises", "exits"])
+def test_a_streaming_worker_that_fails_gives_the_parts_it_sent(how: str) -> None:
+    def work(send: Callable[[object], None]) -> None:
+        send(1)
+        send(2)
+        if how == "raises":
+            raise RuntimeError("trasigt")
+        os._exit(3)
+
+    worker = Worker(work, streaming=True)
+    assert list(worker.parts()) == [1, 2]
+    assert not worker.complete
+    worker.stop()
+
+
+def test_a_streaming_worker_stopped_before_reading_is_killed_and_reaped() -> None:
+    worker = Worker(lambda send: time.sleep(60), streaming=True)
+    pid = worker.pid
+    assert pid is not None
+    worker.stop()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+    assert worker.pipe is None
+    assert list(worker.parts()) == []
+
+
 @pytest.mark.parametrize("how", ["raises", "exits"])
 def test_a_worker_that_fails_gives_no_result(how: str, capfd) -> None:
     def work() -> object:
