@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
-from samverkan.contentchecks import _LETTER, _URL, _WORD, _without_urls, has_personnummer, lix, personnummer_spans, sentences
+from samverkan.contentchecks import _LETTER, _WORD, _without_urls, has_personnummer, lix, personnummer_spans, sentences
 from tests.helpers.cli import validate
 from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, full_root, message, with_message_keys
 
@@ -46,9 +47,13 @@ def test_lines_of_nothing_but_spaces_are_no_sentences(text: str) -> None:
     assert lix(text) >= 0
 
 
+# The addresses LIX leaves out, as one expression (slow to search with: see _without_urls).
+ADDRESS = re.compile(r"\(?\b(?:https?://|mailto:|www\.)\S+")
+
+
 def reference_lix(text: str) -> float:
     """LIX as its definition reads, from the sentences themselves."""
-    text = _URL.sub("", text)
+    text = ADDRESS.sub("", text)
     parts = sentences(text)
     words = [w for s in parts for w in _WORD.findall(s)]
     if not words:
@@ -64,7 +69,7 @@ def test_lix_counts_as_its_definition_on_generated_texts() -> None:
     rnd = random.Random(1127)
     for _ in range(4000):
         text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40)))
-        assert _without_urls(text) == _URL.sub("", text), repr(text)
+        assert _without_urls(text) == ADDRESS.sub("", text), repr(text)
         assert lix(text) == pytest.approx(reference_lix(text), abs=1e-9), repr(text)
 
 

@@ -109,7 +109,11 @@ def test_texts_outside_the_subset_go_to_the_converter(text):
     assert plainmarkdown.convert(text) is None
 
 
-def test_conversion_takes_the_fast_path_and_still_falls_back(converter):
+def test_conversion_takes_the_fast_path_and_still_falls_back(converter, monkeypatch):
+    rendering._convert.cache_clear()
+    monkeypatch.setattr(plainmarkdown, "convert", lambda text: ("<p>snabb</p>", "snabb") if text == "x" else None)
+    assert (rendering.markdown_html("x"), rendering.markdown_text("x")) == ("<p>snabb</p>", "snabb")
+    monkeypatch.undo()
     rendering._convert.cache_clear()
     plain = "Sänk **farten** vid [skolorna](https://a.se/skola?x=1&y=2).\n\n- Stanna.\n- Titta.\n"
     assert rendering.markdown_html(plain) == converter(plain)[0]
