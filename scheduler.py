@@ -148,6 +148,11 @@ class Daemon:
                               f"{changed[0]}: {fixed[changed[0]]} until it is restarted (move the ledger "
                               "file along, or everything within catch_up is published again)")
             project.problems.append(problem)
+            if "timezone" in changed:
+                # The campaigns were read in the new zone: none of the new plan can stand,
+                # so the last good one goes on, as with a broken config.yaml.
+                self._report(project.problems)
+                return
             project.config = project.config.model_copy(update=fixed)
         self.project = project
         self.publishing = self._publishing()
@@ -322,10 +327,10 @@ class Daemon:
         try:
             self._fingerprint = fingerprint(self.root)
             self.reload()
+            changes = self.ledger.changes()  # (before the tick: see the loop)
             self.tick()  # catch up on what came due while the daemon was down
             self._schedule()
             self.watch()
-            changes = self.ledger.changes()
             log.info("running: %d deliveries planned, %d campaign file(s) with errors", len(self._plan),
                      len(self.project.broken), extra={"event": "started", "delivery": "", "detail": ""})
             while not self.stop.is_set():
@@ -345,14 +350,16 @@ class Daemon:
                     self.reload()
                     log.info("reloaded the plan", extra={"event": "reloaded", "delivery": "", "detail": ""})
                     woke = True
-                if self.ledger.changes() != changes:  # another process: an approval, a retry planned by hand
-                    woke = True
+                # Another process's writes (an approval, a retry planned by hand) wake us.
+                # Read before ticking: what is written during a tick is not lost among our
+                # own writes, at the price of one tick with nothing to do after each.
+                if (seen := self.ledger.changes()) != changes:
+                    woke, changes = True, seen
                 if woke:
                     # Publishing happens here, in the main thread, never in APScheduler's
                     # worker: its shutdown holds a lock that a job touching it would wait on.
                     self.tick()
                     self._schedule()
-                    changes = self.ledger.changes()  # our own changes are no news
                 self.watch()  # cheap when nothing is due: checks at most daily and before deliveries
         finally:
             if self.scheduler._thread.is_alive():

@@ -461,8 +461,8 @@ class Ledger:
                 "published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END WHERE id = ?",
                 (state, f"settled by hand as {state}", _iso(now), state, _iso(now), delivery_id),
             )
-            if state == "failed":  # every part may go out again: a person said nothing did
-                db.execute("DELETE FROM parts WHERE delivery_id = ?", (delivery_id,))
+            if state == "failed":  # what was not surely sent may go out again; what was stays sent
+                db.execute("DELETE FROM parts WHERE delivery_id = ? AND state != 'sent'", (delivery_id,))
             self._event(db, delivery_id, now, "resolved", state)
         return True
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from samverkan.cli import cli
 from samverkan.ledger import Ledger
 from scheduler import Daemon
-from tests.helpers.plans import NOTEBOOK_CHANNEL, REPO, campaign, message, with_channels
-from tests.helpers.daemon import Clock, tick_once
+from tests.helpers.plans import MINIMAL_CONFIG, NOTEBOOK_CHANNEL, REPO, campaign, message, with_channels
+from tests.helpers.daemon import Clock, DaemonProcess, tick_once, wait_until
 from tests.helpers.plugin import read_notebook
 
 NOTES = with_channels(NOTEBOOK_CHANNEL)
@@ -70,6 +70,53 @@ def test_state_moved_in_config_while_running_is_refused(make_root, plugin_env) -
         assert any("state: changed while the daemon runs" in str(p) for p in d._reported)
     finally:
         d.close()
+
+
+def test_timezone_changed_in_config_while_running_keeps_the_last_good_plan(make_root, plugin_env) -> None:
+    """The campaigns of the new plan were read in the new zone: taking the plan with the
+    old zone pinned on its config would schedule them at times the config does not say."""
+    root = make_root(config=NOTES, campaigns={"a": campaign(message(channels="[notes]"))})
+    d = Daemon(root, clock=Clock("2018-08-13T07:00"))
+    d.start()
+    try:
+        d.reload()
+        before = d.project
+        (root / "config.yaml").write_text(NOTES.replace("Europe/Stockholm", "Europe/London"), encoding="utf-8")
+        (root / "campaigns/a.yaml").write_text(campaign(message(at="2018-08-14 07:30", channels="[notes]")), encoding="utf-8")
+        d.reload()
+        assert d.project is before
+        assert str(d.project.tz) == "Europe/Stockholm"
+        assert any("timezone: changed while the daemon runs" in str(p) for p in d._reported)
+    finally:
+        d.close()
+
+
+def test_an_approval_given_while_the_daemon_publishes_is_not_missed(make_root, plugin_env) -> None:
+    """trafik/start is held for approval; while the daemon is busy sending skola/start,
+    another process approves it. The daemon must see that write as news, not as its own."""
+    slow = NOTEBOOK_CHANNEL.replace("path: out/notes.jsonl", "path: out/notes.jsonl\n    delay: 2")
+    config = with_channels(slow, config=MINIMAL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]"))
+    period = ("2018-08-01", "2018-09-09")
+    root = make_root(config=config, campaigns={
+        "skola": campaign(message(at="2018-08-13 07:30", channels="[notes]"), period=period),
+        "trafik": campaign(message(at="2018-08-13 07:29", channels="[notes]"), period=period),
+    })
+
+    def approve(target: str) -> None:
+        for party in ("kommunen", "polisen"):
+            result = CliRunner().invoke(cli, ["approve", target, "--party", party, "--by", "Anna", "--root", str(root),
+                                              "--now", "2018-08-13T07:00"])
+            assert result.exit_code == 0, result.output
+
+    approve("skola/start")
+    daemon = DaemonProcess(root, now="2018-08-13T07:31", env=plugin_env)
+    try:
+        assert wait_until(lambda: read_notebook(root / "out/notes.jsonl"), 20)  # skola/start is being sent
+        approve("trafik/start")
+        daemon.wait_event("published", "skola/start/notes")
+        daemon.wait_event("published", "trafik/start/notes", timeout=15)
+    finally:
+        daemon.stop()
 
 
 def test_ledger_changes_grow_with_any_process_writing(tmp_path: Path) -> None:

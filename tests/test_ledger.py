@@ -102,8 +102,26 @@ def test_a_batch_keeps_each_change_whole_and_commits_at_the_end(tmp_path: Path) 
             _row(ledger, "c/a/webb")
             with pytest.raises(Conflict):
                 ledger.begin("c/missing/webb", "h", T0)  # a failed change leaves nothing behind
+            with pytest.raises(RuntimeError), ledger.transaction() as db:  # nor does one that wrote first
+                db.execute("UPDATE deliveries SET note = 'half' WHERE id = 'c/a/webb'")
+                raise RuntimeError("in the middle")
             _row(ledger, "c/b/webb")
             _row(ledger, "c/c/webb")
         assert [r.id for r in ledger.rows()] == ["c/a/webb", "c/b/webb", "c/c/webb"]
+        assert ledger.get("c/a/webb").note != "half"
     other = sqlite3.connect(path)
     assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 3
+
+
+def test_settled_as_failed_sends_again_only_what_was_not_surely_sent(tmp_path: Path) -> None:
+    """A mailer crashed mid-list: one recipient took the message, one was being sent to.
+    A person settles the delivery as failed: the second is mailed again, the first not."""
+    with Ledger(tmp_path / "s.db") as ledger:
+        _row(ledger, "c/a/press")
+        ledger.begin("c/a/press", "h", T0)
+        ledger.set_part("c/a/press", "to:a@example.se", "sent", None, T0)
+        ledger.set_part("c/a/press", "to:b@example.se", "in_flight", None, T0)
+        ledger.reap(T0, everyone=True)
+        assert ledger.get("c/a/press").state == "unknown"
+        assert ledger.settle("c/a/press", "failed", T0)
+        assert ledger.parts("c/a/press") == {"to:a@example.se": ("sent", None)}
