@@ -19,7 +19,7 @@ These are optional (the core looks them up with ``getattr``, never by publisher 
 - ``notify(to, subject, text)``: send a short plain-text notice to people (the mailer does);
   alerts go through it. Without it the channel cannot carry alerts.
 - ``rehearsal(folder)``: a publisher of the same channel for ``samverkan rehearse``: it
-  writes under ``folder`` (files without fsync: ``Channel(durable=False)``), with no
+  writes under ``folder`` (its channel: ``self.channel.rehearsal(settings)``), with no
   credentials and never touching the network. Without it the rehearsal writes each
   payload's files into ``folder``.
 - ``finish()``: called once at the end of a rehearsal on every publisher that has it (the

@@ -446,16 +446,7 @@ class FacebookPublisher:
         image: tuple[str, bytes, str] | None = None
         if "source" in fields:
             source = fields["source"]
-            data = payload.files.get(source.get("file", ""))
-            if data is None:  # a payload built before the photo was part of it
-                try:
-                    data = self.channel.path(source["path"]).read_bytes()
-                except OSError as exc:
-                    raise PermanentError(
-                        f"{self.channel.name}: cannot read the image {source['path']}: "
-                        f"{exc.strerror or exc}"
-                    ) from exc
-            image = (source["filename"], data, source["content_type"])
+            image = (source["filename"], payload.files[source["file"]], source["content_type"])
         graph, session = self._graph()
         log.info(
             "%s: POST %s (%s)", self.channel.name, fields["endpoint"], self.settings.api_version

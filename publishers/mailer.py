@@ -494,13 +494,7 @@ class MailerPublisher:
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if login:
-                try:
-                    self._login(smtp, *login, where)
-                except UnicodeEncodeError:  # never its text: it names a character of the password
-                    raise PermanentError(
-                        f"channel {self.channel.name}: {self._non_ascii(*login)} has characters outside ASCII, "
-                        f"which could not be sent to {where}: use only ASCII characters in it"
-                    ) from None
+                self._login(smtp, *login, where)
             yield smtp
         except ssl.SSLCertVerificationError as e:
             raise PermanentError(
@@ -536,7 +530,7 @@ class MailerPublisher:
         s = self.settings
         named = [f"the {what} in {env_name(ref)}" for what, value, ref in
                  (("user name", user, s.username), ("password", password, s.password)) if not value.isascii()]
-        return " and ".join(named) or "a credential"
+        return " and ".join(named)
 
     def _login(self, smtp: smtplib.SMTP, user: str, password: str, where: str) -> None:
         """Log in. smtplib sends a user name and password as ASCII only; one with other

@@ -179,9 +179,8 @@ def _markdown() -> Any:
     return md
 
 
-def new_markdown(quick: bool = True) -> Any:
-    """The Markdown converter of message bodies; ``quick`` passes over text that no inline
-    pattern can match (see ``_quick_inline``)."""
+def new_markdown() -> Any:
+    """The Markdown converter of the message bodies plainmarkdown leaves to it."""
     import markdown
     from markdown.treeprocessors import Treeprocessor
     from markdown.util import AMP_SUBSTITUTE
@@ -206,68 +205,7 @@ def new_markdown(quick: bool = True) -> Any:
     md.inlinePatterns.deregister("entity")
     md.treeprocessors.register(SafeLinks(md), "safe_links", 15)
     md.treeprocessors.register(PlainText(md), "plain_text", -10)
-    inline = _quick_inline(md) if quick else None
-    if inline is not None:
-        md.treeprocessors.register(inline, "inline", 20)  # the stock one's place (markdown.treeprocessors)
     return md
-
-
-# The converter's inline patterns in Markdown 3.11: each one's regular expression, and what
-# a piece of text must hold for it to match there (each expression needs it literally).
-_INLINE_PATTERNS = {
-    "backtick": (r"(?:(?<!\\)((?:\\{2})+)(?=`+)|(?<!\\)`)", ("`",)),
-    "escape": (r"\\(.)", ("\\",)),
-    "reference": (r"(?<!\!)\[", ("[",)),
-    "link": (r"(?<!\!)\[", ("[",)),
-    "image_link": (r"\!\[", ("![",)),
-    "image_reference": (r"\!\[", ("![",)),
-    "short_reference": (r"(?<!\!)\[", ("[",)),
-    "short_image_ref": (r"\!\[", ("![",)),
-    "autolink": (r"<([A-Za-z][A-Za-z0-9+.-]*://[^<>]*)>", ("<",)),
-    "automail": (r"<([^<> !]+@[^@<> ]+)>", ("<",)),
-    "linebreak": (r"  \n", ("  \n",)),
-    "em_strong": (r"\*|_", ("*", "_")),
-}
-
-
-def _quick_inline(md: Any) -> Any:
-    """Python-Markdown's inline processor, passing over the patterns a piece of text holds
-    nothing for. It tries each pattern on each piece of text (a sentence, a list item) in
-    turn, and most pieces hold none of the characters any pattern needs: that was half the
-    time of converting a body. None (the stock processor stays) for another version of
-    Markdown or patterns other than those known."""
-    import markdown
-    from markdown.treeprocessors import InlineProcessor
-    from markdown.util import AtomicString
-
-    patterns = md.inlinePatterns
-    if (markdown.__version_info__[:2] != (3, 11)  # the version whose loop is copied below
-            or len(patterns) != len(_INLINE_PATTERNS)
-            or any(name not in patterns or patterns[name].compiled_re.pattern != regex
-                   for name, (regex, _) in _INLINE_PATTERNS.items())):
-        return None
-    needs: list[Any] = [None] * len(patterns)  # each pattern's test, in their order
-    for name, (_, marks) in _INLINE_PATTERNS.items():
-        needs[patterns.get_index_for_name(name)] = re.compile("|".join(map(re.escape, marks))).search
-    anything = re.compile("|".join(re.escape(m) for _, marks in _INLINE_PATTERNS.values() for m in marks)).search
-
-    class QuickInline(InlineProcessor):  # type: ignore[misc]
-        def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:
-            # InlineProcessor.__handleInline, with the test before each pattern.
-            if isinstance(data, AtomicString) or not anything(data):
-                return data
-            start = 0
-            while patternIndex < len(needs):
-                if not needs[patternIndex](data):
-                    patternIndex, start = patternIndex + 1, 0  # as a pattern that does not match
-                    continue
-                data, matched, start = self._InlineProcessor__applyPattern(
-                    self.inlinePatterns[patternIndex], data, patternIndex, start)
-                if not matched:
-                    patternIndex += 1
-            return data
-
-    return QuickInline(md)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -557,7 +495,7 @@ class _State:
             (_fingerprint(self.plan_dir), _fingerprint(BUILTIN_TEMPLATES)),
         )
         self.dates: _Dates = self.env.dates  # type: ignore[attr-defined]
-        self.templates: dict[str, Any] = {}
+        self.failed: dict[str, tuple[Any, tuple[Any, ...]]] = {}  # template name -> its error
         self.campaigns: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.images: dict[str, Path] = {}
         self.parties = self._parties()
@@ -597,22 +535,25 @@ class _State:
         return None
 
     def template(self, name: str) -> Any:
-        """The compiled template; a syntax error is kept, so it is reported, not re-parsed."""
-        import jinja2
-
-        if name not in self.templates:
+        """The compiled template (kept by the environment, see Sandbox.get_template); a
+        syntax error or a missing template is kept here, so it is reported, not re-parsed."""
+        failed = self.failed.get(name)
+        if failed is None:
             try:
-                self.templates[name] = self.env.get_template(name)
-            except jinja2.TemplateSyntaxError as exc:
-                file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{name}"
-                self.templates[name] = (RenderError, (file, exc.lineno or 1, 1, f"template syntax: {exc.message}"))
-            except jinja2.TemplateNotFound as exc:
-                self.templates[name] = (jinja2.TemplateNotFound, (exc.name,))
-        found = self.templates[name]
-        if isinstance(found, tuple):
-            # a fresh exception each time: re-raising one instance would grow its traceback
-            raise found[0](*found[1])
-        return found
+                return self.env.get_template(name)
+            except Exception as exc:
+                import jinja2
+
+                if isinstance(exc, jinja2.TemplateSyntaxError):
+                    file = self.file_of(exc.filename) or f"{PLAN_TEMPLATES}/{name}"
+                    failed = (RenderError, (file, exc.lineno or 1, 1, f"template syntax: {exc.message}"))
+                elif isinstance(exc, jinja2.TemplateNotFound):
+                    failed = (jinja2.TemplateNotFound, (exc.name,))
+                else:
+                    raise
+                self.failed[name] = failed
+        # a fresh exception each time: re-raising one instance would grow its traceback
+        raise failed[0](*failed[1])
 
     def render(self, name: str, ctx: dict[str, Any]) -> str:
         """What ``self.template(name).render(ctx)`` gives, in a context that shares ``ctx``

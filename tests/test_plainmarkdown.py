@@ -40,6 +40,42 @@ def test_every_sample_text_takes_the_fast_path_with_the_converters_output(conver
         assert plainmarkdown.convert(text) == converter(text), text
 
 
+# Markdown of every kind a body may hold, most of it outside the fast path's subset.
+CORPUS = [
+    "Plain text, nothing to mark up.\n\n- one\n- two\n\n1. first\n2. second",
+    "**Fet** och *kursiv*, __fet__ och _kursiv_, snake_case_ord och 2 * 3 * 4.",
+    "Kod: `a_b *c*` och ``dubbel ` bakåt``, escapes: \\*inte kursiv\\* \\[inte länk\\] \\\\ snedstreck.",
+    "[Länk](https://www.hultsfred.se/skolstart \"Titel\") och [referens][1] och [kort].\n\n"
+    "[1]: https://polisen.se\n[kort]: https://example.se",
+    "![Bild](bild.png) och ![referensbild][b] och ![kort]\n\n[b]: b.png",
+    "<https://www.hultsfred.se> och <trygghet@hultsfred.se> och <b>inte html</b> & &amp; &copy;",
+    "Rad ett  \nrad två med hårt radbrott  \nrad tre",
+    "> Citat med **fet [länk](https://x.se)** inuti\n\n    kodblock med *stjärnor*\n\n# Rubrik *kursiv*",
+    "Nästlat: ***fet och kursiv***, **fet _kursiv_ fet**, [**fet länk**](https://x.se), `[ingen länk](x)`",
+    "Oavslutat: *stjärna, [hakparentes, <vinkel, `backtick, _understreck",
+    "Bara _kursiv_ och __fet__ här.",
+    "Bara en \\* stjärna som inte är kursiv, och ett radbrott  \nsen.",
+    "Bara ![bild](b.png) här.",
+    "Bara <https://x.se> här.",
+    "Bara `kod` här.",
+    "Bara [länk](https://x.se) här.",
+    "Blandat: text_med_understreck och *en* [a](b) <c@d.se>  \nslut",
+    "- punkt med [länk](https://a.se)\n- punkt med `kod`\n  - nästlad *kursiv*\n\nStycke efter.",
+    "Javascript: [klicka](javascript:alert(1)) och [data](data:text/html,x)",
+]
+
+
+
+def test_markdown_of_every_kind_gives_the_converters_output_or_declines(converter):
+    accepted = 0
+    for text in CORPUS:
+        fast = plainmarkdown.convert(text)
+        if fast is not None:
+            accepted += 1
+            assert fast == converter(text), text
+    assert 0 < accepted < len(CORPUS)
+
+
 # Tokens near every edge of the subset: block starts, rules and setext lines, stray and
 # adjacent stars, brackets, entities, escapes, raw HTML, odd whitespace.
 TOKENS = ["ord", "Polisen", "går", "hem", " ", " ", " ", "\n", "\n", "\n\n", "*", "**", "***", "* * *", "[", "]",
