@@ -174,7 +174,7 @@ class Daemon:
 
     def _hold_broken(self) -> None:
         now = self.clock()
-        for row in self.ledger.rows("pending", "held", payloads=False):
+        for row in self.ledger.rows("pending", "held"):
             broken = row.campaign in self.project.broken
             if broken and row.state == "pending":
                 note = f"{BROKEN_NOTE} ({self.project.broken[row.campaign]}); run samverkan validate"
@@ -206,7 +206,7 @@ class Daemon:
         # Only future times: what is already due is the tick's, and a job for a past time
         # would fire again at once after every tick.
         wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, utc(now) + EARLY):]}
-        wanted |= {r.next_retry for r in self.ledger.rows("pending", payloads=False) if r.next_retry and r.next_retry > utc(now) + EARLY}
+        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > utc(now) + EARLY}
         ids = {f"due-{t.astimezone(self.tz).isoformat()}": t for t in wanted}
         current = {job.id for job in self.scheduler.get_jobs()}
         grace = int(self.project.catch_up.total_seconds()) or 1
@@ -228,7 +228,7 @@ class Daemon:
         """Publish what is due now, mark what is too late as missed. Returns the number sent."""
         with self._tick_lock:
             now = self.clock()
-            rows = {r.id: r for r in self.ledger.rows(payloads=False)}
+            rows = {r.id: r for r in self.ledger.rows()}
             sent = 0
             soon = utc(now) + EARLY  # in UTC: a zoned "now" + timedelta loses the second 02:30
             for d in self.due(soon):

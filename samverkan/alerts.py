@@ -286,7 +286,7 @@ class Alerter:
                 return False
             cur = db.execute(
                 "INSERT INTO alerts (key, kind, subject, reason, fix, at, state, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.key, kind, subject, item.reason, item.fix, _iso(now), state.strip(),
+                (item.key, kind, subject, item.reason, item.fix, _iso(now), state,
                  _iso(now) if not routes else None),
             )
             seq = int(cur.lastrowid or 0)
@@ -307,7 +307,7 @@ class Alerter:
         """Alert every delivery that needs a person (held ones only within ``held_ahead`` of
         their time) and close alerts of deliveries that no longer do. Returns new alerts."""
         held_ahead = parse_duration(self.settings.held_ahead)
-        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS, payloads=False)}
+        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS)}
         open_ = self.ledger.read(
             f"SELECT kind, subject, key FROM alerts WHERE resolved_at IS NULL "
             f"AND kind IN ({','.join('?' * len(DELIVERY_KINDS))})", DELIVERY_KINDS,

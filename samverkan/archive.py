@@ -67,7 +67,7 @@ def _iso(when: datetime | None) -> str | None:
 
 def published_between(ledger: Ledger, start: datetime, end: datetime) -> list[Row]:
     """Deliveries published in ``[start, end)``, in the order they were published."""
-    rows = [r for r in ledger.rows("published") if r.published_at is not None and start <= r.published_at < end]
+    rows = [r for r in ledger.rows("published", payloads=True) if r.published_at is not None and start <= r.published_at < end]
     rows.sort(key=lambda r: (r.published_at or start, r.id))
     return rows
 

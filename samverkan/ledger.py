@@ -8,6 +8,7 @@ exactly as sent (the public-records archive); nothing is ever deleted by the too
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -282,7 +283,7 @@ class Ledger:
             r = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
         return Row.of(r) if r else None
 
-    def rows(self, *states: str, channel: str | None = None, payloads: bool = True) -> list[Row]:
+    def rows(self, *states: str, channel: str | None = None, payloads: bool = False) -> list[Row]:
         """The deliveries (in ``states``, on ``channel``), by time; without their payloads
         unless ``payloads``: decoding every one is most of the time on a long ledger, and
         only the archive reads them."""
@@ -423,9 +424,9 @@ class Ledger:
         return row
 
     def published(self, delivery_id: str, now: datetime, *, external_id: str | None, url: str | None,
-                  note: str | None, fields: dict[str, Any] | None = None, files: dict[str, bytes] | None = None) -> None:
-        """Record the receipt, in one transaction; the payload as sent is archived here, or
-        was already when sending began (``begin(fields=..., files=...)``)."""
+                  note: str | None) -> None:
+        """Record the receipt, in one transaction (the payload as sent was kept when sending
+        began: ``begin(fields=..., files=...)``)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = 'published', owner = NULL, external_id = ?, url = ?, note = ?, "
@@ -433,8 +434,6 @@ class Ledger:
                 "WHERE id = ?",
                 (external_id, url, note, _iso(now), _iso(now), delivery_id),
             )
-            if fields is not None:
-                self._keep_payload(db, delivery_id, fields, files or {})
             self._event(db, delivery_id, now, "published", url or external_id or note)
 
     def _keep_payload(self, db: sqlite3.Connection, delivery_id: str, fields: dict[str, Any],
@@ -564,13 +563,10 @@ class LedgerJournal:
 
     def __init__(self, ledger: Ledger, delivery_id: str, channel: str, clock: Any):
         self.ledger, self.delivery_id, self.channel, self.clock = ledger, delivery_id, channel, clock
-        self._loaded: dict[str, tuple[str, str | None]] | None = None  # read when first asked
 
-    @property
-    def _parts(self) -> dict[str, tuple[str, str | None]]:
-        if self._loaded is None:
-            self._loaded = self.ledger.parts(self.delivery_id)
-        return self._loaded
+    @functools.cached_property
+    def _parts(self) -> dict[str, tuple[str, str | None]]:  # read when first asked
+        return self.ledger.parts(self.delivery_id)
 
     def part_state(self, part: str) -> str | None:
         return self._parts.get(part, (None, None))[0]

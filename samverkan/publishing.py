@@ -41,8 +41,6 @@ CHANNEL_NOTE = "the channel's settings in config.yaml do not validate"
 RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE, CHANNEL_NOTE)
 # The daemon holds a broken campaign file's deliveries, and lets them go when it validates.
 BROKEN_NOTE = "the campaign file does not validate"
-# A channel the platform has blocked for now: its deliveries wait for a person, who
-# publishes them with --force once the block is lifted.
 
 
 def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.INFO) -> None:
@@ -116,8 +114,11 @@ class Publishing:
 
     def ensure(self, delivery: Delivery) -> Row:
         settings = self.project.channel_settings.get(delivery.channel)
-        raw = self.project.config.channels.get(delivery.channel, {}) if self.project.config else {}
-        pub = settings.publisher if settings is not None else str(raw.get("publisher", "?"))
+        if settings is not None:
+            pub = settings.publisher
+        else:  # settings that do not validate: the name as written
+            raw = self.project.config.channels.get(delivery.channel, {}) if self.project.config else {}
+            pub = str(raw.get("publisher", "?"))
         return self.ledger.ensure(
             id=delivery.id, campaign=delivery.campaign, message=delivery.message, channel=delivery.channel,
             publisher=pub, due_at=delivery.at, now=self.clock(),

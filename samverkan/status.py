@@ -50,7 +50,7 @@ class Status:
 
 def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 15, recent: int = 15,
            changed: bool = True) -> Status:
-    rows = {r.id: r for r in ledger.rows(payloads=False)}
+    rows = {r.id: r for r in ledger.rows()}
     coming = []
     for d in deliveries(project, start=now):
         row = rows.get(d.id)

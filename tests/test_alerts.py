@@ -187,8 +187,8 @@ def test_scan_alerts_what_needs_a_person_once(setup, server: SmtpServer) -> None
     assert len(server.messages) == 5
 
     # Settled and then failing again with the same reason: a new event, alerted again.
-    ledger.begin("c/failed/facebook-polisen", "h", now)
-    ledger.published("c/failed/facebook-polisen", now, external_id="1", url=None, note=None, fields={}, files={})
+    ledger.begin("c/failed/facebook-polisen", "h", now, fields={}, files={})
+    ledger.published("c/failed/facebook-polisen", now, external_id="1", url=None, note=None)
     assert alerter.scan(now + timedelta(hours=1)) == 0
     ledger.begin("c/failed/facebook-polisen", "h", now, force=True)
     ledger.failed("c/failed/facebook-polisen", now, error="Facebook refused the post (code 100)", state="failed")

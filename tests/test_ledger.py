@@ -32,12 +32,11 @@ def test_file_is_wal_and_versioned(tmp_path: Path) -> None:
 def test_publish_cycle_archives_payload_exactly(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as ledger:
         _row(ledger)
-        ledger.begin("c/m/webb", "hash1", T0)
+        ledger.begin("c/m/webb", "hash1", T0, fields={"title": "Å"}, files={"item.xml": b"<item>\xc3\x85</item>"})
         assert ledger.get("c/m/webb").state == "in_flight"
         with pytest.raises(Conflict):
             ledger.begin("c/m/webb", "hash1", T0)  # a second sender is refused
-        ledger.published("c/m/webb", T0, external_id="x1", url="https://e/1", note=None,
-                         fields={"title": "Å"}, files={"item.xml": b"<item>\xc3\x85</item>"})
+        ledger.published("c/m/webb", T0, external_id="x1", url="https://e/1", note=None)
         row = ledger.get("c/m/webb")
         assert (row.state, row.external_id, row.attempts, row.content_hash) == ("published", "x1", 1, "hash1")
         assert ledger.archive("c/m/webb") == {"item.xml": b"<item>\xc3\x85</item>"}
@@ -52,9 +51,8 @@ def test_published_payloads_newest_first_and_limited(tmp_path: Path) -> None:
     with Ledger(tmp_path / "s.db") as ledger:
         for i in range(5):
             _row(ledger, f"c/m{i}/webb")
-            ledger.begin(f"c/m{i}/webb", "h", T0)
-            ledger.published(f"c/m{i}/webb", T0 + timedelta(minutes=i), external_id=None, url=None, note=None,
-                             fields={"i": i}, files={})
+            ledger.begin(f"c/m{i}/webb", "h", T0, fields={"i": i}, files={})
+            ledger.published(f"c/m{i}/webb", T0 + timedelta(minutes=i), external_id=None, url=None, note=None)
         assert [p["i"] for p in ledger.published_payloads("webb", 3)] == [4, 3, 2]
         assert ledger.published_payloads("other", 3) == []
 
