@@ -56,13 +56,12 @@ def approval_of(
     from .rendering import RenderError
 
     mid = f"{campaign.key}/{message.key}"
+    req = required_parties(project, campaign)
     try:
         h = message_hash(project, campaign, message) if h is None else h
     except RenderError as exc:  # one broken template must not hide every other message
-        req = required_parties(project, campaign)
         return MessageApproval(mid, "", req, [], _first_at(project, message), error=str(exc.problem()))
     got = ledger.approved_parties(mid, h)
-    req = required_parties(project, campaign)
     return MessageApproval(mid, h, req, [p for p in req if p in got], _first_at(project, message))
 
 

@@ -427,7 +427,7 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     files = campaign_files(root)
     workers = min((os.cpu_count() or 1) - 1, 7)
     overlap = len(files) >= OVERLAP_FROM and workers >= 1 and can_fork()
-    project = load_project(root, only=()) if overlap else None  # config.yaml alone
+    project = load_project(root, campaigns=False) if overlap else None  # config.yaml alone
     if project is None or project.config is None:  # (each campaign's errors are still wanted)
         project = load_project(root)
         return project, check_content(project)

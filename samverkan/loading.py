@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from . import modelerrors, yamlpos
 from .models import KEY_RE, Agreement, Campaign, Config, Event, Message, Period
-from .problems import Problem, Problems
+from .problems import InvalidInput, Problem, Problems
 from .timeutil import WallTime, localize, parse_duration
 
 CONFIG_FILE = "config.yaml"
@@ -468,11 +468,19 @@ class _Parts:
                    each("events", Event), each("messages", Message))
 
 
-def load_campaign(path: Path, root: Path, config: Config | None, problems: Problems) -> LoadedCampaign | None:
-    """One campaign file as a model; None if it fails its schema (its problems are added)."""
+def load_campaign(
+    path: Path, root: Path, config: Config | None, problems: Problems,
+    kinds: ChannelKinds | None = None, stamp: tuple[int, int] | None = None,
+) -> LoadedCampaign | None:
+    """One campaign file as a model; None if it fails its schema (its problems are added).
+    ``kinds``: ``config``'s, if the caller has them; ``stamp``: the file's, if the caller
+    has taken it (before reading: a change after it is seen as one)."""
     rel = path.relative_to(root).as_posix()
     before = len(problems.errors)
-    stamp = _stamp(path)  # before reading: a change after it is seen as one
+    if stamp is None:
+        stamp = _stamp(path)
+    if config is not None and kinds is None:
+        kinds = _channel_kinds(config)
     if not KEY_RE.match(path.stem):
         problems.error(
             rel, 1, 1,
@@ -487,35 +495,35 @@ def load_campaign(path: Path, root: Path, config: Config | None, problems: Probl
     except ValidationError as exc:
         modelerrors.report(exc, Campaign, located, rel, problems)
         if config is not None:
-            _check_campaign(_Parts.salvage(located.data), rel, root, config, located, problems)
+            assert kinds is not None
+            _check_campaign(_Parts.salvage(located.data), rel, root, config, kinds, located, problems)
         return None
     if config is None:  # references cannot be checked without a valid config
         return LoadedCampaign(path.stem, rel, campaign, located, [], [], valid=False, path=path, stamp=stamp)
-    messages, events = _check_campaign(_Parts.of(campaign), rel, root, config, located, problems)
+    assert kinds is not None
+    messages, events = _check_campaign(_Parts.of(campaign), rel, root, config, kinds, located, problems)
     valid = len(problems.errors) == before
     return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid, path=path, stamp=stamp)
 
 
-_kinds_of: tuple[Config, set[str], set[str], set[str]] | None = None
+# The config's publishers, the names an override may target (channels and publishers),
+# and its press channels: the same for every campaign of a load.
+ChannelKinds = tuple[set[str], set[str], set[str]]
 
 
-def _channel_kinds(config: Config) -> tuple[set[str], set[str], set[str]]:
-    """The config's publishers, the names an override may target (channels and
-    publishers), and its press channels: the same for every campaign of a load."""
-    global _kinds_of
-    kinds = _kinds_of
-    if kinds is None or kinds[0] is not config:
-        from publishers import base
+def _channel_kinds(config: Config) -> ChannelKinds:
+    """``config``'s :data:`ChannelKinds`, worked out once for all campaigns of a load."""
+    from publishers import base
 
-        publishers = {p for s in config.channels.values() if isinstance(p := s.get("publisher"), str)}
-        press = {c for c, s in config.channels.items()
-                 if isinstance(k := s.get("publisher"), str) and k in base.registry() and getattr(base.get(k), "press", False)}
-        kinds = _kinds_of = (config, publishers, set(config.channels) | publishers, press)
-    return kinds[1], kinds[2], kinds[3]
+    publishers = {p for s in config.channels.values() if isinstance(p := s.get("publisher"), str)}
+    press = {c for c, s in config.channels.items()
+             if isinstance(k := s.get("publisher"), str) and k in base.registry() and getattr(base.get(k), "press", False)}
+    return publishers, set(config.channels) | publishers, press
 
 
 def _check_campaign(
-    parts: _Parts, rel: str, root: Path, config: Config, located: yamlpos.Located, problems: Problems
+    parts: _Parts, rel: str, root: Path, config: Config, kinds: ChannelKinds, located: yamlpos.Located,
+    problems: Problems,
 ) -> tuple[list[LoadedMessage], list[LoadedEvent]]:
     """References, dates and local times of one campaign; the loaded messages and events."""
     tz = ZoneInfo(config.timezone)
@@ -541,7 +549,7 @@ def _check_campaign(
 
     messages: list[LoadedMessage] = []
     seen: dict[str, int] = {}
-    publishers, known_targets, press = _channel_kinds(config)
+    publishers, known_targets, press = kinds
     for i, msg in parts.messages:
         if msg.key in seen:
             problems.error(rel, *at("messages", i, "key"), f"key: message key '{msg.key}' is used twice in this file (first on line {at('messages', seen[msg.key], 'key')[0]})")
@@ -613,31 +621,32 @@ def _check_in_period(
         problems.error(rel, *at("messages", i, "repeat", "until"), f"until: {first}; set until to {period.end} or earlier")
 
 
-def _yaml_files(root: Path, misnamed: bool) -> list[str]:
-    """The names of the campaign folder's files ending in .yaml, sorted; with ``misnamed``,
-    those ending in .yml or .YAML instead."""
+def _folder_files(root: Path) -> list[str]:
+    """The names of the campaign folder's files (none without the folder)."""
     try:
         # scandir knows which entries are files without a stat call each
         with os.scandir(root / CAMPAIGN_DIR) as entries:
-            names = [e.name for e in entries if e.is_file()]
+            return [e.name for e in entries if e.is_file()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    if misnamed:
-        return sorted(n for n in names if not n.endswith(".yaml") and os.path.splitext(n)[1].lower() in (".yml", ".yaml"))
-    return sorted(n for n in names if n.endswith(".yaml"))
 
 
-def campaign_files(root: Path) -> list[Path]:
-    """The campaign files, sorted by name (what plan order means)."""
-    return [root / CAMPAIGN_DIR / name for name in _yaml_files(root, misnamed=False)]
+def campaign_files(root: Path, names: list[str] | None = None) -> list[Path]:
+    """The campaign files, sorted by name (what plan order means). ``names``: the campaign
+    folder's files, if the caller has listed them."""
+    names = _folder_files(root) if names is None else names
+    return [root / CAMPAIGN_DIR / name for name in sorted(n for n in names if n.endswith(".yaml"))]
 
 
-def misnamed_campaign_files(root: Path) -> Problems:
+def misnamed_campaign_files(root: Path, names: list[str] | None = None) -> Problems:
     """Warnings about ``campaigns/X.yml`` (and ``.YAML``): read by no one, so an officer
-    would otherwise wonder why the campaign never shows."""
+    would otherwise wonder why the campaign never shows. ``names``: the campaign folder's
+    files, if the caller has listed them."""
     problems = Problems()
     folder = root / CAMPAIGN_DIR
-    for name in _yaml_files(root, misnamed=True):
+    names = _folder_files(root) if names is None else names
+    misnamed = (n for n in names if not n.endswith(".yaml") and os.path.splitext(n)[1].lower() in (".yml", ".yaml"))
+    for name in sorted(misnamed):
         path = folder / name
         rel = path.relative_to(root).as_posix()
         meant = path.with_suffix(".yaml")
@@ -690,37 +699,35 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def load_project(root: Path, cache: LoadCache | None = None, only: Collection[Path] | None = None) -> Project:
+def load_project(root: Path, cache: LoadCache | None = None, *, campaigns: bool = True) -> Project:
     """Load config and every campaign; never raises for bad input, collects problems.
-    With ``cache``, campaign files unchanged since the last call are not read again; with
-    ``only``, just those campaign files are read (a share of the plan, for a worker: files
-    of the folder that are not campaign files are not looked at)."""
+    With ``cache``, campaign files unchanged since the last call are not read again;
+    without ``campaigns``, config.yaml alone is read (the campaign folder is not looked at)."""
     with gc_paused(keep=True):
-        return _load_project(root, cache, only)
+        return _load_project(root, cache, campaigns)
 
 
-def _load_project(root: Path, cache: LoadCache | None, only: Collection[Path] | None = None) -> Project:
+def _load_project(root: Path, cache: LoadCache | None, campaigns: bool = True) -> Project:
     problems = Problems()
+    stamp = _stamp(root / CONFIG_FILE)  # before reading: a change after it is seen as one
     config, located, settings, check_with = _load_config(root, problems)
-    if cache is not None and cache.config_stamp != _stamp(root / CONFIG_FILE):
+    if cache is not None and cache.config_stamp != stamp:
         cache.files.clear()  # every campaign's references depend on the config
-        cache.config_stamp = _stamp(root / CONFIG_FILE)
+        cache.config_stamp = stamp
     project = Project(root, config, located, {}, {}, problems, settings)
-    paths = campaign_files(root) if only is None else list(only)
+    names = _folder_files(root) if campaigns else []  # one listing serves both
+    paths = campaign_files(root, names)
     project.add(_load_campaigns(root, paths, config, check_with, cache))
     if cache is not None:
         for gone in set(cache.files) - set(paths):
             del cache.files[gone]
-    if only is None:  # a share of the plan is not the place to speak of the whole folder
-        problems.extend(misnamed_campaign_files(root))
+    problems.extend(misnamed_campaign_files(root, names))
     return project
 
 
 def load_configured(root: Path, cache: LoadCache | None = None) -> Project:
     """:func:`load_project` for the commands that work on a plan: InvalidInput with every
     problem found when config.yaml does not validate."""
-    from .problems import InvalidInput
-
     project = load_project(root, cache)
     if project.config is None:
         raise InvalidInput(project.problems.sorted())
@@ -739,15 +746,16 @@ def _load_campaigns(
     root: Path, paths: Collection[Path], config: Config | None, check_with: Config | None, cache: LoadCache | None
 ) -> PlanShare:
     share = PlanShare()
+    kinds = _channel_kinds(check_with) if check_with is not None else None
     for path in paths:
         rel = path.relative_to(root).as_posix()
-        stamp = _stamp(path) if cache is not None else None
+        stamp = _stamp(path)  # before reading: a change after it is seen as one
         hit = cache.files.get(path) if cache is not None else None
         if hit is not None and hit[0] == stamp:
             loaded, found = hit[1], hit[2]
         else:
             found = Problems()
-            loaded = load_campaign(path, root, check_with, found)
+            loaded = load_campaign(path, root, check_with, found, kinds, stamp)
             if cache is not None and stamp is not None:
                 cache.files[path] = (stamp, loaded, list(found))
         share.problems.extend(found)

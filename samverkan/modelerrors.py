@@ -24,7 +24,12 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 def suggest(word: str, choices: Iterable[str]) -> str:
     """``; did you mean 'x'?`` when a close match exists, else ``''``."""
     close = closest(word, choices)
-    return f"; did you mean '{close}'?" if close else ""
+    return _did_you_mean(close) if close else ""
+
+
+def _did_you_mean(name: str) -> str:
+    """``; did you mean 'name'?``: the wording of every suggestion."""
+    return f"; did you mean '{name}'?"
 
 
 def _quoted_list(names: list[str]) -> str:
@@ -160,7 +165,7 @@ def report(
         if err["type"] == "extra_forbidden":
             line, col = located.where(full, key=True)
             keys, name = unknown[loc]
-            hint = f"; did you mean '{name}'?" if name else f"; keys allowed here: {', '.join(keys)}" if keys else ""
+            hint = _did_you_mean(name) if name else f"; keys allowed here: {', '.join(keys)}" if keys else ""
             text = f"unknown key '{loc[-1]}'{hint}"
         elif loc and loc[-1] == "[key]":  # a mapping key itself is malformed (a channel name)
             line, col = located.where(full[:-1], key=True)

@@ -28,7 +28,7 @@ def plan_data(project: Project, year: int) -> dict[str, Any]:
     start = datetime(year, 1, 1, tzinfo=tz)
     end = datetime(year + 1, 1, 1, tzinfo=tz)
     ag = project.config.agreement
-    checks = check_agreement(project, [year] if year in agreement_years(project) else [])
+    checks = check_agreement(project, [year])  # pick_year gives a year of the agreement
     in_year = [c for c in project.campaigns.values() if year in campaign_years(c)]
     in_year.sort(key=lambda c: (c.model.period.start, c.key))
     return {

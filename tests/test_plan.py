@@ -109,7 +109,22 @@ def test_load_cache_rereads_only_what_changed(make_root) -> None:
     assert second.campaigns["b"].model.title == "Vinter"
     (root / "campaigns/a.yaml").unlink()
     assert "a" not in load_project(root, cache).campaigns
+    assert root / "campaigns/a.yaml" not in cache.files  # a removed file is not kept
     config = root / "config.yaml"
     config.write_text(config.read_text() + "\n", encoding="utf-8")
     os.utime(config)
     assert load_project(root, cache).campaigns["b"] is not second.campaigns["b"]  # config changed: all again
+
+
+def test_load_cache_reports_a_cached_files_errors_again(make_root) -> None:
+    from samverkan.loading import LoadCache
+
+    root = make_root(campaigns={"a": WEEKLY, "b": WEEKLY.replace("priority_areas: [trafik]", "priority_areas: [trafk]")})
+    cache = LoadCache()
+    first = load_project(root, cache)
+    assert [p.file for p in first.problems.errors] == ["campaigns/b.yaml"]
+    entry = cache.files[root / "campaigns/b.yaml"]
+    again = load_project(root, cache)
+    assert cache.files[root / "campaigns/b.yaml"] is entry  # nothing changed: not read again
+    assert [str(p) for p in again.problems] == [str(p) for p in first.problems]
+    assert again.broken == {"b": "campaigns/b.yaml"} and "b" not in again.campaigns
