@@ -23,7 +23,6 @@ Usage: ``.venv/bin/python bench/validate.py [--n 1000] [--repeat 3] [--same-text
 from __future__ import annotations
 
 import argparse
-import compileall
 import cProfile
 import io
 import os
@@ -126,7 +125,7 @@ messages:
 """
 
 
-def campaign_text(n: int, messages: int, distinct: bool = True) -> str:
+def campaign_text(n: int, messages: int, distinct: bool) -> str:
     """Campaign ``n``; with ``distinct``, each message's title and body its own, as in a
     real plan (otherwise every message converts the same Markdown, found in a cache)."""
     year = 2017 + n % 3
@@ -151,11 +150,12 @@ def campaign_text(n: int, messages: int, distinct: bool = True) -> str:
     ]
     for m in range(messages):
         day = start + timedelta(days=m * 5)
+        tag = f"{n}.{m}" if distinct else f"{m}"
         out += [
             f"  - key: meddelande-{m}",
             f"    at: {day} 07:30",
             "    channels: [webb, facebook-kommunen, press]",
-            f"    title: Nu börjar skolan – sänk farten ({n}.{m})" if distinct else f"    title: Nu börjar skolan – sänk farten ({m})",
+            f"    title: Nu börjar skolan – sänk farten ({tag})",
             "    body: |",
             *([f"      Meddelande {m + 1} av {messages} i kampanj {n}, att läsa och dela.", ""] if distinct else []),
             BODY.rstrip("\n"),
@@ -188,12 +188,13 @@ def generate(root: Path, n: int, messages: int, distinct: bool = True) -> list[P
 T = TypeVar("T")
 
 
-def best(f: Callable[[], T], repeat: int) -> tuple[float, T]:
-    """The fastest of ``repeat`` runs (the others lost time to the machine, not to us)."""
-    t = time.perf_counter()
-    result = f()
-    times = [time.perf_counter() - t]
-    for _ in range(repeat - 1):
+def best(f: Callable[[], T], repeat: int, setup: Callable[[], object] | None = None) -> tuple[float, T]:
+    """The fastest of ``repeat`` runs (the others lost time to the machine, not to us), and
+    the last run's result. ``setup`` runs before each run, untimed."""
+    times: list[float] = []
+    for _ in range(max(repeat, 1)):
+        if setup is not None:
+            setup()
         t = time.perf_counter()
         result = f()
         times.append(time.perf_counter() - t)
@@ -214,7 +215,7 @@ BARE_COMMAND = (
 
 
 def subprocess_time(args: list[str], repeat: int = 1) -> float:
-    times = []
+    times: list[float] = []
     for _ in range(repeat):
         t = time.perf_counter()
         done = subprocess.run(args, capture_output=True, check=False, cwd=REPO)
@@ -254,10 +255,9 @@ def main() -> int:
 
     # The package byte-compiled, as an install leaves it (make does it; this machine may
     # set PYTHONDONTWRITEBYTECODE, and the bare load's yaml is compiled by pip).
-    for target in ("samverkan", "publishers", "scheduler.py"):
-        path = REPO / target
-        ok = compileall.compile_dir(path, quiet=1) if path.is_dir() else compileall.compile_file(path, quiet=1)
-        assert ok, f"cannot byte-compile {path}"
+    # The same command as the Makefile's bytecode target.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "samverkan", "publishers", "scheduler.py"],
+                   cwd=REPO, check=True)
 
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="samverkan-bench-"))
     try:
@@ -275,8 +275,8 @@ def main() -> int:
         import_time = time.perf_counter() - t
 
         bare, _ = best(lambda: bare_load(files), args.repeat)
-        loading, project = best(lambda: (cold(), load_project(tmp))[1], args.repeat)
-        full, report = best(lambda: (cold(), validate(tmp))[1], args.repeat)
+        loading, project = best(lambda: load_project(tmp), args.repeat, setup=cold)
+        full, report = best(lambda: validate(tmp), args.repeat, setup=cold)
         cli = subprocess_time([*samverkan_command(), "validate", "--root", str(tmp)], repeat=args.repeat)
         # The same floor as a command of its own: interpreter, import of yaml, the load.
         bare_cli = subprocess_time([sys.executable, "-c", BARE_COMMAND, *map(str, files)], repeat=args.repeat)

@@ -15,9 +15,8 @@ from click.testing import CliRunner
 
 from samverkan.cli import cli
 from samverkan.ledger import Ledger
-from scheduler import Daemon
 from tests.helpers.plans import MINIMAL_CONFIG, NOTEBOOK_CHANNEL, REPO, campaign, message, with_channels
-from tests.helpers.daemon import Clock, DaemonProcess, tick_once, wait_until
+from tests.helpers.daemon import DaemonProcess, started_daemon, tick_once, wait_until
 from tests.helpers.plugin import read_notebook
 
 NOTES = with_channels(NOTEBOOK_CHANNEL)
@@ -60,10 +59,8 @@ def test_a_blocked_channel_holds_its_deliveries_until_a_person_forces_them(make_
 
 def test_state_moved_in_config_while_running_is_refused(make_root, plugin_env) -> None:
     root = make_root(config=NOTES, campaigns={"a": campaign(message(channels="[notes]"))})
-    d = Daemon(root, clock=Clock("2018-08-13T07:00"))
-    d.start()
+    d = started_daemon(root, "2018-08-13T07:00")
     try:
-        d.reload()
         (root / "config.yaml").write_text(NOTES + "state: state/moved.db\n", encoding="utf-8")
         d.reload()
         assert d.project.config.state == "state/samverkan.db"
@@ -76,10 +73,8 @@ def test_timezone_changed_in_config_while_running_keeps_the_last_good_plan(make_
     """The campaigns of the new plan were read in the new zone: taking the plan with the
     old zone pinned on its config would schedule them at times the config does not say."""
     root = make_root(config=NOTES, campaigns={"a": campaign(message(channels="[notes]"))})
-    d = Daemon(root, clock=Clock("2018-08-13T07:00"))
-    d.start()
+    d = started_daemon(root, "2018-08-13T07:00")
     try:
-        d.reload()
         before = d.project
         (root / "config.yaml").write_text(NOTES.replace("Europe/Stockholm", "Europe/London"), encoding="utf-8")
         (root / "campaigns/a.yaml").write_text(campaign(message(at="2018-08-14 07:30", channels="[notes]")), encoding="utf-8")

@@ -7,10 +7,8 @@ import subprocess
 import sys
 import time
 
-from click.testing import CliRunner
-
-from samverkan.cli import cli
 from samverkan.ledger import Ledger
+from tests.helpers.cli import invoke
 from tests.helpers.plans import NOTEBOOK_CHANNEL, REPO, campaign, message, with_channels
 from tests.helpers.plugin import read_notebook
 
@@ -23,10 +21,6 @@ CAMPAIGN = campaign(
 
 def config(extra: str = "") -> str:
     return with_channels(NOTEBOOK_CHANNEL, extra)
-
-
-def invoke(*args: str) -> object:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_plugin_found_by_entry_point_and_unknown_publisher_reported(make_root, plugin_env) -> None:

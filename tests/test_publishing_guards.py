@@ -9,7 +9,6 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from samverkan.cli import cli
-from scheduler import Daemon
 from tests.helpers.plans import NOTEBOOK_CHANNEL, TZ, campaign, message, with_channels
 from tests.helpers.daemon import Clock, started_daemon
 from tests.helpers.plugin import read_notebook
@@ -64,10 +63,8 @@ def test_a_broken_config_while_running_keeps_the_last_good_plan(make_root, plugi
     root = make_root(config=NOTES.replace("approval: []", "approval: []\ncatch_up: 1h"),
                      campaigns={"a": campaign(message(at="2018-08-13 09:00", channels="[notes]"))})
     clock = Clock("2018-08-13T07:30")
-    d = Daemon(root, clock=clock)
-    d.start()
+    d = started_daemon(root, clock)
     try:
-        d.reload()
         (root / "config.yaml").write_text(NOTES + "bogus_key: 1\n", encoding="utf-8")
         d.reload()
         clock.now = clock.now.replace(hour=9, minute=30)
@@ -83,10 +80,8 @@ def test_the_repeated_hour_is_due_by_the_clock_not_by_the_wall(make_root, plugin
     # 02:30 the first time is 00:30 UTC; at 01:10 UTC the wall shows 02:10, the second time
     clock = Clock("2018-10-28T00:00")
     clock.now = datetime(2018, 10, 28, 1, 10, tzinfo=timezone.utc).astimezone(TZ)
-    d = Daemon(root, clock=clock)
-    d.start()
+    d = started_daemon(root, clock)
     try:
-        d.reload()
         assert [x.id for x in d.due(clock.now)] == ["natt/start/notes"]
         d.tick()
     finally:

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
-from click.testing import CliRunner
 
 from samverkan import previewserver
 from samverkan.approvals import awaiting, pending
-from samverkan.cli import cli
 from samverkan.contentchecks import check_message
 from samverkan.ledger import Ledger
 from samverkan.loading import Project, load_project
 from samverkan.preview import select
+from tests.helpers.cli import invoke
 from tests.helpers.plans import CORPUS_CAMPAIGN, CORPUS_CONFIG, TZ, camp, edit
 
 UNTIL_BEFORE_AT = CORPUS_CAMPAIGN + "    repeat: {every: 7d, until: 2018-08-01}\n"  # line 17
@@ -44,10 +43,6 @@ def corpus_root(make_root: Callable[..., Path]) -> Callable[..., Path]:
 
 def problems(root: Path) -> list[str]:
     return [str(p) for p in load_project(root).problems.sorted()]
-
-
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
 
 
 # --- repeat.until before at -------------------------------------------------------------------

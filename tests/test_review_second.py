@@ -14,22 +14,21 @@ import time
 import traceback
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
-from click.testing import CliRunner
 
 from publishers.base import Channel, CheckResult, MemoryJournal, PermanentError
 from publishers.facebook import FacebookPublisher, FacebookSettings
 from publishers.mailer import MailerPublisher, MailerSettings
 from samverkan.alerts import AheadChecker, Alerter, open_alerts
-from samverkan.cli import cli
 from samverkan.ledger import Ledger
 from samverkan.loading import load_project
 from samverkan.plan import Delivery
 from samverkan.rendering import ImageRef, RenderedMessage
-from tests.helpers.daemon import wait_until
-from tests.helpers.graph import GraphServer, graph_server  # noqa: F401 (fixture)
+from tests.helpers.cli import invoke
+from tests.helpers.daemon import Clock, started_daemon, wait_until
+from tests.helpers.graph import GraphServer, closed_port_url, graph_server  # noqa: F401 (fixture)
 from tests.helpers.plans import (
     MINIMAL_CONFIG,
     NOTEBOOK_CHANNEL,
@@ -46,10 +45,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated
 
 T0 = datetime(2018, 8, 12, 8, 0, tzinfo=TZ)
 VAKT = "vakt@kommun.example"
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 # --- 1. alerts are sent from a thread of their own -------------------------------------------
@@ -100,13 +95,11 @@ def alert_root(make_root: Callable[..., Path], host: str, port: int, *, timeout:
         f"    port: {port}\n"
         "    security: none\n"
         '    from: "Samverkan larm <larm@kommun.example>"\n'
-        "    recipients: presslista.csv\n"
+        "    recipients: content/presslista.csv\n"  # make_root writes it
         f"    timeout: {timeout}\n"
     )
     config = with_channels(larm, tail=f"alerts:\n  mail: {{channel: larm, to: [{VAKT}]}}\n")
-    root = make_root(config=config, campaigns=campaigns or {})
-    (root / "presslista.csv").write_text("name,email,outlet\nLena,lena@tidning.example,Tidningen\n", encoding="utf-8")
-    return root
+    return make_root(config=config, campaigns=campaigns or {})
 
 
 def alert_states(ledger: Ledger) -> list[str]:
@@ -116,7 +109,7 @@ def alert_states(ledger: Ledger) -> list[str]:
 def test_alerts_are_sent_in_the_background_and_a_silent_server_delays_nothing(
     make_root: Callable[..., Path], silent: SilentServer, tmp_path: Path
 ) -> None:
-    project = load_project(alert_root(make_root, "127.0.0.1", silent.port, timeout=2))
+    project = load_project(alert_root(make_root, "127.0.0.1", silent.port))
     with Ledger(tmp_path / "state.db") as ledger:
         alerter = Alerter(project, ledger, env={})
         started = time.monotonic()
@@ -124,8 +117,9 @@ def test_alerts_are_sent_in_the_background_and_a_silent_server_delays_nothing(
         assert alerter.alert("missed", "c/b/webb", "too late", None, now=T0)
         alerter.flush(T0)
         assert time.monotonic() - started < 1.0  # each mail waits 2 s on the server: not here
-        # The one being sent is claimed; the same event is not alerted again meanwhile.
+        # The one being sent is claimed ("sending ..."): only one try of it at a time.
         assert wait_until(lambda: "sending pending mail" in alert_states(ledger), 5)
+        # An unresolved alert of the same event (same key) exists: it is not alerted again.
         assert alerter.alert("failed", "c/a/webb", "the disk is full", None, now=T0) is False
         assert alerter.join(timeout=30)
         assert alert_states(ledger) == ["pending mail", "pending mail"]  # tried later again
@@ -159,15 +153,12 @@ def test_join_lets_the_alert_in_flight_finish_and_what_is_left_goes_out_later(
 def test_the_daemon_watch_returns_at_once_when_the_mail_server_hangs(
     make_root: Callable[..., Path], silent: SilentServer
 ) -> None:
-    import scheduler
-
     skola = campaign(message(at="2018-08-13 07:30"), period=("2018-08-01", "2018-09-09"))
-    root = alert_root(make_root, "127.0.0.1", silent.port, timeout=2, campaigns={"skola": skola})
-    now = datetime(2018, 8, 13, 8, 0, tzinfo=TZ)
-    d = scheduler.Daemon(root, clock=lambda: now, env={})
-    d.start()
+    root = alert_root(make_root, "127.0.0.1", silent.port, campaigns={"skola": skola})
+    clock = Clock("2018-08-13T08:00")
+    now = clock.now
+    d = started_daemon(root, clock, env={})
     try:
-        d.reload()
         for i in range(3):
             did = f"skola/m{i}/webb"
             d.ledger.ensure(id=did, campaign="skola", message=f"m{i}", channel="webb", publisher="rss",
@@ -182,9 +173,7 @@ def test_the_daemon_watch_returns_at_once_when_the_mail_server_hangs(
         assert d.alerter is not None and d.alerter.join(timeout=30)
         assert alert_states(d.ledger) == ["pending mail"] * 3
     finally:
-        d.ahead.join(timeout=30)
-        assert d.alerter is not None and d.alerter.join(timeout=30)
-        d.close()
+        d.close()  # joins the check round and the alert sender too
 
 
 # --- 2. the night the clocks go back ---------------------------------------------------------
@@ -232,7 +221,7 @@ def test_a_channel_is_checked_ahead_of_a_delivery_in_the_repeated_hour() -> None
 SWEDISH = "hemlig-lösen-42"
 
 
-def press_message(root: Path) -> RenderedMessage:
+def press_message() -> RenderedMessage:
     return RenderedMessage(
         delivery_id="skola/start/press", campaign="skola", message="start", channel="press",
         publisher="mailer", at=datetime(2018, 8, 13, 7, 30, tzinfo=TZ), embargo=None,
@@ -243,14 +232,14 @@ def press_message(root: Path) -> RenderedMessage:
     )
 
 
-def press(root: Path, server: SmtpServer, password: str = SWEDISH) -> MailerPublisher:
+def press(root: Path, server: SmtpServer) -> MailerPublisher:
     (root / "presslista.csv").write_text("name,email,outlet\nLena,lena@tidning.example,T\n", encoding="utf-8")
     settings = MailerSettings.model_validate({
         "publisher": "mailer", "from": "Trygg <trygghet@kommun.example>", "recipients": "presslista.csv",
         "host": server.host, "port": server.port, "security": "starttls", "ca_file": server.cafile,
         "username": "${SMTP_USER}", "password": "${SMTP_PASSWORD}", "timeout": 5,
     })
-    return MailerPublisher(Channel("press", settings, root, env={"SMTP_USER": "pressbot", "SMTP_PASSWORD": password}))
+    return MailerPublisher(Channel("press", settings, root, env={"SMTP_USER": "pressbot", "SMTP_PASSWORD": SWEDISH}))
 
 
 def test_a_password_with_swedish_letters_logs_in_with_auth_plain_in_utf8(
@@ -260,20 +249,20 @@ def test_a_password_with_swedish_letters_logs_in_with_auth_plain_in_utf8(
     pub = press(tmp_path, server)
     smtp = pub.check()[0]
     assert (smtp.status, smtp.message.endswith("login accepted")) == ("ok", True), smtp
-    receipt = pub.publish(pub.payload(press_message(tmp_path)), "skola/start/press", MemoryJournal())
+    receipt = pub.publish(pub.payload(press_message()), "skola/start/press", MemoryJournal())
     assert receipt.note == "sent to 1 of 1"
     assert server.logins == [("pressbot", SWEDISH)] * 2
+    assert [c.split()[0].upper() for c in server.auth_commands] == ["PLAIN"] * 2
     assert server.recipients == ["lena@tidning.example"]
 
 
 def test_a_password_with_swedish_letters_and_no_auth_plain_names_the_variable_only(
     tmp_path: Path, smtp_server: Callable[..., SmtpServer]  # noqa: F811
 ) -> None:
-    server = smtp_server(tls="starttls", auth={"pressbot": SWEDISH})
-    server._controller.SMTP_kwargs["auth_exclude_mechanism"] = ["PLAIN"]  # LOGIN only
+    server = smtp_server(tls="starttls", auth={"pressbot": SWEDISH}, auth_exclude=["PLAIN"])  # LOGIN only
     pub = press(tmp_path, server)
     with pytest.raises(PermanentError) as caught:
-        pub.publish(pub.payload(press_message(tmp_path)), "skola/start/press", MemoryJournal())
+        pub.publish(pub.payload(press_message()), "skola/start/press", MemoryJournal())
     text = str(caught.value)
     assert "the password in SMTP_PASSWORD has characters outside ASCII" in text
     assert "offers LOGIN" in text
@@ -293,7 +282,7 @@ def test_a_wrong_password_with_swedish_letters_is_refused_with_a_hint(
     server = smtp_server(tls="starttls", auth={"pressbot": "annat-lösen"})
     pub = press(tmp_path, server)
     with pytest.raises(PermanentError) as caught:
-        pub.publish(pub.payload(press_message(tmp_path)), "skola/start/press", MemoryJournal())
+        pub.publish(pub.payload(press_message()), "skola/start/press", MemoryJournal())
     text = str(caught.value)
     assert "refused the login (535" in text and "check SMTP_USER and SMTP_PASSWORD" in text
     assert "sent as UTF-8" in text and "lösen" not in text and "ö" not in text
@@ -314,6 +303,7 @@ def test_cli_publish_with_a_swedish_password(make_root: Callable[..., Path],
     env = {"SMTP_USER": "pressbot", "SMTP_PASSWORD": SWEDISH}
     result = invoke("publish", "skola/start/press", "--root", str(root), "--now", "2018-08-13T07:31", env=env)
     assert result.exit_code == 0, result.output
+    assert server.logins == [("pressbot", SWEDISH)]
     assert server.recipients == ["a@x.example"]
 
 
@@ -352,7 +342,7 @@ def test_the_photo_uploaded_is_the_one_in_the_payload(tmp_path: Path, graph_serv
 
 
 def test_a_missing_photo_is_a_permanent_error_when_the_payload_is_built(tmp_path: Path) -> None:
-    pub = fb(tmp_path, "http://127.0.0.1:9/")
+    pub = fb(tmp_path, closed_port_url())
     with pytest.raises(PermanentError, match=r"cannot read the image content/gone\.png"):
         pub.payload(fb_message(ImageRef(tmp_path / "content" / "gone.png", "x")))
 

@@ -11,7 +11,9 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+from tests.helpers.plans import TZ
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,20 +103,18 @@ class Clock:
     """A clock a test sets by hand: ``Clock("2018-08-13T07:30")`` (local time of the plans)."""
 
     def __init__(self, text: str):
-        from tests.helpers.plans import TZ
-
         self.now = datetime.fromisoformat(text).replace(tzinfo=TZ)
 
     def __call__(self) -> datetime:
         return self.now
 
 
-def started_daemon(root: Path, clock: Clock | str) -> Any:
+def started_daemon(root: Path, clock: Clock | str, env: Mapping[str, str] | None = None) -> Any:
     """An in-process daemon (no scheduler thread) that holds the lock and has read the plan;
-    the caller ticks it and closes it."""
+    the caller ticks it and closes it. ``env``: the daemon's environment (None: this process's)."""
     from scheduler import Daemon
 
-    d = Daemon(root, clock=Clock(clock) if isinstance(clock, str) else clock)
+    d = Daemon(root, clock=Clock(clock) if isinstance(clock, str) else clock, env=env)
     d.start()
     d.reload()
     return d

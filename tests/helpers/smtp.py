@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -45,7 +45,8 @@ class SmtpServer:
     ``tls``: None (plain), ``"starttls"`` or ``"implicit"``, with a self-signed certificate
     for localhost/127.0.0.1 (``cafile`` to trust it). ``auth``: login → password; AUTH is
     offered only inside TLS unless ``auth_without_tls`` (a trap for clients that would
-    send a password in clear). ``refuse``: address → 550 or 450 at RCPT. ``drop_after``:
+    send a password in clear). ``auth_exclude``: AUTH mechanisms not offered (e.g.
+    ``["PLAIN"]``: LOGIN only). ``refuse``: address → 550 or 450 at RCPT. ``drop_after``:
     on the first connection that has delivered that many messages, close the connection
     at the next DATA instead of confirming it (once; set it again for another drop).
     ``reply_delay``: seconds to wait, after keeping a message, before the 250 that confirms it.
@@ -57,6 +58,7 @@ class SmtpServer:
         tls: Literal["starttls", "implicit"] | None = None,
         auth: dict[str, str] | None = None,
         auth_without_tls: bool = False,
+        auth_exclude: Iterable[str] = (),
         refuse: dict[str, int] | None = None,
         drop_after: int | None = None,
         reply_delay: float = 0.0,
@@ -90,6 +92,7 @@ class SmtpServer:
             # Implicit TLS is invisible to aiosmtpd's own check, which would refuse AUTH.
             auth_require_tls=not (auth_without_tls or tls == "implicit"),
             authenticator=self._authenticate if auth is not None else None,
+            auth_exclude_mechanism=list(auth_exclude),
         )
 
     host = "127.0.0.1"
