@@ -19,7 +19,7 @@ import functools
 import re
 from pathlib import Path
 from collections import defaultdict
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from publishers.base import get
 
@@ -30,7 +30,7 @@ from .loading import (
 from .plan import occurrence_deliveries
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, Resolved, render_loaded, resolve
-from .workers import Worker, can_fork
+from .workers import Tasks, Worker, can_fork
 
 # --- LIX -----------------------------------------------------------------------------------
 
@@ -153,7 +153,15 @@ PNR_TEXT = (
     "a Swedish personal identity number (personnummer); remove it: "
     "a joint message must never name a private person"
 )
-_DIGITS = re.compile(r"[0-9]{6}")
+# Every byte a digit is written with in UTF-8 as "0", any other as " ".
+_DIGIT_BYTES = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+
+
+def _has_digit_run(raw: bytes) -> bool:
+    """Whether UTF-8 ``raw`` has six digits in a row, as every personal identity number
+    has: most files have none, and this says so ten times sooner than a regex search
+    (a digit is one byte, and no other character's bytes are digits)."""
+    return b"000000" in raw.translate(_DIGIT_BYTES)
 
 
 class _Findings:
@@ -198,11 +206,11 @@ class _Checker:
             if words else None
         )
 
-    def campaign_results(self, keys: list[str]) -> dict[str, _Result]:
-        """The template errors and findings of each campaign of ``keys``, apart."""
+    def campaign_results(self, campaigns: Iterable[LoadedCampaign]) -> dict[str, _Result]:
+        """The template errors and findings of each of ``campaigns``, apart."""
         out = {}
-        for key in keys:
-            campaign = self.project.campaigns[key]
+        for campaign in campaigns:
+            key = campaign.key
             self.findings, self.template_errors = _Findings(), {}
             for message in campaign.messages:
                 self.message(campaign, message)
@@ -227,14 +235,14 @@ class _Checker:
         return list(first.values()) + found + self.findings.problems()
 
     def run(self) -> list[Problem]:
-        return self.merged(self.campaign_results(list(self.project.campaigns)))
+        return self.merged(self.campaign_results(self.project.campaigns.values()))
 
     def run_parallel(self, workers: int) -> list[Problem]:
         """Render in forked worker processes, a share of the campaigns each (the parent
         takes the first): rendering is pure CPU, and a large plan's messages are many. The
         workers inherit the loaded plan, so only the problems travel back."""
-        keys = list(self.project.campaigns)
-        shares = [keys[i::workers] for i in range(workers)]
+        campaigns = list(self.project.campaigns.values())
+        shares = [campaigns[i::workers] for i in range(workers)]
         children: list[Worker] = []
         try:
             for share in shares[1:]:
@@ -355,10 +363,14 @@ class _Checker:
 
     def search_file(self, rel: str, path: Path) -> None:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            raw = path.read_bytes()
+        except OSError:
             return  # the loader reports unreadable files
-        if not _DIGITS.search(text):
+        if not _has_digit_run(raw):
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
             return
         for n, line in enumerate(text.splitlines(), 1):
             if rel.endswith(".yaml") and line.lstrip().startswith("#"):
@@ -400,28 +412,31 @@ def check_content(project: Project) -> list[Problem]:
 
 # Below this many campaign files the plan is loaded and checked in one process.
 OVERLAP_FROM = 200
-# Per campaign file, relative to loading it (bench/validate.py): checking it takes about
-# 3.6 times as long (each message with a text of its own; 2.3 times when all messages share
-# one), pickling what was loaded a quarter as long and reading it back a fifth (without its
-# positions, see LoadedCampaign). The shares below are balanced on these.
-CHECK_TO_LOAD = 3.6
-PICKLE_TO_LOAD = 0.25
-UNPICKLE_TO_LOAD = 0.2
-# A worker sends what it loaded and found in parts of this many files, so that the parent
-# reads all but the last while the worker is still at work.
-PART_FILES = 50
+# The files of a large plan are taken in chunks, by each process as it is free for one: a
+# chunk is an ``1 / (2 p)`` of the files left (``p`` processes), so the first are large and
+# cheap to hand out, and the last are this small, so that all processes end together.
+LAST_CHUNK = 4
+
+
+def chunks(n: int, processes: int) -> list[tuple[int, int]]:
+    """Where each chunk of ``n`` files starts and ends, largest first (see LAST_CHUNK)."""
+    out, start = [], 0
+    while start < n:
+        size = max(LAST_CHUNK, -(-(n - start) // (2 * processes)))
+        out.append((start, min(n, start + size)))
+        start += size
+    return out
 
 
 def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     """Load the plan and run :func:`check_content` on it, shared out on a large plan.
 
-    Once config.yaml is loaded and rendering prepared, forked workers each load a share of
-    the campaign files, check it, and send back their findings and what they loaded
-    (pickled: several times cheaper to read than the files) in parts as they go, while the
-    parent loads and checks the first share, then reads the parts. With ``w`` workers,
-    checking ``r`` times as slow as loading, pickling ``p`` times and reading back ``u``
-    times, each worker takes the share ``(1 + r) / ((1 + w)(1 + r) + p - w u)`` of the
-    files, so that all end together (0.5 on two cores)."""
+    Once config.yaml is loaded and rendering prepared, forked workers and the parent take
+    chunks of the campaign files (see :func:`chunks`), each as it is free for one, and
+    load and check them. A worker sends back its findings and what it loaded (pickled:
+    several times cheaper to read than the files) a chunk at a time, and the parent reads
+    them between its own chunks. The chunks are joined in the order of their files, so the
+    plan is the one a single process loads."""
     import os
 
     files = campaign_files(root)
@@ -435,34 +450,43 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     from .rendering import prepare
 
     prepare(project)
-    r, p, u = CHECK_TO_LOAD, PICKLE_TO_LOAD, UNPICKLE_TO_LOAD
-    per_worker = int(len(files) * (1 + r) / ((1 + workers) * (1 + r) + p - workers * u))
-    first = len(files) - per_worker * workers  # the parent's share comes first
-    shares = [files[first + i * per_worker:first + (i + 1) * per_worker] for i in range(workers)]
+    spans = chunks(len(files), workers + 1)
+    tasks = Tasks(len(spans))
     children: list[Worker] = []
+    shares: dict[int, PlanShare] = {}
+    results: dict[str, _Result] = {}
+    checker = _Checker(project)
+
+    def do(i: int) -> None:
+        shares[i] = share = load_share(project, files[slice(*spans[i])])
+        results.update(_check_share(checker, share))
+
+    def receive(child: Worker, wait: bool) -> None:
+        # What a worker loaded is kept past the collector as load_project keeps a plan
+        # (the garbage of the checks before is collected first, not kept).
+        with gc_paused(keep=True):
+            for i, share, found in child.parts(wait):
+                shares[i] = share
+                results.update(found)
+
     try:
-        for share in shares:
-            children.append(Worker(functools.partial(_load_and_check_parts, project, share), streaming=True))
-        checker = _Checker(project)
-        own = load_share(project, files[:first])
-        project.add(own)
-        results = _check_share(checker, own)
-        for child, share in zip(children, shares):
-            done = 0
-            # What a worker loaded is kept past the collector as load_project keeps a plan
-            # (the garbage of the checks before is collected first, not kept).
-            with gc_paused(keep=True):
-                for part, found in child.parts():
-                    project.add(part)
-                    results.update(found)
-                    done += 1
-            if not child.complete:  # the worker died: the rest of its share is done here
-                loaded = load_share(project, share[done * PART_FILES:])
-                project.add(loaded)
-                results.update(_check_share(checker, loaded))
+        for _ in range(workers):
+            children.append(Worker(functools.partial(_load_and_check_chunks, project, files, spans, tasks), streaming=True))
+        while (i := tasks.take()) is not None:
+            do(i)
+            for child in children:
+                receive(child, wait=False)
+        for child in children:
+            receive(child, wait=True)
+        for i in range(len(spans)):
+            if i not in shares:  # taken by a worker that died before it sent the chunk
+                do(i)
+        for i in range(len(spans)):
+            project.add(shares[i])
         project.problems.extend(misnamed_campaign_files(root))
         return project, checker.merged(results)
     finally:
+        tasks.close()
         for child in children:
             child.stop()
 
@@ -470,18 +494,19 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
 def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result]:
     """The findings of the campaigns of ``share``."""
     with gc_paused():
-        return checker.campaign_results(list(share.campaigns))
+        return checker.campaign_results(share.campaigns.values())
 
 
-def _load_and_check_parts(project: Project, files: list[Path], send: Callable[[Any], None]) -> None:
-    """In a worker: ``files`` loaded into (the worker's copy of) ``project`` and checked,
-    a part at a time; what was loaded goes back without its positions (see
-    LoadedCampaign.travelling)."""
+def _load_and_check_chunks(
+    project: Project, files: list[Path], spans: list[tuple[int, int]], tasks: Tasks, send: Callable[[Any], None]
+) -> None:
+    """In a worker: the chunks of ``files`` it takes from ``tasks``, each loaded against
+    (the worker's copy of) ``project`` and checked; what was loaded goes back without its
+    positions (see LoadedCampaign.travelling)."""
     checker = _Checker(project)
-    for i in range(0, len(files), PART_FILES):
-        share = load_share(project, files[i:i + PART_FILES])
-        project.add(share)
-        send((share.travelling(), _check_share(checker, share)))
+    while (i := tasks.take()) is not None:
+        share = load_share(project, files[slice(*spans[i])])
+        send((i, share.travelling(), _check_share(checker, share)))
 
 
 def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:
@@ -490,5 +515,5 @@ def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]
     if project.config is None:
         return []
     checker = _Checker(project)
-    problems = checker.merged(checker.campaign_results([campaign.key]))
+    problems = checker.merged(checker.campaign_results([campaign]))
     return sorted({p for p in problems if p.severity == "error"})

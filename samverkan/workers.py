@@ -6,7 +6,13 @@ shutdown cost more than they save. A worker's result goes back pickled through a
 anonymous memory file, not a pipe: a pipe holds 64 KiB, so a worker with more to send
 would wait for the parent to read, and the parent is busy with its own share. A streaming
 worker sends its result in parts, each told of through a pipe once it is in the file, so
-the parent reads the first parts while the worker is still at the last."""
+the parent reads the first parts while the worker is still at the last, and then a last
+record that says it is done: the parent goes on at once, while the worker's exit (returning
+a large plan's memory takes tens of milliseconds) is waited for only when the next worker
+starts, or never in a command that exits next.
+
+:class:`Tasks` shares out numbered tasks between the parent and its workers as each is
+free for one, so that all end together however their speeds differ."""
 
 from __future__ import annotations
 
@@ -20,6 +26,10 @@ import traceback
 from typing import IO, Any, Callable, Iterator
 
 _RECORD = struct.Struct("QQ")  # where a sent part is in the file: offset, length
+_DONE = 2**64 - 1  # the offset of the last record of a worker whose work ended well
+_TASK = struct.Struct("I")
+# Workers that ended well and were not waited for yet (see Worker.parts).
+_unreaped: set[int] = set()
 
 
 def can_fork() -> bool:
@@ -45,9 +55,11 @@ class Worker:
     def __init__(self, work: Callable[..., Any], *, streaming: bool = False):
         """``work()``'s result is the worker's; ``streaming``, ``work(send)`` sends its result
         in parts instead, which the parent takes with :meth:`parts`."""
+        _reap_ended()
         self.file = _anonymous_file()
         self.complete = False  # (streaming) whether the worker sent all it had to
         self.pipe: int | None = None
+        self.pending = b""  # (streaming) what was read of a record not read whole yet
         read_end, write_end = os.pipe() if streaming else (None, None)
         try:
             self.pid: int | None = os.fork()
@@ -64,6 +76,7 @@ class Worker:
                 if read_end is not None and write_end is not None:
                     os.close(read_end)
                     work(_Sender(self.file.fileno(), write_end))
+                    os.write(write_end, _RECORD.pack(_DONE, 0))
                 else:
                     pickle.dump(work(), self.file, protocol=pickle.HIGHEST_PROTOCOL)
                     self.file.flush()
@@ -81,27 +94,51 @@ class Worker:
             os.close(write_end)  # (the worker's end: the pipe ends when the worker does)
             self.pipe = read_end
 
-    def parts(self) -> Iterator[Any]:
+    def parts(self, wait: bool = True) -> Iterator[Any]:
         """(streaming) The parts the worker sends, each as soon as it is there, until the
-        worker ends; then :attr:`complete` says whether it ended well. Parts sent before
-        a failure are whole, and come."""
+        worker is done; then :attr:`complete` says whether it ended well. Parts sent before
+        a failure are whole, and come. Without ``wait``, only the parts already there:
+        call again for more."""
         if self.pid is None or self.pipe is None:
             return
-        fd, pending = self.file.fileno(), b""
+        fd = self.file.fileno()
+        os.set_blocking(self.pipe, wait)
         try:
-            while chunk := os.read(self.pipe, 4096):
-                pending += chunk
-                while len(pending) >= _RECORD.size:
-                    offset, length = _RECORD.unpack_from(pending)
-                    pending = pending[_RECORD.size:]
+            while True:
+                try:
+                    chunk = os.read(self.pipe, 4096)
+                except BlockingIOError:
+                    return  # (not waiting) nothing more yet
+                if not chunk:
+                    break
+                self.pending += chunk
+                while len(self.pending) >= _RECORD.size:
+                    offset, length = _RECORD.unpack_from(self.pending)
+                    self.pending = self.pending[_RECORD.size:]
+                    if offset == _DONE:
+                        self.complete = True
+                        self._close_pipe()
+                        self._reap_later()
+                        return
                     data = os.pread(fd, length, offset)  # (the worker still writes at the file's offset)
                     if len(data) != length:
+                        self._close_pipe()
                         return
                     yield pickle.loads(data)
-            status = self._reap()
-            self.complete = status is not None and os.waitstatus_to_exitcode(status) == 0
-        finally:
+        except BaseException:
             self._close_pipe()
+            raise
+        # The pipe ended without the last record: the worker failed or was killed.
+        self._reap()
+        self._close_pipe()
+
+    def _reap_later(self) -> None:
+        """The worker is done and exits: wait for it when a next worker starts (a worker
+        ended, not waited for, holds nothing but its entry in the process table)."""
+        assert self.pid is not None
+        _unreaped.add(self.pid)
+        self.pid = None
+        _reap_ended()
 
     def _close_pipe(self) -> None:
         if self.pipe is not None:
@@ -127,8 +164,9 @@ class Worker:
     def stop(self) -> None:
         """End the worker now if it is still running (the parent gave up: its result would
         go unread), and reap it."""
-        if self.pid is None:
+        if self.pid is None:  # never started, reaped, or done (see parts)
             self._close_pipe()
+            self.file.close()
             return
         try:
             ended = os.waitpid(self.pid, os.WNOHANG)[0] != 0
@@ -152,6 +190,46 @@ class Worker:
             status = None
         self.pid = None
         return status
+
+
+def _reap_ended() -> None:
+    """Wait for the workers done earlier that have exited by now."""
+    for pid in list(_unreaped):
+        try:
+            ended = os.waitpid(pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:  # reaped elsewhere
+            ended = True
+        if ended:
+            _unreaped.discard(pid)
+
+
+class Tasks:
+    """The numbers ``0 .. n-1``, each taken by one process of those that share it (the
+    parent and the workers it forks after making this): a pipe holds them, and each read
+    of a number's bytes takes it whole."""
+
+    def __init__(self, n: int):
+        read_end, write_end = os.pipe()
+        try:
+            # (under the 64 KiB a pipe holds: ``n`` is a few dozen)
+            os.write(write_end, b"".join(_TASK.pack(i) for i in range(n)))
+        finally:
+            os.close(write_end)
+        self.fd: int | None = read_end
+
+    def take(self) -> int | None:
+        """The next number no process has taken; None when all are taken."""
+        if self.fd is None:
+            return None
+        data = os.read(self.fd, _TASK.size)
+        if not data:
+            return None
+        return int(_TASK.unpack(data)[0])
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class _Sender:

@@ -264,10 +264,12 @@ def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(mak
 
 
 @pytest.mark.parametrize("sent", [0, 2])
-def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make_root, monkeypatch, sent) -> None:
-    """The worker sends its share a campaign at a time and dies after ``sent`` of them: the
-    parent keeps what came and loads and checks the rest itself."""
+def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make_root, monkeypatch, tmp_path, sent) -> None:
+    """The plan is taken a campaign at a time; the worker sends ``sent`` campaigns and dies
+    loading the next, which it had taken: the parent keeps what came, and loads and checks
+    the rest itself, the one the worker took too."""
     import os
+    import time
 
     from samverkan import contentchecks
     from samverkan.validation import validate as run
@@ -276,19 +278,27 @@ def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make
     campaigns = {f"skolstart-{i}": with_message_keys("") for i in range(10)}
     root = full_root(make_root, campaigns, config=config)
     alone = alone_then_shared(monkeypatch, root, cpus=2)
-    monkeypatch.setattr(contentchecks, "PART_FILES", 1)
+    monkeypatch.setattr(contentchecks, "chunks", lambda n, processes: [(i, i + 1) for i in range(n)])
     real = contentchecks.load_share
     loaded: list[int] = []
+    died = tmp_path / "died"
 
     def dying(project, files):
-        if len(loaded) == sent and os.getpid() != parent:
-            os._exit(3)
+        if os.getpid() != parent:
+            if len(loaded) == sent:
+                died.touch()
+                os._exit(3)
+        elif not loaded:  # the parent's first: wait until the worker has died
+            deadline = time.monotonic() + 30
+            while not died.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
         loaded.append(len(files))
         return real(project, files)
 
     parent = os.getpid()
     monkeypatch.setattr(contentchecks, "load_share", dying)
     shared = run(root)
+    assert died.exists()
     assert shared.problems == alone.problems
     assert list(shared.project.campaigns) == list(alone.project.campaigns)
     assert sum("LIX" in p.message for p in alone.problems) == 10
@@ -377,3 +387,22 @@ def test_no_worker_is_forked_while_another_thread_runs(make_root, monkeypatch) -
         other.join()
     with pytest.raises(AssertionError, match="forked"):
         run(root)  # the thread gone, it would fork again
+
+
+def test_the_quick_test_for_six_digits_in_a_row_agrees_with_the_regex() -> None:
+    """The files searched for personal identity numbers are first tested for six digits
+    in a row on their bytes; it must say what a search of the text says."""
+    import random
+    import re
+
+    from samverkan.contentchecks import _has_digit_run
+
+    six = re.compile(r"[0-9]{6}")
+    rng = random.Random(7)
+    alphabet = "0123456789 aåä–-\n.\r١٢٣٤٥٦𝟘𝟙"  # (other scripts' digits are not searched for)
+    texts = ["", "123456", "12345 6", "åäö123456", "١٢٣٤٥٦"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(50_000)
+    ]
+    results = [_has_digit_run(t.encode("utf-8")) for t in texts]
+    assert results == [bool(six.search(t)) for t in texts]
+    assert sum(results) > 500

@@ -75,6 +75,76 @@ def test_the_parent_reads_the_first_part_while_the_worker_is_still_at_work(tmp_p
     assert worker.complete
 
 
+def test_without_waiting_the_parent_gets_the_parts_there_and_goes_on(tmp_path: Path) -> None:
+    go_on = tmp_path / "go-on"
+
+    def work(send: Callable[[object], None]) -> None:
+        send("first")
+        send("second")
+        deadline = time.monotonic() + 20
+        while not go_on.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        send("third")
+
+    worker = Worker(work, streaming=True)
+    got: list[object] = []
+    deadline = time.monotonic() + 20
+    while len(got) < 2 and time.monotonic() < deadline:
+        got += worker.parts(wait=False)
+    assert got == ["first", "second"]
+    assert list(worker.parts(wait=False)) == []  # the worker waits for us: nothing more
+    assert not worker.complete
+    go_on.touch()
+    assert list(worker.parts()) == ["third"]
+    assert worker.complete
+
+
+def test_the_parent_goes_on_when_a_worker_is_done_and_reaps_it_later(tmp_path: Path, monkeypatch) -> None:
+    """A worker's exit returns its memory, tens of milliseconds for a large plan: its last
+    record tells the parent it is done first, and the exit is waited for later."""
+    may_exit = tmp_path / "may-exit"
+    real_exit = os._exit
+
+    def slow_exit(code: int) -> None:  # (only a worker exits this way)
+        deadline = time.monotonic() + 20
+        while not may_exit.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        real_exit(code)
+
+    monkeypatch.setattr(workers.os, "_exit", slow_exit)
+    worker = Worker(lambda send: send("all"), streaming=True)
+    pid = worker.pid
+    assert pid is not None
+    assert list(worker.parts()) == ["all"]
+    assert worker.complete
+    assert os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None  # still exiting
+    worker.stop()  # not killed: it is done
+    may_exit.touch()
+    assert has_ended(pid)
+    monkeypatch.setattr(workers.os, "_exit", real_exit)
+    assert Worker(lambda: 1).result() == 1  # a new worker reaps the one done before
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_tasks_are_each_taken_by_one_process() -> None:
+    tasks = workers.Tasks(200)
+
+    def work(send: Callable[[object], None]) -> None:
+        while (i := tasks.take()) is not None:
+            send(i)
+
+    children = [Worker(work, streaming=True) for _ in range(2)]
+    mine = []
+    while (i := tasks.take()) is not None:
+        mine.append(i)
+    theirs = [i for child in children for i in child.parts()]
+    assert all(child.complete for child in children)
+    assert sorted(mine + theirs) == list(range(200))
+    tasks.close()
+    assert tasks.take() is None
+
+
 @pytest.mark.parametrize("how", ["raises", "exits"])
 def test_a_streaming_worker_that_fails_gives_the_parts_it_sent(how: str) -> None:
     def work(send: Callable[[object], None]) -> None:
