@@ -47,6 +47,22 @@ def test_lines_of_nothing_but_spaces_are_no_sentences(text: str) -> None:
     assert lix(text) >= 0
 
 
+def test_sentences_are_counted_as_they_are_split_on_generated_texts() -> None:
+    """LIX counts sentences with two searches over the whole text; the count must be the
+    number of sentences ``sentences`` gives, abbreviations in any case and place, line
+    breaks and other spaces included (the Kelvin sign's lower case is "k", a long s's is
+    itself)."""
+    from samverkan.contentchecks import _sentence_count
+
+    pieces = ["Vi", "ses", "kl.", "t.ex.", "KL.", "\u212aL.", "\u017ft.", "stakl.", "x.kl.", "(kl.", "kl.)", "p.g.a.", "P.G.A.",
+              "o.s.v.", "st.", "nr.", "18.00", "1.", "Slut.", "a.", "covid-19", "åtta", "İ", "_", "•", "don't", "…", "–",
+              ".", "..", ". .", "!", "!!", "?", ":", "?:", " ", " ", "  ", "\t", "\xa0", "\r", "\u2028", "\x1c", "\n", "\n\n"]
+    rnd = random.Random(2611)
+    for _ in range(30_000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 40)))
+        assert _sentence_count(text) == len(sentences(text)), repr(text)
+
+
 # The addresses LIX leaves out, as one expression (slow to search with: see _without_urls).
 ADDRESS = re.compile(r"\(?\b(?:https?://|mailto:|www\.)\S+")
 
