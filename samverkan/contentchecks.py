@@ -27,9 +27,8 @@ from .loading import (
     LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project, load_share,
     misnamed_campaign_files,
 )
-from .plan import occurrence_deliveries
 from .problems import Problem
-from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, RenderedMessage, RenderError, Resolved, render_loaded, resolve
+from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, MessageView, RenderError, Resolved, render_parts, resolve
 from .workers import Tasks, Worker, can_fork
 
 # --- LIX -----------------------------------------------------------------------------------
@@ -222,6 +221,8 @@ class _Checker:
         # (a word holding another, "misstänkta" and "misstänkt", needs no test of its own)
         self.flagged_lower = tuple(w for w in lowered if not any(o != w and o in w for o in lowered))
         self.flagged_seen: dict[str, list[str]] = {}
+        self.publishers: dict[str, tuple[int | None, bool]] = {}
+        self.last_lix: tuple[str, str, float] | None = None
         self.flagged = (
             re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
             if words else None
@@ -298,49 +299,69 @@ class _Checker:
         # embargoed message at the embargo), as it will be published.
         # Every rendering error (the environment's own too: an unknown locale) ends here, so
         # each is reported once, however many messages meet it.
-        for d in occurrence_deliveries(campaign, message, *message.times[0]):
-            settings = self.project.channel_settings.get(d.channel)
+        when = message.times[0][0]
+        res = None
+        for channel in message.channels:
+            settings = self.project.channel_settings.get(channel)
             if settings is None:
                 continue  # reported by the loader
-            res = resolve(message, d.channel, settings.publisher)
+            if res is None or message.model.overrides:  # (without overrides, the same on every channel)
+                res = resolve(message, channel, settings.publisher)
             try:
-                rendered = render_loaded(self.project, campaign, message, d.channel, d.at, d.id, resolved=res)
+                parts, view = render_parts(self.project, campaign, message, channel, message.due(when, channel), res)
             except RenderError as exc:
                 self.render_error(exc)
                 continue
-            self.rendered(campaign, message, rendered, res)
+            self.rendered(campaign, message, channel, settings.publisher, parts, view, res)
 
-    def rendered(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Resolved) -> None:
-        file, channel = campaign.file, r.channel
-        figure = lix(f"{r.title}\n{r.body_text}")
+    def rendered(self, campaign: LoadedCampaign, message: LoadedMessage, channel: str, publisher: str,
+                 parts: dict[str, str], view: MessageView, res: Resolved) -> None:
+        file = campaign.file
+        title, body_text = view.title, view.body_text
+        last = self.last_lix
+        if last is not None and last[0] is title and last[1] is body_text:
+            figure = last[2]  # (the message's other channels, unless an override changed it)
+        else:
+            figure = lix(f"{title}\n{body_text}")
+            self.last_lix = (title, body_text, figure)
         if figure > self.checks.lix_max:
             self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                               f"LIX {figure:.0f} is above {self.checks.lix_max:g} (checks.lix_max): the text is hard "
                               "to read; write shorter sentences and fewer long words", channel)
-        cls = get(r.publisher)
-        limit = getattr(cls, "max_chars", None)
+        limit, press = self.publisher_checks(publisher)
         if limit is not None:  # a channel with a text limit: Facebook's, or stricter by config
-            limit = min(limit, self.checks.facebook_max_chars)
-            n = len(r.parts.get("text", ""))
+            n = len(parts.get("text", ""))
             if n > limit:
                 self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                                   f"the Facebook post is {n} characters, over {limit} "
                                   "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
-        if getattr(cls, "press", False):
-            self.press(campaign, message, r, res)
+        if press:
+            self.press(campaign, message, channel, parts, res)
 
-    def press(self, campaign: LoadedCampaign, message: LoadedMessage, r: RenderedMessage, res: Any) -> None:
+    def publisher_checks(self, publisher: str) -> tuple[int | None, bool]:
+        """A publisher's text limit (within checks.facebook_max_chars), and whether it
+        sends press releases."""
+        found = self.publishers.get(publisher)
+        if found is None:
+            cls = get(publisher)
+            limit = getattr(cls, "max_chars", None)
+            found = self.publishers[publisher] = (
+                min(limit, self.checks.facebook_max_chars) if limit is not None else None, bool(getattr(cls, "press", False)))
+        return found
+
+    def press(self, campaign: LoadedCampaign, message: LoadedMessage, channel: str, parts: dict[str, str],
+              res: Resolved) -> None:
         assert self.project.config is not None
         file, base = campaign.file, ("messages", message.index)
         parties = self.project.config.agreement.parties
         for key in campaign.model.parties or list(parties):
             party = parties.get(key)
             if party is not None and party.press_contact is None:
-                pos = campaign.where(*base, "channels", message.model.channels.index(r.channel)) \
-                    if message.model.channels and r.channel in message.model.channels else campaign.where(*base)
+                pos = campaign.where(*base, "channels", message.model.channels.index(channel)) \
+                    if message.model.channels and channel in message.model.channels else campaign.where(*base)
                 self.findings.add(file, pos, "warning",
                                   f"the press release has no press contact for {party.name}; add press_contact "
-                                  f"under agreement.parties.{key} in config.yaml", r.channel)
+                                  f"under agreement.parties.{key} in config.yaml", channel)
         if self.flagged is None:
             return
         sources = [("title", res.sources["title"], res.title), ("body", res.sources["body"], res.body)]
@@ -350,12 +371,12 @@ class _Checker:
                 seen = True
                 self.findings.add(file, campaign.where(*path), "warning",
                                   f"the press release uses '{word}' in the {what} (checks.flagged_words): make sure it "
-                                  "is objective and points out no one", r.channel)
+                                  "is objective and points out no one", channel)
         if not seen:
-            for word in self.flagged_in(f"{r.parts.get('subject', '')}\n{r.parts.get('text', '')}"):
+            for word in self.flagged_in(f"{parts.get('subject', '')}\n{parts.get('text', '')}"):
                 self.findings.add(file, campaign.where(*base), "warning",
                                   f"the press release uses '{word}' (from a template or a template variable; "
-                                  "checks.flagged_words): make sure it is objective and points out no one", r.channel)
+                                  "checks.flagged_words): make sure it is objective and points out no one", channel)
 
     def flagged_in(self, text: str, remember: bool = False) -> list[str]:
         """The flagged words in ``text``, lower case, sorted. Most texts have none, and a

@@ -813,6 +813,50 @@ def render_loaded(
     """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`);
     ``resolved``: its fields for the channel, if the caller has them already."""
     state = _state(project)
+    publisher, res, parts, view = _render_parts(state, project, campaign, message, channel, at, resolved)
+    extras = state.campaign_view(campaign)[1]
+    m = message.model
+    image_path = None
+    if m.image is not None:
+        image_path = state.images.get(m.image.path)
+        if image_path is None:
+            image_path = state.images[m.image.path] = (project.root / m.image.path).resolve()
+    return RenderedMessage(
+        delivery_id=delivery_id,
+        campaign=campaign.key,
+        message=message.key,
+        channel=channel,
+        publisher=publisher,
+        at=at,
+        embargo=view.embargo,
+        title=res.title,
+        parts=parts,
+        link=m.link,
+        image=ImageRef(image_path, m.image.alt) if m.image and image_path else None,
+        logos=extras["logos"],
+        contacts=extras["contacts"],
+        parties=extras["parties"],
+        extra=dict(res.vars),
+        body_text=view.body_text,
+    )
+
+
+def render_parts(
+    project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str, at: datetime,
+    resolved: Resolved | None = None,
+) -> tuple[dict[str, str], MessageView]:
+    """What :func:`render_loaded` renders, alone: the parts' texts, and the message as the
+    templates saw it (``title``, ``body_text``). For checks, which need no more of a
+    RenderedMessage."""
+    _, _, parts, view = _render_parts(_state(project), project, campaign, message, channel, at, resolved)
+    return parts, view
+
+
+def _render_parts(
+    state: _State, project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str,
+    at: datetime, resolved: Resolved | None,
+) -> tuple[str, Resolved, dict[str, str], MessageView]:
+    """The channel's publisher, the message's fields for it, the rendered parts and the view."""
     settings = project.channel_settings.get(channel)
     if settings is None:
         raise RenderError(campaign.file, *campaign.where("messages", message.index, "channels"),
@@ -859,30 +903,7 @@ def render_loaded(
         # Surrounding blank lines are template layout, not content; a subject is a header
         # and so one line, whatever the template did.
         parts[part] = " ".join(text.split()) if part == "subject" else text.strip()
-
-    image_path = None
-    if m.image is not None:
-        image_path = state.images.get(m.image.path)
-        if image_path is None:
-            image_path = state.images[m.image.path] = (project.root / m.image.path).resolve()
-    return RenderedMessage(
-        delivery_id=delivery_id,
-        campaign=campaign.key,
-        message=message.key,
-        channel=channel,
-        publisher=publisher,
-        at=at,
-        embargo=embargo,
-        title=res.title,
-        parts=parts,
-        link=m.link,
-        image=ImageRef(image_path, m.image.alt) if m.image and image_path else None,
-        logos=extras["logos"],
-        contacts=extras["contacts"],
-        parties=extras["parties"],
-        extra=dict(res.vars),
-        body_text=view.body_text,
-    )
+    return publisher, res, parts, view
 
 
 def _failure(
