@@ -34,6 +34,7 @@ from publishers.base import get as publisher_class
 
 from . import plainmarkdown
 from .problems import SamverkanError
+from .snippetcache import SharedList
 
 if TYPE_CHECKING:
     import jinja2
@@ -627,12 +628,24 @@ class _State:
                     Contact(p["name"], p["contact"]["name"], p["contact"]["title"], p["contact"]["phone"], p["contact"]["email"])
                     for p in parties if p["contact"]
                 ),
-                "contact_views": [dict(p["contact"], party=p["name"], party_short=p["short_name"])
-                                  for p in parties if p["contact"]],
+                "contact_views": SharedList(dict(p["contact"], party=p["name"], party_short=p["short_name"])
+                                            for p in parties if p["contact"]),
                 "parties": tuple(p["name"] for p in parties),
+                "upcoming": {},  # see upcoming_events
             }
             both = self.campaigns[campaign.key] = (view, extras)
         return both
+
+    @staticmethod
+    def upcoming_events(cview: dict[str, Any], extras: dict[str, Any], at: datetime) -> SharedList:
+        """The campaign's events still to come at ``at``: one list for all the messages
+        that see the same ones (the snippets that list them are replayed by it)."""
+        events = cview["events"]
+        kept = tuple([i for i, e in enumerate(events) if (e["end"] or e["start"]) >= at])
+        found = extras["upcoming"].get(kept)
+        if found is None:
+            found = extras["upcoming"][kept] = SharedList(events[i] for i in kept)
+        return found
 
 
 def _state(project: Project) -> _State:
@@ -884,7 +897,7 @@ def _render_parts(
         "campaign": cview,
         "message": view,
         # events still to come when the message goes out; campaign.events has them all
-        "events": [e for e in cview["events"] if (e["end"] or e["start"]) >= at],
+        "events": state.upcoming_events(cview, extras, at),
         "parties": cview["parties"],
         "joint": cview["joint"],  # "Hultsfreds kommun och Polisen, ..."
         "contacts": extras["contact_views"],

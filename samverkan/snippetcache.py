@@ -49,11 +49,28 @@ class _Unkeyable(Exception):
     pass
 
 
+class SharedList(list):  # type: ignore[type-arg]
+    """A list that many renderings are given as it is (a campaign's press contacts, its
+    events still to come): its stand-in (see _freeze) is worked out once, on the list
+    itself. It must not change once made; templates cannot change it (the sandbox is
+    immutable)."""
+
+    __slots__ = ("frozen",)
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.frozen: Any = None
+
+
 def _freeze(value: Any) -> Any:
     """A hashable stand-in for ``value`` that is equal only for values that render alike."""
     kind = type(value)
     if kind is str:
         return value
+    if kind is SharedList:
+        if value.frozen is None:
+            value.frozen = (list, tuple([v if type(v) is str else _freeze(v) for v in value]))
+        return value.frozen  # (what a plain list of the same items stands for)
     # A plain string stands for itself (as above) without a call: most values are.
     if kind is dict:
         return (dict, tuple([(k, v if type(v) is str else _freeze(v)) for k, v in value.items()]))

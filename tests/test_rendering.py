@@ -3,7 +3,7 @@ errors reported at the template's own file and line."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -174,6 +174,23 @@ def test_past_events_are_left_out(make_root) -> None:
     project = load_project(full_root(make_root, {"skolstart": campaign}))
     assert not project.problems.errors, project.problems.errors
     assert "Föräldraträff" not in render_message(project, "skolstart", "tack", "fb-kommunen").parts["text"]
+
+
+def test_messages_that_see_the_same_events_to_come_share_one_list_of_them(make_root) -> None:
+    """The snippets listing a campaign's events are replayed by the list they are given:
+    the messages before an event all get one list, those after it another."""
+    from samverkan.rendering import _state
+
+    project = load_project(full_root(make_root))
+    state = _state(project)
+    cview, extras = state.campaign_view(project.campaigns["skolstart"])
+    event = cview["events"][0]
+    before, after = event["start"] - timedelta(days=3), (event["end"] or event["start"]) + timedelta(minutes=1)
+    first = state.upcoming_events(cview, extras, before)
+    assert first == cview["events"] and first is state.upcoming_events(cview, extras, before + timedelta(hours=1))
+    assert state.upcoming_events(cview, extras, event["end"] or event["start"]) is first  # (it still ends then)
+    none = state.upcoming_events(cview, extras, after)
+    assert none == [] and none is state.upcoming_events(cview, extras, after + timedelta(days=30))
 
 
 # --- overrides and plan templates ----------------------------------------------------------

@@ -166,3 +166,20 @@ def test_lists_at_the_address_of_a_freed_one_count_by_their_items(env) -> None:
         assert t.render(who=[i, {"n": i}], when=None) == f"[[{i}, {{'n': {i}}}] None]"
     same = [1, {"n": 1}]
     assert t.render(who=same, when=None) == t.render(who=same, when=None) == "[[1, {'n': 1}] None]"
+
+
+def test_a_shared_list_replays_as_a_list_of_its_items_and_is_frozen_once(env, monkeypatch) -> None:
+    t = env.get_template("t.txt.j2")
+    shared = snippetcache.SharedList([1, {"n": "a"}])
+    assert t.render(who=[1, {"n": "a"}], when=None) == "[[1, {'n': 'a'}] None]"
+    made: list[int] = []
+    real = snippetcache._real
+    monkeypatch.setattr(snippetcache, "_real", lambda context: (made.append(1), real(context))[1])
+    assert t.render(who=shared, when=None) == "[[1, {'n': 'a'}] None]"
+    assert made == []  # replayed: the same as the plain list of the same items
+    frozen = shared.frozen
+    assert frozen == snippetcache._freeze([1, {"n": "a"}])
+    assert t.render(who=shared, when=None) == "[[1, {'n': 'a'}] None]"
+    assert shared.frozen is frozen  # worked out once
+    assert t.render(who=snippetcache.SharedList([2]), when=None) == "[[2] None]"
+    assert made  # other items: rendered
