@@ -20,6 +20,7 @@ _ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[0-9a-z]+);", re.IGNORECASE)
 # A line that could start a block of its own (heading, quote, rule, list, setext line,
 # code), or a line with leading space: in a paragraph, the converter may split there.
 _BLOCK_START = re.compile(r"[#>=\s-]|[*+](?:\s|$)|\*\*\*|\d+\.")
+_ANY_BLOCK_START = re.compile(r"^(?:[#>=\s-]|[*+](?:\s|$)|\*\*\*|\d+\.)", re.MULTILINE)  # (at any line of a block)
 _UL_ITEM = re.compile(r"[-*+] (?=\S)")
 _OL_ITEM = re.compile(r"(\d+)\. (?=\S)")
 _STRONG = re.compile(r"\*\*([^\s*\[\]](?:[^*\[\]\n]*[^\s*\[\]])?)\*\*(?!\*)")
@@ -52,12 +53,12 @@ def convert(text: str) -> tuple[str, str] | None:
             start = int(ordered.group(1)) if ordered else 1
             tag = "ol" if ordered else "ul"
             opening = f'<ol start="{start}">' if ordered and start != 1 else f"<{tag}>"
-            html.append(opening + "\n" + "\n".join(f"<li>{h}</li>" for h, _ in items) + f"\n</{tag}>")
+            html.append(opening + "\n" + "\n".join([f"<li>{h}</li>" for h, _ in items]) + f"\n</{tag}>")
             plain.append("\n".join(
                 (f"{start + n}. " if ordered else "• ") + " ".join(p.split()) for n, (_, p) in enumerate(items)))
             previous_list = True
             continue
-        if any(_BLOCK_START.match(line) for line in lines):
+        if _ANY_BLOCK_START.search(block):
             return None
         inline = _inline(block)
         if inline is None:
@@ -65,7 +66,9 @@ def convert(text: str) -> tuple[str, str] | None:
         html.append(f"<p>{inline[0]}</p>")
         plain.append(" ".join(inline[1].split()))
         previous_list = False
-    return "\n".join(html), "\n\n".join(p for p in plain if p)
+    # Every piece of text is escaped the same, and the tags written here have no "&": the
+    # HTML is escaped once, whole.
+    return "\n".join(html).replace("&", "&amp;"), "\n\n".join([p for p in plain if p])
 
 
 def _refused(text: str) -> bool:
@@ -96,18 +99,20 @@ def _list(lines: list[str], item: re.Pattern[str]) -> list[tuple[str, str]] | No
 def _inline(text: str) -> tuple[str, str] | None:
     """The HTML and plain text of a paragraph's or an item's text: links, strong and
     emphasis, none nested; any other ``*``, ``[`` or ``]`` declines."""
+    m = _SPECIAL.search(text)
+    if m is None:
+        return text, text  # (most items and many paragraphs)
     html: list[str] = []
     plain: list[str] = []
     pos = 0
     while True:
-        m = _SPECIAL.search(text, pos)
         if m is None:
             tail = text[pos:]
-            html.append(_escape(tail))
+            html.append(tail)
             plain.append(tail)
             return "".join(html), "".join(plain)
         before = text[pos:m.start()]
-        html.append(_escape(before))
+        html.append(before)
         plain.append(before)
         at = m.start()
         if text[at] == "[":
@@ -115,7 +120,7 @@ def _inline(text: str) -> tuple[str, str] | None:
             if link is None:
                 return None
             label, href = link.groups()
-            html.append(f'<a href="{_escape(href)}">{_escape(label)}</a>')
+            html.append(f'<a href="{href}">{label}</a>')
             shown = " ".join(label.split())
             plain.append(label if shown == href else f"{label} ({href})")
             pos = link.end()
@@ -124,12 +129,9 @@ def _inline(text: str) -> tuple[str, str] | None:
             if span is None:
                 return None
             tag = "strong" if text.startswith("**", at) else "em"
-            html.append(f"<{tag}>{_escape(span.group(1))}</{tag}>")
+            html.append(f"<{tag}>{span.group(1)}</{tag}>")
             plain.append(span.group(1))
             pos = span.end()
         else:
             return None  # a "]" outside a link
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;")
+        m = _SPECIAL.search(text, pos)

@@ -31,6 +31,10 @@ class WallTime(Enum):
 def localize(naive: datetime, tz: ZoneInfo) -> tuple[datetime, WallTime]:
     """Attach ``tz`` to a wall time; an ambiguous time means the earlier one (fold=0)."""
     aware = naive.replace(tzinfo=tz, fold=0)
+    # A wall time that comes once has one offset whichever fold is asked for; one the clocks
+    # skip or pass twice has two (PEP 495), and which of those it is takes more work.
+    if aware.utcoffset() == naive.replace(tzinfo=tz, fold=1).utcoffset():
+        return aware, WallTime.OK
     back = aware.astimezone(timezone.utc).astimezone(tz)
     if back.replace(tzinfo=None) != naive:
         return aware, WallTime.NONEXISTENT

@@ -436,3 +436,31 @@ def test_one_broken_campaign_does_not_hide_another(make_root: Callable[..., Path
     ]
     assert sorted(project.broken) == ["a", "b"]
     assert list(project.campaigns) == ["c"]
+
+
+def test_wall_times_are_told_apart_as_a_round_trip_through_utc_tells_them() -> None:
+    """localize answers most wall times from their two folds' offsets alone; a time the
+    clocks skip must still be one whose round trip through UTC changes it, and one they
+    pass twice one whose offsets differ, in zones that move by an hour, half an hour or a day."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from samverkan.timeutil import WallTime, localize
+
+    seen = set()
+    for zone in ("Europe/Stockholm", "Australia/Lord_Howe", "Pacific/Apia"):
+        tz = ZoneInfo(zone)
+        t, end = datetime(2011, 1, 1), datetime(2012, 1, 1)
+        while t < end:
+            aware, status = localize(t, tz)
+            assert aware == t.replace(tzinfo=tz, fold=0) and aware.fold == 0
+            if aware.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != t:
+                expected = WallTime.NONEXISTENT
+            elif aware.utcoffset() != t.replace(tzinfo=tz, fold=1).utcoffset():
+                expected = WallTime.AMBIGUOUS
+            else:
+                expected = WallTime.OK
+            assert status is expected, (zone, t)
+            seen.add(status)
+            t += timedelta(minutes=30)
+    assert seen == set(WallTime)
