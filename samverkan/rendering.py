@@ -389,7 +389,7 @@ _DICT_ATTRS = frozenset(dir(dict))
 def _sandbox_class() -> type:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from .snippetcache import memoize
+    from .snippetcache import memoize, remember_reading
 
     class Sandbox(ImmutableSandboxedEnvironment):
         """The immutable sandbox, with a fast path for our own plain-data views: their
@@ -406,6 +406,12 @@ def _sandbox_class() -> type:
             if type(obj) is MessageView and attribute in MessageView.FIELDS:
                 return getattr(obj, attribute)
             return super().getattr(obj, attribute)
+
+        def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
+            ast = super()._parse(source, name, filename)
+            if name is not None:
+                remember_reading(self, name, ast)
+            return ast
 
         def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
             # Every template is fetched here, the ones included by others too: each is

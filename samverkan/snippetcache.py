@@ -95,8 +95,6 @@ class _Reading:
 
 
 def _reading(env: Any, name: str) -> _Reading | None:
-    from jinja2 import meta, nodes
-
     readings = env.__dict__.setdefault("_samverkan_readings", {})
     if name not in readings:
         try:
@@ -105,16 +103,29 @@ def _reading(env: Any, name: str) -> _Reading | None:
         except Exception:
             readings[name] = None  # rendering reports it
         else:
-            names = frozenset(meta.find_undeclared_variables(ast))
-            readings[name] = _Reading(
-                names=names,
-                refs=tuple(meta.find_referenced_templates(ast)),
-                deterministic=not (names & _NONDETERMINISTIC_NAMES)
-                and not any(f.name in _NONDETERMINISTIC_FILTERS for f in ast.find_all(nodes.Filter)),
-                only_writes=not any(True for _ in ast.find_all(
-                    (nodes.Macro, nodes.Block, nodes.Extends, nodes.Assign, nodes.AssignBlock))),
-            )
+            readings[name] = read(ast)
     return readings[name]  # type: ignore[no-any-return]
+
+
+def remember_reading(env: Any, name: str, ast: Any) -> None:
+    """Keep what ``ast``, just parsed to compile template ``name``, says: read now, before
+    compiling changes it, it spares parsing the template a second time."""
+    env.__dict__.setdefault("_samverkan_readings", {}).setdefault(name, read(ast))
+
+
+def read(ast: Any) -> _Reading:
+    """What a template's syntax tree says (see _Reading)."""
+    from jinja2 import meta, nodes
+
+    names = frozenset(meta.find_undeclared_variables(ast))
+    return _Reading(
+        names=names,
+        refs=tuple(meta.find_referenced_templates(ast)),
+        deterministic=not (names & _NONDETERMINISTIC_NAMES)
+        and not any(f.name in _NONDETERMINISTIC_FILTERS for f in ast.find_all(nodes.Filter)),
+        only_writes=not any(True for _ in ast.find_all(
+            (nodes.Macro, nodes.Block, nodes.Extends, nodes.Assign, nodes.AssignBlock))),
+    )
 
 
 def referenced_templates(env: Any, name: str) -> tuple[str, ...]:

@@ -183,3 +183,22 @@ def test_a_shared_list_replays_as_a_list_of_its_items_and_is_frozen_once(env, mo
     assert shared.frozen is frozen  # worked out once
     assert t.render(who=snippetcache.SharedList([2]), when=None) == "[[2] None]"
     assert made  # other items: rendered
+
+
+def test_a_template_is_parsed_once_to_compile_it_and_to_know_what_it_reads(make_root, monkeypatch) -> None:
+    env = environment(load_project(full_root(make_root, templates=TEMPLATES)))
+    parsed: list[str | None] = []
+    real = jinja2.Environment._parse
+
+    def counting(self, source, name, filename):
+        parsed.append(name)
+        return real(self, source, name, filename)
+
+    monkeypatch.setattr(jinja2.Environment, "_parse", counting)
+    t = env.get_template("t.txt.j2")
+    # t itself once; the snippet it includes is read to know what t reads (not compiled yet)
+    assert sorted(parsed) == ["snippets/who.txt.j2", "t.txt.j2"]
+    assert t.render(who="Kim", when=None) == "[Kim None]"
+    assert t.render(who="Pat", when=None) == "[Pat None]"
+    assert parsed.count("t.txt.j2") == 1 and parsed.count("snippets/who.txt.j2") == 2  # (compiled when first included)
+    assert snippetcache.template_names(env, "t.txt.j2") == {"who", "when"}
