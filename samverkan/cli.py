@@ -3,11 +3,12 @@ each command, so ``samverkan --help`` and ``validate`` stay quick."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -122,6 +123,27 @@ def _exit_keeping(code: Any) -> None:
 @common
 def validate(ctx: Context, strict: bool, fmt: str) -> int:
     """Check config.yaml, every campaign and every rendered message."""
+    with _collector_paused():
+        return _validate(ctx, strict, fmt)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic collector paused for a command that ends when its work does: it would
+    scan the libraries being imported and the plan being loaded again and again, and a
+    plan and its checks make no reference cycles (see loading.gc_paused)."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _validate(ctx: Context, strict: bool, fmt: str) -> int:
     from .validation import validate as run
 
     from .approvals import awaiting, summary_line

@@ -433,6 +433,20 @@ def _sandbox_class() -> type:
     return Sandbox
 
 
+def _by_name(autoescape: Any) -> Any:
+    """``autoescape`` (a function of a template's name) answered once per name: every
+    rendering asks it."""
+    answers: dict[str | None, bool] = {}
+
+    def answer(name: str | None) -> bool:
+        found = answers.get(name)
+        if found is None:
+            found = answers[name] = autoescape(name)
+        return found
+
+    return answer
+
+
 @functools.lru_cache(maxsize=8)
 def _build_environment(
     plan_dir: str, locale: str, timezone: str, fingerprint: tuple[Any, ...]
@@ -451,7 +465,7 @@ def _build_environment(
     env: jinja2.Environment = _sandbox_class()(
         loader=loader,
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=False, default=False),
+        autoescape=_by_name(jinja2.select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=False, default=False)),
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
@@ -567,8 +581,11 @@ class _State:
         (which must hold the environment's globals) instead of copying it and them for
         each part of each message."""
         template = self.template(name)
+        env = self.env
         try:
-            return self.env.concat(template.root_render_func(template.new_context(ctx, shared=True)))  # type: ignore[no-any-return]
+            # (what template.new_context(ctx, shared=True) makes, without its two calls)
+            context = env.context_class(env, ctx, template.name, template.blocks, globals=template.globals)
+            return env.concat(template.root_render_func(context))  # type: ignore[no-any-return]
         except Exception:
             self.env.handle_exception()  # the traceback at the template's lines, as render() does
             raise  # (handle_exception always raises)

@@ -235,3 +235,27 @@ def test_validate_does_not_import_publishing_libraries(make_root: Callable[..., 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
     assert out.stdout == "[]\n"
+
+
+def test_validate_pauses_the_collector_while_it_runs_and_restores_it(make_root: Callable[..., Path], monkeypatch) -> None:
+    """A validate run has the cyclic collector paused (it would rescan the libraries and
+    the plan again and again), and leaves it as it was, in a process that goes on."""
+    import gc
+
+    from samverkan import validation
+
+    seen: list[bool] = []
+    real = validation.validate
+    monkeypatch.setattr(validation, "validate", lambda *a, **k: (seen.append(gc.isenabled()), real(*a, **k))[1])
+    root = make_root(config=CORPUS_CONFIG, campaigns={"d-ok": CORPUS_CAMPAIGN})
+    assert gc.isenabled()
+    result = run("validate", "--root", str(root))
+    assert result.exit_code == 0, result.output
+    assert seen == [False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run("validate", "--root", str(root))
+        assert not gc.isenabled()  # (as it was)
+    finally:
+        gc.enable()
