@@ -300,7 +300,7 @@ class _Checker:
         # Every rendering error (the environment's own too: an unknown locale) ends here, so
         # each is reported once, however many messages meet it.
         when = message.times[0][0]
-        res = None
+        res = view = None
         for channel in message.channels:
             settings = self.project.channel_settings.get(channel)
             if settings is None:
@@ -308,7 +308,7 @@ class _Checker:
             if res is None or message.model.overrides:  # (without overrides, the same on every channel)
                 res = resolve(message, channel, settings.publisher)
             try:
-                parts, view = render_parts(self.project, campaign, message, channel, message.due(when, channel), res)
+                parts, view = render_parts(self.project, campaign, message, channel, message.due(when, channel), res, view)
             except RenderError as exc:
                 self.render_error(exc)
                 continue

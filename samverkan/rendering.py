@@ -879,18 +879,19 @@ def render_loaded(
 
 def render_parts(
     project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str, at: datetime,
-    resolved: Resolved | None = None,
+    resolved: Resolved | None = None, seen: MessageView | None = None,
 ) -> tuple[dict[str, str], MessageView]:
     """What :func:`render_loaded` renders, alone: the parts' texts, and the message as the
     templates saw it (``title``, ``body_text``). For checks, which need no more of a
-    RenderedMessage."""
-    _, _, parts, view = _render_parts(_state(project), project, campaign, message, channel, at, resolved)
+    RenderedMessage. ``seen``: the view of this message on a channel rendered before,
+    used again (with its Markdown converted) if the message is the same on this one."""
+    _, _, parts, view = _render_parts(_state(project), project, campaign, message, channel, at, resolved, seen)
     return parts, view
 
 
 def _render_parts(
     state: _State, project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str,
-    at: datetime, resolved: Resolved | None,
+    at: datetime, resolved: Resolved | None, seen: MessageView | None = None,
 ) -> tuple[str, Resolved, dict[str, str], MessageView]:
     """The channel's publisher, the message's fields for it, the rendered parts and the view."""
     settings = project.channel_settings.get(channel)
@@ -906,11 +907,15 @@ def _render_parts(
         raise RenderError(campaign.file, *campaign.where(*res.sources["template"]), str(exc)) from None
 
     m = message.model
-    image = None
-    if m.image is not None:
-        image = {"path": m.image.path, "alt": m.image.alt, "cid": IMAGE_CID, "src": f"cid:{IMAGE_CID}"}
-    embargo = message.embargo if message.embargo is not None and message.embargo > at else None
-    view = MessageView(m.key, res.title, res.body, m.link, image, embargo, at, res.vars)
+    if seen is not None and seen.at == at and seen.key == m.key and seen.title is res.title \
+            and seen.body is res.body and seen.vars is res.vars:
+        view = seen
+    else:
+        image = None
+        if m.image is not None:
+            image = {"path": m.image.path, "alt": m.image.alt, "cid": IMAGE_CID, "src": f"cid:{IMAGE_CID}"}
+        embargo = message.embargo if message.embargo is not None and message.embargo > at else None
+        view = MessageView(m.key, res.title, res.body, m.link, image, embargo, at, res.vars)
     cview, extras = state.campaign_view(campaign)
     ctx = dict(state.env.globals)  # (range, dict, ...: shared by the parts, see _State.render)
     if res.vars:

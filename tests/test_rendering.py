@@ -196,6 +196,38 @@ def test_messages_that_see_the_same_events_to_come_share_one_list_of_them(make_r
 # --- overrides and plan templates ----------------------------------------------------------
 
 
+def test_a_message_the_same_on_two_channels_is_seen_through_one_view(make_root) -> None:
+    """Checks render a message's channels one after the other, and give each the view of
+    the one before: it is used again only while the message is the same (its time, title,
+    body and vars), so each channel's text is what rendering it alone gives."""
+    from samverkan.rendering import render_parts, resolve
+
+    campaign = FULL_CAMPAIGN.replace("    title: Nu börjar skolan\n", "    title: Nu börjar skolan\n    embargo: 2018-08-13 10:00\n")
+    project = load_project(full_root(make_root, {"skolstart": campaign}))
+    assert not project.problems.errors, project.problems.errors
+    c = project.campaigns["skolstart"]
+    m = c.message("start")
+    when = m.times[0][0]
+    res = resolve(m, "press", "mailer")
+    parts, press_view = render_parts(project, c, m, "press", m.due(when, "press"), res)
+    assert parts == render_message(project, "skolstart", "start", "press").parts
+    # the website waits for the embargo: another time, another view
+    web_parts, web_view = render_parts(project, c, m, "webb", m.due(when, "webb"), resolve(m, "webb", "rss"), press_view)
+    assert web_view is not press_view and web_view.at == m.embargo
+    assert web_parts == render_message(project, "skolstart", "start", "webb").parts
+    # the two Facebook pages at the same time, with the same fields: one view
+    fb = resolve(m, "fb-kommunen", "facebook")
+    _, first = render_parts(project, c, m, "fb-kommunen", m.due(when, "fb-kommunen"), fb)
+    other_parts, again = render_parts(project, c, m, "fb-polisen", m.due(when, "fb-polisen"), fb, first)
+    assert again is first
+    assert other_parts == render_message(project, "skolstart", "start", "fb-polisen").parts
+    # another body (an override) at the same time: a view of its own
+    changed = resolve(m, "fb-kommunen", "facebook")
+    changed.body = "En annan text."
+    _, own = render_parts(project, c, m, "fb-kommunen", m.due(when, "fb-kommunen"), changed, first)
+    assert own is not first and own.body == "En annan text."
+
+
 def test_overrides_by_publisher_then_channel_and_vars(make_root) -> None:
     campaign = with_message_keys("""
         vars: {hashtags: [skolstart, trafik], lokal: Hultsby}
