@@ -173,13 +173,13 @@ def _read(path: Path, rel: str, problems: Problems) -> yamlpos.Located | None:
         )
         return None
     try:
-        located = yamlpos.load(text)
+        located = yamlpos.load(text, positions=False)  # (read when a problem needs them)
     except yamlpos.YamlSyntaxError as exc:
         problems.error(rel, exc.line, exc.col, exc.message)
         return None
     for path_, (line, col), (first_line, _) in located.duplicates:
         problems.error(rel, line, col, f"duplicate key '{path_[-1]}' (first given on line {first_line}); keep one")
-    if not located.values:  # no YAML node at all: empty, or only comments
+    if located.empty:
         what = (
             "config.yaml is empty; it needs at least agreement: (see the sample config.yaml)"
             if rel == CONFIG_FILE
@@ -288,6 +288,7 @@ def _aliased(located: yamlpos.Located, renamed: dict[yamlpos.Path, yamlpos.Path]
     ``channels:``) are found under that other key too, for the checks of the mended data."""
     if not renamed:
         return located
+    located.read_positions()
     values, keys = dict(located.values), dict(located.keys)
     for table in (values, keys):
         for path, pos in list(table.items()):
@@ -376,11 +377,13 @@ def _zone_names() -> set[str]:
 
 
 def _when(
-    naive: datetime, tz: ZoneInfo, rel: str, pos: tuple[int, int], what: str, problems: Problems
+    naive: datetime, tz: ZoneInfo, rel: str, pos: Callable[[], tuple[int, int]], what: str, problems: Problems
 ) -> datetime:
+    """``naive`` in ``tz``; a problem at ``pos()`` (asked for only then) if it does not
+    exist there or comes twice."""
     aware, status = localize(naive, tz)
     if status is not WallTime.OK:
-        _wall_time_problem(status, naive, tz, rel, pos, what, problems)
+        _wall_time_problem(status, naive, tz, rel, pos(), what, problems)
     return aware
 
 
@@ -541,8 +544,8 @@ def _check_campaign(
 
     events = []
     for i, ev in parts.events:
-        start = _when(ev.start, tz, rel, at("events", i, "start"), "start", problems)
-        end = _when(ev.end, tz, rel, at("events", i, "end"), "end", problems) if ev.end else None
+        start = _when(ev.start, tz, rel, lambda: at("events", i, "start"), "start", problems)
+        end = _when(ev.end, tz, rel, lambda: at("events", i, "end"), "end", problems) if ev.end else None
         if period is not None and not period.contains(ev.start.date()):
             problems.warning(rel, *at("events", i, "start"), f"start: the event on {ev.start:%Y-%m-%d} is outside the campaign's period {period.start} – {period.end}")
         events.append(LoadedEvent(i, ev.title, start, end, ev.location, ev.description))
@@ -587,7 +590,7 @@ def _check_campaign(
             times.append((aware, suffix))
         embargo = None
         if msg.embargo is not None:
-            embargo = _when(msg.embargo, tz, rel, at("messages", i, "embargo"), "embargo", problems)
+            embargo = _when(msg.embargo, tz, rel, lambda: at("messages", i, "embargo"), "embargo", problems)
             if msg.embargo < msg.at:
                 problems.warning(rel, *at("messages", i, "embargo"), "embargo: the embargo ends before the message is sent, so it has no effect")
             if msg.repeat is not None:

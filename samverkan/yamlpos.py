@@ -62,15 +62,28 @@ _SEXAGESIMAL = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 @dataclass
 class Located:
-    """A loaded document with the position of every value and mapping key (1-based)."""
+    """A loaded document with the position of every value and mapping key (1-based).
+
+    Loaded with ``positions=False``, the positions are read from ``source`` when first
+    asked for: most files have no problem to point at."""
 
     data: Any
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     duplicates: list[tuple[Path, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    empty: bool = False  # no YAML node at all: an empty file, or only comments
+    source: str | None = field(default=None, repr=False, compare=False)  # (positions not read yet)
+
+    def read_positions(self) -> None:
+        """Fill ``values`` and ``keys`` now, if they were left to be read."""
+        if self.source is not None:
+            full = load(self.source)
+            self.values, self.keys, self.source = full.values, full.keys, None
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The position of ``path``, or of its nearest ancestor that has one."""
+        if self.source is not None:
+            self.read_positions()
         table = self.keys if key else self.values
         if path in table:
             return table[path]
@@ -88,8 +101,11 @@ class YamlSyntaxError(Exception):
         super().__init__(f"{line}:{col}: {message}")
 
 
-def load(text: str) -> Located:
-    """Parse one YAML document; raise :class:`YamlSyntaxError` with a position."""
+def load(text: str, *, positions: bool = True) -> Located:
+    """Parse one YAML document; raise :class:`YamlSyntaxError` with a position. Without
+    ``positions``, they are read again from ``text`` when first asked for (a fifth of
+    the time to load a file goes to noting them); a document with a duplicate key has
+    them at once, for the report."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -99,8 +115,15 @@ def load(text: str) -> Located:
         loader.dispose()
     out = Located(data=None)
     if node is None:
-        out.data = {}
+        out.data, out.empty = {}, True
         return out
+    if not positions:
+        try:
+            out.data = _data(node, loader)
+            out.source = text
+            return out
+        except _Duplicate:
+            pass
     out.data = _build(node, (), out, loader)
     return out
 
@@ -166,15 +189,45 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return (m.line + 1, m.column + 1)
 
 
+class _Duplicate(Exception):
+    pass
+
+
+def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
+    if node.tag in _KEEP_AS_TEXT or (node.tag in _SEXAGESIMAL and ":" in node.value):
+        return node.value
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        return node.value
+
+
+def _data(node: yaml.Node, loader: Any) -> Any:
+    """What :func:`_build` builds, without noting positions; _Duplicate at a duplicate key."""
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, loader)
+    if isinstance(node, yaml.SequenceNode):
+        return [_data(item, loader) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key_node.tag != _STR and isinstance(key_node, yaml.ScalarNode):
+                try:
+                    key = loader.construct_object(key_node)
+                except yaml.YAMLError:
+                    pass
+            if key in result:
+                raise _Duplicate
+            result[key] = _data(value_node, loader)
+        return result
+    return None  # pragma: no cover
+
+
 def _build(node: yaml.Node, path: Path, out: Located, loader: Any) -> Any:
     out.values[path] = _pos(node)
     if isinstance(node, yaml.ScalarNode):
-        if node.tag in _KEEP_AS_TEXT or (node.tag in _SEXAGESIMAL and ":" in node.value):
-            return node.value
-        try:
-            return loader.construct_object(node, deep=True)
-        except yaml.YAMLError:
-            return node.value
+        return _scalar(node, loader)
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), out, loader) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
