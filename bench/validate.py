@@ -5,7 +5,8 @@ weekly repeat; each message with a title and body of its own, as in a real plan)
 config.yaml in a temporary folder, then prints:
 
 - a bare ``yaml.load(..., Loader=yaml.CSafeLoader)`` of the same files: the floor;
-- ``samverkan.loading.load_project`` (YAML with positions, models, references, times);
+- ``samverkan.loading.load_project`` (YAML, models, references, times; the positions of
+  values are read only where a problem is reported);
 - ``samverkan.validation.validate`` in-process (adds the agreement and content checks);
 - ``samverkan validate`` as a subprocess (adds interpreter start and imports), next to
   the bare load as a subprocess of its own (``python -c``: interpreter, ``import yaml``,

@@ -493,7 +493,10 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
 
     prepare(project)
     spans = chunks(len(files), workers + 1)
-    tasks = Tasks(len(spans))
+    try:
+        tasks: Tasks | None = Tasks(len(spans))
+    except OSError:  # no pipe to be had (a limit): no workers, the parent takes every chunk
+        tasks = None
     children: list[Worker] = []
     shares: dict[int, PlanShare] = {}
     results: dict[str, _Result] = {}
@@ -504,17 +507,17 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
         results.update(_check_share(checker, share))
 
     def receive(child: Worker, wait: bool) -> None:
-        # What a worker loaded is kept past the collector as load_project keeps a plan
-        # (the garbage of the checks before is collected first, not kept).
+        # What a worker loaded is kept past the collector as load_project keeps a plan.
         with gc_paused(keep=True):
             for i, share, found in child.parts(wait):
                 shares[i] = share
                 results.update(found)
 
     try:
-        for _ in range(workers):
-            children.append(Worker(functools.partial(_load_and_check_chunks, project, files, spans, tasks), streaming=True))
-        while (i := tasks.take()) is not None:
+        if tasks is not None:
+            for _ in range(workers):
+                children.append(Worker(functools.partial(_load_and_check_chunks, project, files, spans, tasks), streaming=True))
+        for i in iter(tasks.take, None) if tasks is not None else range(len(spans)):
             do(i)
             for child in children:
                 receive(child, wait=False)
@@ -528,7 +531,8 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
         project.problems.extend(misnamed_campaign_files(root))
         return project, checker.merged(results)
     finally:
-        tasks.close()
+        if tasks is not None:
+            tasks.close()
         for child in children:
             child.stop()
 

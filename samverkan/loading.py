@@ -92,7 +92,7 @@ class Project:
 
     root: Path
     config: Config | None
-    config_located: yamlpos.Located | None
+    config_located: yamlpos.Located | None = field(compare=False)  # (as LoadedCampaign.located)
     campaigns: dict[str, LoadedCampaign]
     broken: dict[str, str]  # campaign key -> file, for files that did not validate
     problems: Problems
@@ -671,7 +671,9 @@ def gc_paused(keep: bool = False) -> Iterator[None]:
     collector's sight for good (``gc.freeze``): otherwise its first pass after the pause
     scans the whole plan at once, and every full pass again. A plan holds no reference
     cycles (tests/test_review_loading.py), so reference counting still frees it as soon as
-    it is dropped; garbage from before is collected first, so that none of it is kept."""
+    it is dropped; garbage from before is collected first, so that none of it is kept.
+    Inside a pause of the caller's (samverkan validate pauses the collector for its whole
+    run) nothing is collected and nothing is put out of sight."""
     was_enabled = gc.isenabled()
     if keep and was_enabled:
         gc.collect()
@@ -679,7 +681,7 @@ def gc_paused(keep: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        if keep:
+        if keep and was_enabled:
             gc.freeze()
         if was_enabled:
             gc.enable()

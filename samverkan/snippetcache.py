@@ -53,13 +53,19 @@ class SharedList(list):  # type: ignore[type-arg]
     """A list that many renderings are given as it is (a campaign's press contacts, its
     events still to come): its stand-in (see _freeze) is worked out once, on the list
     itself. It must not change once made; templates cannot change it (the sandbox is
-    immutable)."""
+    immutable). To a template it is a list: the same name in error messages, and its
+    one attribute of its own is private (the sandbox refuses it)."""
 
-    __slots__ = ("frozen",)
+    __slots__ = ("_frozen",)
 
     def __init__(self, items: Any = ()) -> None:
         super().__init__(items)
-        self.frozen: Any = None
+        self._frozen: Any = None
+
+
+# What templates and their error messages call it ("list object has no element 0").
+SharedList.__name__ = SharedList.__qualname__ = "list"
+SharedList.__module__ = "builtins"
 
 
 def _freeze(value: Any) -> Any:
@@ -68,9 +74,9 @@ def _freeze(value: Any) -> Any:
     if kind is str:
         return value
     if kind is SharedList:
-        if value.frozen is None:
-            value.frozen = (list, tuple([v if type(v) is str else _freeze(v) for v in value]))
-        return value.frozen  # (what a plain list of the same items stands for)
+        if value._frozen is None:
+            value._frozen = (list, tuple([v if type(v) is str else _freeze(v) for v in value]))
+        return value._frozen  # (what a plain list of the same items stands for)
     # A plain string stands for itself (as above) without a call: most values are.
     if kind is dict:
         return (dict, tuple([(k, v if type(v) is str else _freeze(v)) for k, v in value.items()]))

@@ -1,8 +1,8 @@
 """Forked worker processes, for the shares of a task that is pure CPU (Linux only: a
 fork shares the loaded plan with the worker at no cost).
 
-A plain fork rather than a pool: there is one task per worker, and a pool's threads and
-shutdown cost more than they save. A worker's result goes back pickled through an
+A plain fork rather than a pool: a worker lives for one piece of work (which may take
+tasks from :class:`Tasks`), and a pool's threads and shutdown cost more than they save. A worker's result goes back pickled through an
 anonymous memory file, not a pipe: a pipe holds 64 KiB, so a worker with more to send
 would wait for the parent to read, and the parent is busy with its own share. A streaming
 worker sends its result in parts, each told of through a pipe once it is in the file, so
@@ -56,20 +56,26 @@ class Worker:
         """``work()``'s result is the worker's; ``streaming``, ``work(send)`` sends its result
         in parts instead, which the parent takes with :meth:`parts`."""
         _reap_ended()
-        self.file = _anonymous_file()
         self.complete = False  # (streaming) whether the worker sent all it had to
         self.pipe: int | None = None
         self.pending = b""  # (streaming) what was read of a record not read whole yet
-        read_end, write_end = os.pipe() if streaming else (None, None)
+        self.pid: int | None = None
+        self.file: IO[bytes] | None = None
+        read_end = write_end = None
         try:
-            self.pid: int | None = os.fork()
-        except OSError:  # no process to be had (a limit, memory): the caller does the work
+            self.file = _anonymous_file()
+            if streaming:
+                read_end, write_end = os.pipe()
+            self.pid = os.fork()
+        except OSError:  # no file, pipe or process to be had (a limit, memory): the caller does the work
             self.pid = None
-            self.file.close()
+            if self.file is not None:
+                self.file.close()
             for fd in (read_end, write_end):
                 if fd is not None:
                     os.close(fd)
             return
+        assert self.file is not None
         if self.pid == 0:  # the worker: never returns, never runs the parent's exit handlers
             code = 1
             try:
@@ -101,18 +107,12 @@ class Worker:
         call again for more."""
         if self.pid is None or self.pipe is None:
             return
+        assert self.file is not None  # (a started worker has its file)
         fd = self.file.fileno()
         os.set_blocking(self.pipe, wait)
         try:
             while True:
-                try:
-                    chunk = os.read(self.pipe, 4096)
-                except BlockingIOError:
-                    return  # (not waiting) nothing more yet
-                if not chunk:
-                    break
-                self.pending += chunk
-                while len(self.pending) >= _RECORD.size:
+                while len(self.pending) >= _RECORD.size:  # (records read by an earlier call first)
                     offset, length = _RECORD.unpack_from(self.pending)
                     self.pending = self.pending[_RECORD.size:]
                     if offset == _DONE:
@@ -121,10 +121,23 @@ class Worker:
                         self._reap_later()
                         return
                     data = os.pread(fd, length, offset)  # (the worker still writes at the file's offset)
-                    if len(data) != length:
+                    try:
+                        if len(data) != length:
+                            raise ValueError("a part shorter than its record")
+                        part = pickle.loads(data)
+                    except Exception:  # a part that does not read: as if the worker had failed
                         self._close_pipe()
                         return
-                    yield pickle.loads(data)
+                    yield part
+                try:
+                    chunk = os.read(self.pipe, 4096)
+                except BlockingIOError:
+                    return  # (not waiting) nothing more yet
+                if not chunk:
+                    break
+                self.pending += chunk
+        except GeneratorExit:  # the caller stopped reading: the rest stays for a next call
+            raise
         except BaseException:
             self._close_pipe()
             raise
@@ -150,6 +163,7 @@ class Worker:
         call)."""
         if self.pid is None:
             return None
+        assert self.file is not None  # (a started worker has its file)
         status = self._reap()
         try:
             if status is None or os.waitstatus_to_exitcode(status) != 0:
@@ -163,10 +177,12 @@ class Worker:
 
     def stop(self) -> None:
         """End the worker now if it is still running (the parent gave up: its result would
-        go unread), and reap it."""
-        if self.pid is None:  # never started, reaped, or done (see parts)
+        go unread), and reap it; one that said it is done is left to end by itself (see
+        :meth:`parts`)."""
+        if self.pid is None:  # never started, reaped, or done
             self._close_pipe()
-            self.file.close()
+            if self.file is not None:
+                self.file.close()
             return
         try:
             ended = os.waitpid(self.pid, os.WNOHANG)[0] != 0
@@ -178,7 +194,8 @@ class Worker:
             os.kill(self.pid, signal.SIGKILL)
             self._reap()
         self._close_pipe()
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
     def _reap(self) -> int | None:
         """Wait for the worker to end; its wait status (None if it was reaped elsewhere).
@@ -208,11 +225,20 @@ class Tasks:
     parent and the workers it forks after making this): a pipe holds them, and each read
     of a number's bytes takes it whole."""
 
+    MAX = 1024  # written at once, the numbers must fit in a pipe of one page (4 KiB)
+
     def __init__(self, n: int):
+        """OSError if no pipe is to be had."""
+        if n > self.MAX:
+            raise ValueError(f"at most {self.MAX} tasks")
         read_end, write_end = os.pipe()
         try:
-            # (under the 64 KiB a pipe holds: ``n`` is a few dozen)
-            os.write(write_end, b"".join(_TASK.pack(i) for i in range(n)))
+            data = b"".join(_TASK.pack(i) for i in range(n))
+            if os.write(write_end, data) != len(data):
+                raise OSError("the pipe took only part of the tasks")
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         self.fd: int | None = read_end

@@ -68,8 +68,9 @@ class Located:
     asked for: most files have no problem to point at."""
 
     data: Any
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # (two loads of one text are equal whether their positions were read yet or not)
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict, compare=False)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict, compare=False)
     duplicates: list[tuple[Path, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     empty: bool = False  # no YAML node at all: an empty file, or only comments
     source: str | None = field(default=None, repr=False, compare=False)  # (positions not read yet)

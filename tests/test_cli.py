@@ -249,10 +249,14 @@ def test_validate_pauses_the_collector_while_it_runs_and_restores_it(make_root: 
     monkeypatch.setattr(validation, "validate", lambda *a, **k: (seen.append(gc.isenabled()), real(*a, **k))[1])
     root = make_root(config=CORPUS_CONFIG, campaigns={"d-ok": CORPUS_CAMPAIGN})
     assert gc.isenabled()
+    frozen = gc.get_freeze_count()
     result = run("validate", "--root", str(root))
     assert result.exit_code == 0, result.output
     assert seen == [False]
     assert gc.isenabled()
+    # Nothing put out of the collector's sight without a collection first: garbage from
+    # before would be kept for good.
+    assert gc.get_freeze_count() <= frozen  # (frozen objects of earlier tests may be freed meanwhile)
     gc.disable()
     try:
         run("validate", "--root", str(root))

@@ -246,6 +246,33 @@ def alone_then_shared(monkeypatch, root, cpus: int = 3):
     return alone
 
 
+def a_worker_goes_first(monkeypatch, tmp_path) -> None:
+    """Make the parent wait, before its first chunk, until a worker has loaded one: the
+    workers then surely take part, however fast the parent is."""
+    import os
+    import time
+
+    from samverkan import contentchecks
+
+    parent, real, loaded = os.getpid(), contentchecks.load_share, tmp_path / "a-worker-loaded"
+    waited: list[bool] = []
+
+    def load_share(project, files):
+        if os.getpid() != parent:
+            share = real(project, files)
+            loaded.touch()
+            return share
+        if not waited:
+            waited.append(True)
+            deadline = time.monotonic() + 30
+            while not loaded.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return real(project, files)
+
+    monkeypatch.setattr(contentchecks, "chunks", lambda n, processes: [(i, i + 1) for i in range(n)])
+    monkeypatch.setattr(contentchecks, "load_share", load_share)
+
+
 def test_loading_and_checking_overlapped_find_exactly_what_one_process_finds(make_root, monkeypatch) -> None:
     """validate on a large plan has forked workers load and check shares of it and send
     back what they loaded: the report and the plan must be the same as one process makes
@@ -321,9 +348,9 @@ def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make
     assert sum(loaded) == 10 - sent  # the parent loaded all but what the worker sent
 
 
-def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_root, monkeypatch) -> None:
-    """The second fork fails (a process limit, say): the first worker's share comes back,
-    the parent does the other's."""
+def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_root, monkeypatch, tmp_path) -> None:
+    """The second fork fails (a process limit, say): the first worker's chunks come back,
+    the parent takes the rest."""
     import os
 
     from samverkan import workers
@@ -342,8 +369,32 @@ def test_workers_that_cannot_be_started_leave_their_shares_to_the_parent(make_ro
         return real_fork()
 
     monkeypatch.setattr(workers.os, "fork", fork)
+    a_worker_goes_first(monkeypatch, tmp_path)
     shared = run(root)
     assert len(forks) == 2
+    assert shared.problems == alone.problems
+    assert list(shared.project.campaigns) == list(alone.project.campaigns)
+    assert any(c.located is None for c in shared.project.campaigns.values())  # (the worker's travelled)
+
+
+def test_without_a_pipe_for_the_chunks_the_parent_takes_them_all(make_root, monkeypatch) -> None:
+    """No pipe to be had (a limit on open files, say): no worker is started, and the
+    report is the one process's."""
+    from samverkan import contentchecks, workers
+    from samverkan.validation import validate as run
+
+    root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(6)})
+    alone = alone_then_shared(monkeypatch, root)
+
+    def no_pipe(n: int) -> None:
+        raise OSError(24, "Too many open files")
+
+    def no_fork() -> int:
+        raise AssertionError("no worker should be started")
+
+    monkeypatch.setattr(contentchecks, "Tasks", no_pipe)
+    monkeypatch.setattr(workers.os, "fork", no_fork)
+    shared = run(root)
     assert shared.problems == alone.problems
     assert list(shared.project.campaigns) == list(alone.project.campaigns)
 
@@ -359,7 +410,7 @@ def test_a_broken_config_on_a_large_plan_is_reported_as_one_process_reports_it(m
     assert (shared.problems, shared.project.unchecked) == (alone.problems, alone.project.unchecked)
 
 
-def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(make_root, monkeypatch) -> None:
+def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(make_root, monkeypatch, tmp_path) -> None:
     """Every process meets the environment's own error; it is reported once, and the
     plan is still whole (each worker's campaigns came back)."""
 
@@ -368,7 +419,9 @@ def test_an_unknown_locale_is_one_error_whether_the_plan_is_shared_out_or_not(ma
     config = FULL_CONFIG + "locale: xx_XX\n"
     root = full_root(make_root, {f"skolstart-{i}": with_message_keys("") for i in range(5)}, config=config)
     alone = alone_then_shared(monkeypatch, root)
+    a_worker_goes_first(monkeypatch, tmp_path)
     overlapped = run(root)
+    assert any(c.located is None for c in overlapped.project.campaigns.values())  # (a worker's travelled)
     assert [str(p) for p in alone.problems if p.severity == "error"] == [
         "config.yaml:42:9: error: locale: unknown locale 'xx_XX'; write e.g. sv"
     ]

@@ -265,6 +265,14 @@ CASES = [
         f"{C}:8:12: error: start: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN),
             "start: 2018-08-22 18:00\n    end: 2018-08-22 19:30", "start: 2018-03-25 02:30\n    end: 2018-03-25 04:00")),
+    Case("dst-nonexistent-event-end", [
+        f"{C}:9:10: error: end: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+    ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN),
+            "start: 2018-08-22 18:00\n    end: 2018-08-22 19:30", "start: 2018-03-25 01:30\n    end: 2018-03-25 02:30")),
+    Case("dst-nonexistent-embargo", [
+        f"{C}:17:14: error: embargo: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+    ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN), "at: 2018-08-13 07:30", "at: 2018-03-24 09:00")
+       + "    embargo: 2018-03-25 02:30\n"),
     # --- repeats ------------------------------------------------------------------------
     Case("repeat-bad-every", [
         f"{C}:17:21: error: every: '12h' is not a repeat interval; write whole days or weeks, e.g. 7d or 2w",

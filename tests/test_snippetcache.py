@@ -177,10 +177,10 @@ def test_a_shared_list_replays_as_a_list_of_its_items_and_is_frozen_once(env, mo
     monkeypatch.setattr(snippetcache, "_real", lambda context: (made.append(1), real(context))[1])
     assert t.render(who=shared, when=None) == "[[1, {'n': 'a'}] None]"
     assert made == []  # replayed: the same as the plain list of the same items
-    frozen = shared.frozen
+    frozen = shared._frozen
     assert frozen == snippetcache._freeze([1, {"n": "a"}])
     assert t.render(who=shared, when=None) == "[[1, {'n': 'a'}] None]"
-    assert shared.frozen is frozen  # worked out once
+    assert shared._frozen is frozen  # worked out once
     assert t.render(who=snippetcache.SharedList([2]), when=None) == "[[2] None]"
     assert made  # other items: rendered
 
@@ -202,3 +202,20 @@ def test_a_template_is_parsed_once_to_compile_it_and_to_know_what_it_reads(make_
     assert t.render(who="Pat", when=None) == "[Pat None]"
     assert parsed.count("t.txt.j2") == 1 and parsed.count("snippets/who.txt.j2") == 2  # (compiled when first included)
     assert snippetcache.template_names(env, "t.txt.j2") == {"who", "when"}
+
+
+def test_a_shared_list_is_a_list_to_templates_and_their_errors(env) -> None:
+    """Officers read the errors of their templates: a shared list is named a list there,
+    and it has nothing of its own a template can read."""
+    shared, plain = snippetcache.SharedList(), []
+    for template in ["{{ events[0].title }}", "{{ events.frozen }}", "{{ events.append(1) }}"]:
+        messages = []
+        for events in (shared, plain):
+            with pytest.raises(jinja2.TemplateError) as caught:
+                env.from_string(template).render(events=events)
+            messages.append(str(caught.value))
+        assert messages[0] == messages[1], template
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        env.from_string("{{ events._frozen }}").render(events=shared)
+    assert env.from_string("{{ events }} {{ events is sequence }} {{ events|tojson }}").render(events=snippetcache.SharedList([1])) \
+        == "[1] True [1]"

@@ -121,10 +121,63 @@ def test_the_parent_goes_on_when_a_worker_is_done_and_reaps_it_later(tmp_path: P
     worker.stop()  # not killed: it is done
     may_exit.touch()
     assert has_ended(pid)
+    ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    assert ended is not None and (ended.si_code, ended.si_status) == (os.CLD_EXITED, 0)  # it ended by itself
     monkeypatch.setattr(workers.os, "_exit", real_exit)
     assert Worker(lambda: 1).result() == 1  # a new worker reaps the one done before
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_record_read_in_pieces_over_calls_is_put_together(monkeypatch) -> None:
+    """Without waiting, a call may find only part of a record: the rest comes with a
+    later call, and the part is whole."""
+    worker = Worker(lambda send: send({"n": 1}), streaming=True)
+    assert has_ended(worker.pid)
+    real_read = workers.os.read
+    turns = iter(range(1000))
+
+    def trickling(fd: int, n: int) -> bytes:
+        if next(turns) % 2:  # every other read finds nothing yet
+            raise BlockingIOError
+        return real_read(fd, min(n, 5))
+
+    monkeypatch.setattr(workers.os, "read", trickling)
+    got: list[object] = []
+    calls = 0
+    while not worker.complete and calls < 100:
+        got += worker.parts(wait=False)
+        calls += 1
+    assert got == [{"n": 1}] and worker.complete
+    assert calls > 3  # (it took several calls)
+
+
+def test_without_waiting_a_worker_that_died_is_seen_to_have_failed() -> None:
+    def work(send: Callable[[object], None]) -> None:
+        send("one")
+        os._exit(3)
+
+    worker = Worker(work, streaming=True)
+    pid = worker.pid
+    assert pid is not None and has_ended(pid)
+    got: list[object] = []
+    deadline = time.monotonic() + 20
+    while worker.pipe is not None and time.monotonic() < deadline:
+        got += worker.parts(wait=False)
+    assert got == ["one"]
+    assert not worker.complete
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+def test_a_caller_that_stops_reading_finds_the_rest_on_the_next_call() -> None:
+    worker = Worker(lambda send: [send(i) for i in range(5)], streaming=True)
+    assert worker.pid is not None and has_ended(worker.pid)
+    parts = worker.parts()
+    assert next(parts) == 0
+    parts.close()  # (the records of the others may already have been read)
+    assert list(worker.parts()) == [1, 2, 3, 4]
+    assert worker.complete
 
 
 def test_tasks_are_each_taken_by_one_process() -> None:
