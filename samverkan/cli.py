@@ -139,7 +139,9 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        if was_enabled:
+        # Run by main(), the process ends next (see keep_to_exit): collecting would scan
+        # everything the run made, the whole plan, once for nothing.
+        if was_enabled and _kept is None:
             gc.enable()
 
 
