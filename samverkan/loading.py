@@ -61,8 +61,8 @@ class LoadedCampaign:
     key: str
     file: str
     model: Campaign
-    # Where each value is in the file; None in a campaign that came from another process
-    # (see travelling), read again from the file when first asked for.
+    # Where each value is in the file, read from the text when first asked for; None in a
+    # campaign that came from another process (see travelling): read again from the file.
     located: yamlpos.Located | None = field(compare=False)
     messages: list[LoadedMessage]
     events: list[LoadedEvent]

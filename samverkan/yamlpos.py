@@ -3,7 +3,8 @@
 PyYAML's composer gives nodes with marks; we build plain Python values from them and keep a
 side table from each value's path (a tuple of keys and indices) to its line and column, so a
 validation error deep in a model can still point at ``FILE:LINE:COL``. Duplicate keys, which
-PyYAML accepts silently, are reported here.
+PyYAML accepts silently, are reported here. The table can be left to be made from the text
+when a position is first asked for: most files of a plan have no problem to point at.
 """
 
 from __future__ import annotations
