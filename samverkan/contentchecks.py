@@ -29,7 +29,7 @@ from .loading import (
 )
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, MessageView, RenderError, Resolved, render_parts, resolve
-from .workers import Tasks, Worker, can_fork
+from .workers import Tasks, Worker, can_fork, usable_cpus
 
 # --- LIX -----------------------------------------------------------------------------------
 
@@ -437,13 +437,11 @@ PARALLEL_FROM = 2000
 
 def check_content(project: Project) -> list[Problem]:
     """Render every message for every channel and check what it says."""
-    import os
-
     if project.config is None:
         return []
     checker = _Checker(project)
     messages = sum(len(c.messages) for c in project.campaigns.values())
-    workers = min(os.cpu_count() or 1, 8)
+    workers = min(usable_cpus(), 8)
     # Rendering makes short-lived objects only, while the collector would rescan the whole
     # loaded plan each time (a seventh of the time on a large plan).
     with gc_paused():
@@ -479,10 +477,8 @@ def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
     several times cheaper to read than the files) a chunk at a time, and the parent reads
     them between its own chunks. The chunks are joined in the order of their files, so the
     plan is the one a single process loads."""
-    import os
-
     files = campaign_files(root)
-    workers = min((os.cpu_count() or 1) - 1, 7)
+    workers = min(usable_cpus() - 1, 7)
     overlap = len(files) >= OVERLAP_FROM and workers >= 1 and can_fork()
     project = load_project(root, campaigns=False) if overlap else None  # config.yaml alone
     if project is None or project.config is None:  # (each campaign's errors are still wanted)

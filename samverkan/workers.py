@@ -32,6 +32,14 @@ _TASK = struct.Struct("I")
 _unreaped: set[int] = set()
 
 
+def usable_cpus() -> int:
+    """The processors this process may run on: its affinity (a container's or taskset's
+    limit), not all the machine has; a worker on a processor already busy only costs."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1  # pragma: no cover
+
+
 def can_fork() -> bool:
     """Whether workers may be forked here: on Linux, from a process with no other thread
     (a fork copies only the thread that calls it, and a lock another thread held stays

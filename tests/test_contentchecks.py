@@ -200,7 +200,6 @@ def test_a_clean_plan_has_no_content_problems(make_root) -> None:
 
 def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypatch) -> None:
     """Large plans are rendered in worker processes: the findings must not change."""
-    import os
     import threading
 
     from samverkan import contentchecks
@@ -215,7 +214,7 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
     monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 10**9)
     serial = sorted(contentchecks.check_content(project))
     monkeypatch.setattr(contentchecks, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # two workers beside the parent, whatever the machine
+    monkeypatch.setattr(contentchecks, "usable_cpus", lambda: 3)  # two workers beside the parent, whatever the machine
     forked: list[int] = []
     real = contentchecks.Worker
     monkeypatch.setattr(contentchecks, "Worker", lambda work: (forked.append(1), real(work))[1])
@@ -230,7 +229,6 @@ def test_parallel_checks_find_exactly_what_serial_ones_find(make_root, monkeypat
 def alone_then_shared(monkeypatch, root, cpus: int = 3):
     """validate's report on ``root`` from one process; validate then shares large plans
     out, such as this one, among ``cpus - 1`` workers beside the parent."""
-    import os
     import threading
 
     from samverkan import contentchecks
@@ -239,7 +237,7 @@ def alone_then_shared(monkeypatch, root, cpus: int = 3):
     monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 10**9)
     alone = run(root)
     monkeypatch.setattr(contentchecks, "OVERLAP_FROM", 1)
-    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(contentchecks, "usable_cpus", lambda: cpus)
     # Workers are forked only from a process without other threads (workers.can_fork): a
     # thread an earlier test left running would make every test of sharing out pass idle.
     assert threading.active_count() == 1, threading.enumerate()

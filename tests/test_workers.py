@@ -301,3 +301,16 @@ def test_a_worker_reaped_elsewhere_gives_no_result_and_no_error() -> None:
     os.waitpid(other.pid, 0)
     other.stop()
     assert other.result() is None
+
+
+def test_the_usable_processors_are_those_of_the_affinity() -> None:
+    """Limited to one processor (taskset, a container), a worker would only compete with
+    the parent for it."""
+    import subprocess
+
+    code = ("import os\nos.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "from samverkan.workers import usable_cpus\nprint(usable_cpus(), os.cpu_count() >= 1)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert out.stdout.split() == ["1", "True"]
+    assert workers.usable_cpus() == len(os.sched_getaffinity(0))
