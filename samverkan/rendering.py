@@ -844,12 +844,11 @@ def render_message(
 
 def render_loaded(
     project: Project, campaign: LoadedCampaign, message: LoadedMessage, channel: str,
-    at: datetime, delivery_id: str, *, resolved: Resolved | None = None,
+    at: datetime, delivery_id: str,
 ) -> RenderedMessage:
-    """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`);
-    ``resolved``: its fields for the channel, if the caller has them already."""
+    """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`)."""
     state = _state(project)
-    publisher, res, parts, view = _render_parts(state, project, campaign, message, channel, at, resolved)
+    publisher, res, parts, view = _render_parts(state, project, campaign, message, channel, at, None)
     extras = state.campaign_view(campaign)[1]
     m = message.model
     image_path = None

@@ -187,20 +187,11 @@ class Worker:
         """End the worker now if it is still running (the parent gave up: its result would
         go unread), and reap it; one that said it is done is left to end by itself (see
         :meth:`parts`)."""
-        if self.pid is None:  # never started, reaped, or done
-            self._close_pipe()
-            if self.file is not None:
-                self.file.close()
-            return
-        try:
-            ended = os.waitpid(self.pid, os.WNOHANG)[0] != 0
-        except ChildProcessError:  # reaped elsewhere: the number may be another's by now
-            ended = True
-        if ended:
+        if self.pid is not None:  # (None: never started, reaped, or done)
+            if not _has_ended(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+                self._reap()
             self.pid = None
-        else:
-            os.kill(self.pid, signal.SIGKILL)
-            self._reap()
         self._close_pipe()
         if self.file is not None:
             self.file.close()
@@ -217,14 +208,18 @@ class Worker:
         return status
 
 
+def _has_ended(pid: int) -> bool:
+    """Whether worker ``pid`` has ended, reaping it if so, without waiting."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:  # reaped elsewhere: the number may be another's by now
+        return True
+
+
 def _reap_ended() -> None:
     """Wait for the workers done earlier that have exited by now."""
     for pid in list(_unreaped):
-        try:
-            ended = os.waitpid(pid, os.WNOHANG)[0] != 0
-        except ChildProcessError:  # reaped elsewhere
-            ended = True
-        if ended:
+        if _has_ended(pid):
             _unreaped.discard(pid)
 
 

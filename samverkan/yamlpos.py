@@ -204,6 +204,18 @@ def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
         return node.value
 
 
+def _key(node: yaml.Node, loader: Any) -> Any:
+    """A mapping key as the data has it: text unless tagged otherwise (a date, a number)."""
+    if not isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    if node.tag != _STR:
+        try:
+            return loader.construct_object(node)
+        except yaml.YAMLError:
+            pass
+    return node.value
+
+
 def _data(node: yaml.Node, loader: Any) -> Any:
     """What :func:`_build` builds, without noting positions; _Duplicate at a duplicate key."""
     if isinstance(node, yaml.ScalarNode):
@@ -213,12 +225,7 @@ def _data(node: yaml.Node, loader: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key_node.tag != _STR and isinstance(key_node, yaml.ScalarNode):
-                try:
-                    key = loader.construct_object(key_node)
-                except yaml.YAMLError:
-                    pass
+            key = _key(key_node, loader)
             if key in result:
                 raise _Duplicate
             result[key] = _data(value_node, loader)
@@ -235,12 +242,7 @@ def _build(node: yaml.Node, path: Path, out: Located, loader: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key_node.tag != _STR and isinstance(key_node, yaml.ScalarNode):
-                try:
-                    key = loader.construct_object(key_node)
-                except yaml.YAMLError:
-                    pass
+            key = _key(key_node, loader)
             child = path + (key,)
             if key in result:
                 out.duplicates.append((child, _pos(key_node), out.keys[child]))

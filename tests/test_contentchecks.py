@@ -9,6 +9,7 @@ import pytest
 
 from samverkan.contentchecks import _LETTER, _WORD, _without_urls, has_personnummer, lix, personnummer_spans, sentences
 from tests.helpers.cli import validate
+from tests.helpers.daemon import wait_until
 from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, full_root, message, with_message_keys
 
 # --- LIX -----------------------------------------------------------------------------------
@@ -248,7 +249,6 @@ def a_worker_goes_first(monkeypatch, tmp_path) -> None:
     """Make the parent wait, before its first chunk, until a worker has loaded one: the
     workers then surely take part, however fast the parent is."""
     import os
-    import time
 
     from samverkan import contentchecks
 
@@ -262,9 +262,7 @@ def a_worker_goes_first(monkeypatch, tmp_path) -> None:
             return share
         if not waited:
             waited.append(True)
-            deadline = time.monotonic() + 30
-            while not loaded.exists() and time.monotonic() < deadline:
-                time.sleep(0.005)
+            wait_until(loaded.exists, 30, step=0.005)
         return real(project, files)
 
     monkeypatch.setattr(contentchecks, "chunks", lambda n, processes: [(i, i + 1) for i in range(n)])
@@ -310,7 +308,6 @@ def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make
     loading the next, which it had taken: the parent keeps what came, and loads and checks
     the rest itself, the one the worker took too."""
     import os
-    import time
 
     from samverkan import contentchecks
     from samverkan.validation import validate as run
@@ -330,9 +327,7 @@ def test_a_worker_that_dies_has_the_rest_of_its_share_checked_by_the_parent(make
                 died.touch()
                 os._exit(3)
         elif not loaded:  # the parent's first: wait until the worker has died
-            deadline = time.monotonic() + 30
-            while not died.exists() and time.monotonic() < deadline:
-                time.sleep(0.005)
+            wait_until(died.exists, 30, step=0.005)
         loaded.append(len(files))
         return real(project, files)
 

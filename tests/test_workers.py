@@ -16,6 +16,7 @@ import pytest
 from samverkan import workers
 from samverkan.loading import load_project
 from samverkan.workers import Worker
+from tests.helpers.daemon import wait_until
 from tests.helpers.plans import full_root
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
@@ -23,12 +24,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="workers are for
 
 def has_ended(pid: int, timeout: float = 20.0) -> bool:
     """Whether process ``pid`` ends within ``timeout``, without reaping it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            return True
-        time.sleep(0.01)
-    return False
+    return wait_until(lambda: os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None, timeout, step=0.01)
 
 
 def test_a_worker_hands_over_a_large_result_without_waiting_for_the_parent_to_read() -> None:
@@ -62,9 +58,7 @@ def test_the_parent_reads_the_first_part_while_the_worker_is_still_at_work(tmp_p
 
     def work(send: Callable[[object], None]) -> None:
         send("first")
-        deadline = time.monotonic() + 20
-        while not go_on.exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(go_on.exists, 20, step=0.005)
         send("second")
 
     worker = Worker(work, streaming=True)
@@ -81,9 +75,7 @@ def test_without_waiting_the_parent_gets_the_parts_there_and_goes_on(tmp_path: P
     def work(send: Callable[[object], None]) -> None:
         send("first")
         send("second")
-        deadline = time.monotonic() + 20
-        while not go_on.exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(go_on.exists, 20, step=0.005)
         send("third")
 
     worker = Worker(work, streaming=True)
@@ -106,9 +98,7 @@ def test_the_parent_goes_on_when_a_worker_is_done_and_reaps_it_later(tmp_path: P
     real_exit = os._exit
 
     def slow_exit(code: int) -> None:  # (only a worker exits this way)
-        deadline = time.monotonic() + 20
-        while not may_exit.exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(may_exit.exists, 20, step=0.005)
         real_exit(code)
 
     monkeypatch.setattr(workers.os, "_exit", slow_exit)
