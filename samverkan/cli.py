@@ -32,14 +32,24 @@ class Context:
         return parse_now(self.now_text, tz)
 
 
+# $SAMVERKAN_ROOT is read by Context, after both places --root may be given.
+_root_option = click.option("--root", type=click.Path(file_okay=False),
+                            help="Folder holding config.yaml (default: $SAMVERKAN_ROOT or the current folder).")
+_now_option = click.option("--now", metavar="ISO-DATETIME",
+                           help="Pretend the clock shows this (local time unless an offset is given).")
+
+
 def common(f: Callable[..., int | None]) -> Callable[..., None]:
     """``--root`` and ``--now`` on every command, and errors turned into exit codes here."""
 
-    @click.option("--root", type=click.Path(file_okay=False), envvar="SAMVERKAN_ROOT",
-                  help="Folder holding config.yaml (default: $SAMVERKAN_ROOT or the current folder).")
-    @click.option("--now", metavar="ISO-DATETIME", help="Pretend the clock shows this (local time unless an offset is given).")
+    @_root_option
+    @_now_option
     @functools.wraps(f)
     def wrapper(root: str | None, now: str | None, **kwargs: Any) -> None:
+        # Given after the subcommand, an option wins over the same given before it.
+        before = click.get_current_context().find_root().params
+        root = root if root is not None else before.get("root")
+        now = now if now is not None else before.get("now")
         if now is not None:
             from datetime import datetime
 
@@ -64,9 +74,11 @@ def common(f: Callable[..., int | None]) -> Callable[..., None]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="samverkan")
-def cli() -> None:
+@_root_option
+@_now_option
+def cli(root: str | None, now: str | None) -> None:
     """Plan, preview and publish the joint public-safety communication of a municipality
-    and the police."""
+    and the police. --root and --now may be given before the command or after it."""
 
 
 _kept: list[Any] | None = None

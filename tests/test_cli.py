@@ -279,3 +279,27 @@ def test_validate_as_a_command_leaves_the_collector_paused_to_the_end(make_root:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "collector on: False" in result.stderr
+
+
+# --- --root and --now before the subcommand (as `git -C` is typed) ------------------------
+
+
+def test_root_and_now_are_taken_before_the_subcommand_too(make_root: Callable[..., Path], tmp_path: Path) -> None:
+    good = make_root(config=CORPUS_CONFIG, campaigns={"a": CORPUS_CAMPAIGN})
+    broken = tmp_path / "tom"
+    broken.mkdir()
+    before = run("--root", str(good), "validate")
+    assert before.exit_code == 0, before.output
+    assert before.output == run("validate", "--root", str(good)).output
+    # after the subcommand wins over before it, and both over $SAMVERKAN_ROOT
+    assert run("--root", str(broken), "validate", "--root", str(good)).exit_code == 0
+    assert run("--root", str(good), "validate", env={"SAMVERKAN_ROOT": str(broken)}).exit_code == 0
+    assert run("validate", env={"SAMVERKAN_ROOT": str(good)}).exit_code == 0
+    assert run("--root", str(broken), "validate").exit_code == 1
+
+    status_now = run("--root", str(good), "--now", "2018-08-13T07:00", "status", "--format", "json")
+    assert status_now.exit_code == 0, status_now.output
+    assert status_now.output == run("status", "--root", str(good), "--now", "2018-08-13T07:00", "--format", "json").output
+    assert status_now.output != run("status", "--root", str(good), "--now", "2019-12-30T07:00", "--format", "json").output
+    bad = run("--now", "i morgon", "validate", "--root", str(good))
+    assert bad.exit_code == 2 and "'i morgon' is not an ISO date and time" in bad.output
