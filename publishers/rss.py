@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -33,6 +34,12 @@ class RssSettings(Settings):
     max_items: int = Field(50, ge=1, le=1000)
     atom_self_url: str | None = None
     """Public URL of the Atom file; default: atom_output's file name beside self_url."""
+    media_base_url: str | None = None
+    """Public URL of the folder where the website serves the plan's images: with it, a
+    message's image goes into its feed item (an enclosure, and the picture in its HTML)."""
+    media_output: str | None = None
+    """Folder (relative to the root) the publisher copies each published image into, for
+    the website to serve at media_base_url; leave it out if the site gets them otherwise."""
 
 
 class RssPublisher:
@@ -54,21 +61,40 @@ class RssPublisher:
             "description": message.parts["html"],
             "pubDate": message.at.isoformat(),
         }
-        image_url = message.extra.get("image_url")  # the image as published on the site
-        if message.image and image_url:
-            import mimetypes
-
-            item["enclosure"] = {
-                "url": image_url,
-                "length": str(message.image.path.stat().st_size),
-                "type": mimetypes.guess_type(message.image.path.name)[0] or "image/jpeg",
-            }
-        return Payload(item, {"item.xml": item_xml(self.settings, item)})
+        files: dict[str, bytes] = {}
+        image = message.image
+        if image is not None:
+            data = image.path.read_bytes()
+            name = public_image_name(image.path.name, data)
+            # the message's own image_url var wins: the picture is already on the site
+            url = message.extra.get("image_url") or (
+                urljoin(_folder_url(self.settings.media_base_url), name) if self.settings.media_base_url else None)
+            if url:
+                item["enclosure"] = {"url": url, "length": str(len(data)), "type": image_type(data, image.path.name)}
+                if not message.extra.get("image_url"):
+                    item["image_file"] = name  # the payload's file publish copies into media_output
+                    files[name] = data
+                # The picture leads the item's HTML, as on the website: readers that show
+                # no enclosures (most) show this, with the alt text for screen readers.
+                item["description"] = (f'<p><img src="{escape(url)}" alt="{escape(image.alt)}"></p>\n'
+                                       + item["description"])
+        return Payload(item, {"item.xml": item_xml(self.settings, item), **files})
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
+        self.copy_image(payload)
         items = [payload.fields, *journal.published(limit=self.settings.max_items)]
         write_feed(self.channel, items)
         return Receipt(external_id=payload.fields["guid"], url=payload.fields["link"])
+
+    def copy_image(self, payload: Payload) -> None:
+        """The item's image into media_output under its public name, once: the name holds
+        a digest of the bytes, so a file already there is the same picture."""
+        name = payload.fields.get("image_file")
+        if not (name and self.settings.media_output and name in payload.files):
+            return
+        target = self.channel.path(self.settings.media_output) / name
+        if not target.exists():
+            write_atomic(target, payload.files[name], durable=self.channel.durable)
 
     def outbox(self) -> bool:
         return False  # a local file either way: no credentials involved
@@ -79,14 +105,19 @@ class RssPublisher:
         out = [writable(self.channel.path(s.output), "output")]
         if s.atom_output:
             out.append(writable(self.channel.path(s.atom_output), "atom_output"))
+        if s.media_output:
+            out.append(writable(self.channel.path(s.media_output) / ".probe", "media_output"))
         out += url_checks(s)
         return out
 
     def rehearsal(self, folder: Path) -> RehearsalFeed:
         """This channel in a rehearsal: the feed goes to ``folder``, written once at the end."""
         update: dict[str, Any] = {"output": str(folder / "feed.xml")}
+        if self.settings.media_output:
+            update["media_output"] = str(folder / "media")
         if self.settings.atom_output:
             update["atom_output"] = str(folder / "feed.atom")
+            update["atom_self_url"] = atom_self_url(self.settings)  # the public one, not the rehearsal's file name
         return RehearsalFeed(self.channel.rehearsal(self.settings.model_copy(update=update)))
 
 
@@ -101,6 +132,7 @@ class RehearsalFeed(RssPublisher):
         self.items: list[dict[str, Any]] = []
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
+        self.copy_image(payload)
         self.items.append(payload.fields)
         limit = self.settings.max_items
         if len(self.items) > 4 * limit:  # only the newest can reach the feed: keep memory flat
@@ -139,7 +171,7 @@ def writable(target: Path, setting: str) -> CheckResult:
 def url_checks(s: RssSettings) -> list[CheckResult]:
     """Warnings where the public URLs do not fit: readers and validators follow them."""
     out = []
-    for setting in ("link", "self_url", "atom_self_url"):
+    for setting in ("link", "self_url", "atom_self_url", "media_base_url"):
         url = getattr(s, setting)
         if url and urlsplit(url).scheme != "https":
             out.append(CheckResult.warn("urls", f"{setting} {url} is not an https URL",
@@ -164,9 +196,74 @@ def write_feed(channel: Channel, items: list[dict[str, Any]]) -> None:
     items = newest(items, s.max_items)
     write_atomic(channel.path(s.output), build(s, items, s.self_url).rss_str(pretty=True), durable=channel.durable)
     if s.atom_output:
-        atom_url = s.atom_self_url or urljoin(s.self_url, Path(s.atom_output).name)
-        write_atomic(channel.path(s.atom_output), build(s, items, atom_url, atom=True).atom_str(pretty=True),
-                     durable=channel.durable)
+        write_atomic(channel.path(s.atom_output), atom_xml(s, items, atom_self_url(s)), durable=channel.durable)
+
+
+def atom_self_url(s: RssSettings) -> str:
+    """The Atom feed's public URL: atom_self_url, else atom_output's file name beside self_url."""
+    return s.atom_self_url or urljoin(s.self_url, Path(s.atom_output or "").name)
+
+
+def atom_xml(settings: RssSettings, items: list[dict[str, Any]], self_url: str) -> bytes:
+    """The Atom feed of ``items``, with each image as a ``rel="enclosure"`` link.
+
+    feedgen 1.0.0 writes every Atom entry link without its rel, type and length (it reads
+    them back from the element it has just made: lkiesow/python-feedgen#135, #143), so an
+    enclosure became a second alternate link and the feed invalid (RFC 4287 4.1.1: at most
+    one alternate link per type and hreflang). feedgen writes the entries without their
+    enclosures, and they are added here."""
+    from lxml import etree
+
+    feed = etree.fromstring(build(settings, items, self_url, atom=True).atom_str())
+    for entry, item in zip(feed.iterfind(f"{{{ATOM}}}entry"), items):
+        enclosure = item.get("enclosure")
+        if enclosure:
+            etree.SubElement(entry, f"{{{ATOM}}}link", rel="enclosure", href=enclosure["url"],
+                             type=enclosure["type"], length=enclosure["length"])
+    xml: bytes = etree.tostring(feed, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    return xml
+
+
+def global_id(site: str, guid: str) -> str:
+    """An item's id in both formats: unique beyond this feed, since regional sites merge
+    many municipalities' feeds and two of them may well name a campaign alike (RSS 2.0
+    leaves a guid's scope open; an Atom id must be a URI unique for all time, RFC 4287
+    4.2.6). The delivery id stays the ledger's key; the feed shows it under the ``site``
+    (the channel's link)."""
+    from uuid import NAMESPACE_URL, uuid5
+
+    return f"urn:uuid:{uuid5(NAMESPACE_URL, site + '#' + guid)}"
+
+
+def public_image_name(name: str, data: bytes) -> str:
+    """The file name an image is published under: its own, with a digest of its bytes,
+    so that a corrected picture gets a new address and old items keep the old one."""
+    import hashlib
+
+    stem, dot, suffix = name.rpartition(".")
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return f"{stem}-{digest}.{suffix}" if dot else f"{name}-{digest}"
+
+
+def image_type(data: bytes, name: str) -> str:
+    """An image's media type from its first bytes (its name can lie)."""
+    for magic, media_type in IMAGE_MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+               (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def _folder_url(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
 
 
 def newest(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -192,9 +289,8 @@ def item_xml(settings: RssSettings, item: dict[str, Any]) -> bytes:
 
 
 def build(settings: RssSettings, items: list[dict[str, Any]], self_url: str, atom: bool = False) -> FeedGenerator:
-    """A FeedGenerator holding ``items`` in the given order; nothing in it depends on the clock."""
-    from uuid import NAMESPACE_URL, uuid5
-
+    """A FeedGenerator holding ``items`` in the given order; nothing in it depends on the clock.
+    Atom entries are made without their enclosures: see :func:`atom_xml`."""
     from feedgen.feed import FeedGenerator
 
     fg = FeedGenerator()
@@ -211,11 +307,7 @@ def build(settings: RssSettings, items: list[dict[str, Any]], self_url: str, ato
     fg.lastBuildDate(_date(items[0]) if items else datetime(1970, 1, 1, tzinfo=timezone.utc))
     for item in items:
         entry = fg.add_entry(order="append")
-        # feedgen keeps one id for both formats; an Atom id must be a URI, an RSS guid need not.
-        if atom:
-            entry.id(f"urn:uuid:{uuid5(NAMESPACE_URL, settings.link + '#' + item['guid'])}")
-        else:
-            entry.guid(item["guid"], permalink=False)
+        entry.guid(global_id(settings.link, item["guid"]), permalink=False)  # and the Atom id
         entry.title(item["title"])
         entry.link(href=item["link"])
         if atom:
@@ -224,7 +316,7 @@ def build(settings: RssSettings, items: list[dict[str, Any]], self_url: str, ato
             entry.description(item["description"])
         entry.pubDate(_date(item))
         entry.updated(_date(item))
-        if item.get("enclosure"):
+        if item.get("enclosure") and not atom:
             entry.enclosure(**item["enclosure"])
     return fg
 

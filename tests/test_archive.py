@@ -146,7 +146,7 @@ def test_archive_from_the_plans_own_ledger(make_root: Callable[..., Path], tmp_p
     assert result.exit_code == 0, result.output
     assert "archived 1 published deliveries" in result.output
     item = (out / "payloads" / "skola.start.webb" / "item.xml").read_bytes()
-    assert b"<guid isPermaLink=\"false\">skola/start/webb</guid>" in item
+    assert b"<title>Nu b\xc3\xb6rjar skolan</title>" in item and b"<guid isPermaLink=\"false\">urn:uuid:" in item
     # The day before holds nothing: an empty, still verifiable package.
     empty = tmp_path / "tom"
     run("archive", "--root", str(root), "--from", "2018-08-12", "--to", "2018-08-12", "--out", str(empty))

@@ -16,7 +16,7 @@ from publishers import base
 from publishers.base import Channel, MemoryJournal, Payload, Receipt, Settings
 from publishers.facebook import FacebookPublisher, FacebookSettings
 from publishers.mailer import MailerPublisher, MailerSettings
-from publishers.rss import RssPublisher, RssSettings
+from publishers.rss import RssPublisher, RssSettings, global_id
 from samverkan.loading import load_project
 from samverkan.plan import deliveries
 from samverkan.rehearsal import rehearse
@@ -167,7 +167,7 @@ def test_rehearsal_uses_the_publishers_own_rehearsal_and_finishes_it(
     # Without rehearsal(): the payload's files, one folder per delivery.
     assert (out / "plain" / "skola__start__plain" / "wire.txt").is_file()
     feed = feedparser.parse((out / "webb" / "feed.xml").read_bytes())
-    assert feed.bozo == 0 and [e.id for e in feed.entries] == ["skola/start/webb"]
+    assert feed.bozo == 0 and [e.id for e in feed.entries] == [global_id("https://kommun.example/trygghet", "skola/start/webb")]
     assert not (project.root / "public").exists()  # the real feed is not touched
 
 
@@ -198,7 +198,7 @@ def test_the_rss_rehearsal_writes_the_feed_once_at_the_end(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()
     pub.finish()
     feed = feedparser.parse((tmp_path / "out" / "feed.xml").read_bytes())
-    assert [e.id for e in feed.entries] == ["c/m19/webb", "c/m18/webb", "c/m17/webb"]
+    assert [e.id for e in feed.entries] == [global_id("https://kommun.example/", f"c/m{i}/webb") for i in (19, 18, 17)]
     assert (tmp_path / "out" / "feed.atom").is_file()
     assert not (tmp_path / "public").exists()
 

@@ -60,3 +60,38 @@ def test_approvals_of_the_real_ledger_count(sample_root: Path, tmp_path: Path) -
     report = json.loads((out / "rehearsal.json").read_text(encoding="utf-8"))
     published = {r["delivery"].split("/")[0] for r in report["deliveries"] if r["result"] == "published"}
     assert published == {"2018-saker-skolstart"}
+
+
+VALIDATE_FEED = Path(__file__).resolve().parents[2] / "shared" / "tools" / "validate-feed"
+
+
+def test_the_w3c_feed_validator_passes_a_rehearsed_years_rss_and_atom_feeds(sample_root: Path, tmp_path: Path) -> None:
+    """The W3C Feed Validator's own code, offline, on the feeds of a year with images."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    if not VALIDATE_FEED.exists():
+        pytest.skip(f"the W3C Feed Validator is not at {VALIDATE_FEED} (../shared is absent)")
+    out = tmp_path / "rehearsal"
+    result = rehearse(sample_root, out, "--assume-approved")
+    assert result.exit_code == 0, result.output
+    rss = feedparser.parse((out / "webb" / "feed.xml").read_bytes())
+    assert [e for e in rss.entries if e.get("enclosures")], "the sample year has messages with images"
+    assert list((out / "webb" / "media").iterdir()), "the images were copied for the site"
+    for name, self_url in (("feed.xml", "https://www.hultsfred.se/trygghet/nyheter.xml"),
+                           ("feed.atom", "https://www.hultsfred.se/trygghet/nyheter.atom")):
+        proc = subprocess.run([sys.executable, str(VALIDATE_FEED), str(out / "webb" / name), self_url],
+                              capture_output=True, text=True, timeout=120)
+        assert (proc.returncode, proc.stdout.strip()) == (0, "valid"), f"{name}: {proc.stdout}{proc.stderr}"
+
+
+def test_the_websites_items_leave_the_press_contacts_to_the_press_release(sample_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rehearsal"
+    assert rehearse(sample_root, out, "--assume-approved").exit_code == 0
+    feed = (out / "webb" / "feed.xml").read_text(encoding="utf-8")
+    assert "Ett gemensamt meddelande från Hultsfreds kommun och Polisen" in feed
+    assert "Presskontakt" not in feed and "karin.lindqvist@hultsfred.se" not in feed
+    release = next((out / "press").glob("*.eml")).read_text(encoding="utf-8")
+    assert "Presskontakt" in release

@@ -348,13 +348,13 @@ def test_unsafe_construct_fails_validate_at_the_template_line(make_root) -> None
 def test_error_in_an_included_snippet_is_blamed_on_the_snippet(make_root) -> None:
     root = full_root(make_root, templates={
         "snippets/events.txt.j2": "{% for e in events %}\n{{ e.nosuch }}\n{% endfor %}\n",
-        "snippets/signature.html.j2": "{% include 'snippets/saknas.html.j2' %}",
+        "snippets/events.html.j2": "{% include 'snippets/saknas.html.j2' %}",
     })
     code, lines = validate(root)
     assert code == 1
     assert ("content/templates/snippets/events.txt.j2:2:1: error: 'dict object' has no attribute 'nosuch'; give it in "
             "the message's vars or test it with 'is defined' (rendering skolstart/start for fb-kommunen)") in lines
-    assert ("content/templates/snippets/signature.html.j2:1:1: error: no template 'snippets/saknas.html.j2' in "
+    assert ("content/templates/snippets/events.html.j2:1:1: error: no template 'snippets/saknas.html.j2' in "
             "content/templates/ or the built-in defaults (rendering skolstart/start for webb)") in lines
 
 

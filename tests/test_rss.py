@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from publishers.base import Channel, MemoryJournal
-from publishers.rss import RssPublisher, RssSettings, write_feed
+from publishers.rss import RssPublisher, RssSettings, global_id, write_feed
 from samverkan.rendering import ImageRef, RenderedMessage
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -28,6 +28,11 @@ def channel(root: Path, **settings: Any) -> Channel:
               "title": "Trygg i Hultsfred", "link": SITE, "self_url": SELF,
               "description": "Gemensamma nyheter från kommunen och polisen.", **settings}
     return Channel("webb", RssSettings.model_validate(values), root, env={})
+
+
+def gid(guid: str) -> str:
+    """The id a feed shows for the delivery ``guid`` (the sample channel's site)."""
+    return global_id(SITE, guid)
 
 
 def message(key: str, at: datetime, **changes: Any) -> RenderedMessage:
@@ -70,7 +75,7 @@ def test_the_feed_parses_cleanly_with_site_link_self_link_language_and_local_dat
     assert [(link.rel, link.href) for link in feed.feed.links if link.rel == "self"] == [("self", SELF)]
     assert b'<atom:link href="%s" rel="self" type="application/rss+xml"/>' % SELF.encode() in raw
     assert feed.feed.language == "sv"
-    assert [e.id for e in feed.entries] == ["kampanj/vinter/webb", "kampanj/sommar/webb"]
+    assert [e.id for e in feed.entries] == [gid("kampanj/vinter/webb"), gid("kampanj/sommar/webb")]
     assert [e.guidislink for e in feed.entries] == [False, False]
     assert [e.published for e in feed.entries] == ["Mon, 03 Dec 2018 09:00:00 +0100",
                                                    "Mon, 13 Aug 2018 07:30:00 +0200"]
@@ -107,7 +112,8 @@ def test_guids_and_bytes_are_stable_across_rebuilds(tmp_path: Path) -> None:
     write_feed(ch, items)
     assert (tmp_path / "public/nyheter.xml").read_bytes() == first
     assert (tmp_path / "public/nyheter.atom").read_bytes() == first_atom
-    assert [e.id for e in feedparser.parse(first).entries] == [f"kampanj/m{i}/webb" for i in range(4, -1, -1)]
+    assert [e.id for e in feedparser.parse(first).entries] == [gid(f"kampanj/m{i}/webb") for i in range(4, -1, -1)]
+    assert [e.id for e in feedparser.parse(first_atom).entries] == [gid(f"kampanj/m{i}/webb") for i in range(4, -1, -1)]
 
 
 def test_only_the_newest_max_items(tmp_path: Path) -> None:
@@ -119,7 +125,7 @@ def test_only_the_newest_max_items(tmp_path: Path) -> None:
     pub = RssPublisher(ch)
     pub.publish(pub.payload(newest), newest.delivery_id, MemoryJournal(older))
     feed = feedparser.parse(tmp_path / "public/nyheter.xml")
-    assert [e.id for e in feed.entries] == ["kampanj/ny/webb", "kampanj/d9/webb", "kampanj/d8/webb"]
+    assert [e.id for e in feed.entries] == [gid("kampanj/ny/webb"), gid("kampanj/d9/webb"), gid("kampanj/d8/webb")]
 
 
 def test_republishing_an_item_keeps_it_once(tmp_path: Path) -> None:
@@ -193,7 +199,69 @@ def test_a_crash_mid_write_leaves_the_old_feed_whole(tmp_path: Path, monkeypatch
     with pytest.raises(OSError, match="No space left"):
         pub.publish(pub.payload(message("b", WINTER)), "kampanj/b/webb", MemoryJournal())
 
-    assert written and b"kampanj/b/webb" in written[0]
+    assert written and b"Nyhet b" in written[0]
     assert feed_file.read_bytes() == before
     assert feedparser.parse(before).bozo == 0
     assert sorted(p.name for p in feed_file.parent.iterdir()) == ["nyheter.xml"]  # no temp file
+
+
+def test_ids_are_unique_beyond_the_feed_and_the_same_in_both_formats(tmp_path: Path) -> None:
+    """Regional sites merge many municipalities' feeds: the same campaign key on two
+    sites must not make the same guid."""
+    ours = channel(tmp_path / "a")
+    theirs = channel(tmp_path / "b", link="https://www.vimmerby.example/trygghet")
+    publish_all(ours, [message("sommar", SUMMER)])
+    publish_all(theirs, [message("sommar", SUMMER)])
+    rss_a = feedparser.parse(tmp_path / "a/public/nyheter.xml").entries[0]
+    rss_b = feedparser.parse(tmp_path / "b/public/nyheter.xml").entries[0]
+    atom_a = feedparser.parse(tmp_path / "a/public/nyheter.atom").entries[0]
+    assert rss_a.id != rss_b.id
+    assert rss_a.id == atom_a.id
+    assert rss_a.id.startswith("urn:uuid:") and rss_a.guidislink is False
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(992)
+
+
+def test_an_image_reaches_the_item_from_the_channels_media_folder(tmp_path: Path) -> None:
+    image = tmp_path / "content/images/skolstart.png"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(PNG)
+    ch = channel(tmp_path, media_base_url="https://www.hultsfred.example/trygghet/bilder",
+                 media_output="public/bilder")
+    pub = RssPublisher(ch)
+    m = message("a", SUMMER, image=ImageRef(image, 'Barn vid ett "övergångsställe"'))
+    payload = pub.payload(m)
+    pub.publish(payload, m.delivery_id, MemoryJournal())
+
+    name = payload.fields["image_file"]
+    assert name.startswith("skolstart-") and name.endswith(".png")
+    url = f"https://www.hultsfred.example/trygghet/bilder/{name}"
+    assert (tmp_path / "public/bilder" / name).read_bytes() == PNG  # the site serves it from there
+    for feed_file in ("nyheter.xml", "nyheter.atom"):
+        entry = feedparser.parse(tmp_path / "public" / feed_file).entries[0]
+        assert [(e.href, e.length, e.type) for e in entry.enclosures] == [(url, "1000", "image/png")]
+        html = entry.content[0].value if feed_file.endswith("atom") else entry.description
+        assert f'src="{url}"' in html and 'alt="Barn vid ett &quot;övergångsställe&quot;"' in html.split("</p>")[0]
+    assert payload.fields["description"].startswith(
+        f'<p><img src="{url}" alt="Barn vid ett &quot;övergångsställe&quot;"></p>\n<p>Text om')
+
+    # A corrected picture under the same file name is a new address; the old stays.
+    image.write_bytes(PNG[:-1] + b"\x01")
+    again = pub.payload(message("b", WINTER, image=ImageRef(image, "Barn")))
+    assert again.fields["image_file"] != name
+
+
+def test_the_atom_feed_keeps_an_enclosure_apart_from_the_entrys_link(tmp_path: Path) -> None:
+    """feedgen 1.0.0 drops rel, type and length of Atom entry links: an enclosure became a
+    second alternate link, which makes the feed invalid."""
+    image = tmp_path / "bild.jpg"
+    image.write_bytes(b"\xff\xd8\xff" + bytes(997))
+    ch = channel(tmp_path, media_base_url="https://www.hultsfred.example/bilder/")
+    publish_all(ch, [message("a", SUMMER, image=ImageRef(image, "Barn")), message("b", WINTER)])
+    atom = etree.parse(str(tmp_path / "public/nyheter.atom"))
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entry_a = atom.xpath("//a:entry[a:title[starts-with(., 'Nyhet a')]]", namespaces=ns)[0]
+    links = [(link.get("rel"), link.get("type"), link.get("length")) for link in entry_a.findall("a:link", ns)]
+    assert links == [(None, None, None), ("enclosure", "image/jpeg", "1000")]
+    assert feedparser.parse(tmp_path / "public/nyheter.atom").bozo == 0
