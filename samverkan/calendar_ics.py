@@ -6,16 +6,18 @@ Choices, each made so that a subscribed calendar stays quiet and correct:
 - **Which events.** With ``--year`` the events that start in that year; without it every
   event of the agreement's period, since a subscription URL should not go empty on
   1 January.
-- **UID** ``samverkan-<hash>@<domain>``: the hash is of the campaign key, the event's
-  title and its local start time, not of its position in the file, so reordering the
-  events (or the campaigns) keeps every UID. Moving an event or renaming it gives a new
-  UID, which subscribers see as the old event removed and a new one added. Two events
-  with the same title and start in one campaign get ``-2``, ``-3``... in file order.
-  The domain is the host of the first party's website (``www.`` dropped), else
-  ``samverkan.local``.
-- **DTSTAMP** must be in every event but the same plan must give the same bytes, so it is
-  not the clock: it is midnight UTC of the first day of the event's campaign period, a
-  date the text of the campaign existed by.
+- **UID** ``samverkan-<hash>@<domain>``: the hash is of the campaign key and the event's
+  key (its ``key:``, else its place in the list), so correcting an event's time, title or
+  place keeps its UID and subscribers see the event change, not one removed and another
+  added. Give events keys to keep UIDs when reordering them. The domain is the host of
+  the first party's website (``www.`` dropped), else ``samverkan.local``.
+- **SEQUENCE, LAST-MODIFIED and DTSTAMP** (RFC 5545 3.8.7): the ledger keeps each event's
+  fingerprint (what a subscriber sees of it) and the version it was written with; an
+  event that changed since the last calendar is written with its SEQUENCE raised and
+  LAST-MODIFIED (and DTSTAMP) the clock's time. An event never written before starts at
+  SEQUENCE 0, stamped midnight UTC of its campaign's first day: the same plan and ledger
+  give the same bytes.
+- **METHOD:PUBLISH** (RFC 5546 3.2.1): a calendar published for others to read.
 - **Times** carry ``TZID`` of ``config.timezone`` with a VTIMEZONE made by icalendar for
   the years the file spans; ``X-WR-TIMEZONE`` names it for clients that read only that.
   The events are sorted by start, so the file reads in date order.
@@ -26,8 +28,10 @@ Choices, each made so that a subscribed calendar stays quiet and correct:
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import json
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from icalendar import Calendar, Event, Timezone, vDuration
@@ -53,12 +57,45 @@ def uid_domain(project: Project) -> str:
     return DEFAULT_DOMAIN
 
 
-def event_uid(campaign_key: str, event: LoadedEvent, domain: str, nth: int = 1) -> str:
-    """A UID that survives reordering: a hash of campaign, title and local start time."""
-    wall = event.start.replace(tzinfo=None).isoformat(timespec="minutes")
-    digest = hashlib.sha256(f"{campaign_key}\x1f{event.title}\x1f{wall}".encode()).hexdigest()[:20]
-    suffix = f"-{nth}" if nth > 1 else ""
-    return f"samverkan-{digest}{suffix}@{domain}"
+def event_uid(campaign_key: str, event: LoadedEvent, domain: str) -> str:
+    """A UID that survives corrections: a hash of the campaign's key and the event's."""
+    digest = hashlib.sha256(f"{campaign_key}\x1f{event.key}".encode()).hexdigest()[:20]
+    return f"samverkan-{digest}@{domain}"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One event as a calendar last showed it: what it showed, and under which SEQUENCE."""
+
+    fingerprint: str
+    sequence: int
+    modified: datetime | None  # None: unchanged since first written
+
+
+class Versions(Protocol):
+    """Where event versions are kept between calendars (the ledger's meta table)."""
+
+    def meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str, *, only_if_missing: bool = False) -> str: ...
+
+
+def versioned(store: Versions | None, uid: str, fingerprint: str, now: datetime) -> Version:
+    """The version to write ``uid`` with, recorded in ``store`` when it is new or changed."""
+    if store is None:
+        return Version(fingerprint, 0, None)
+    key = f"calendar-event:{uid}"
+    raw = store.meta(key)
+    if raw is not None:
+        old = json.loads(raw)
+        if old["fingerprint"] == fingerprint:
+            return Version(fingerprint, old["sequence"], datetime.fromisoformat(old["modified"]) if old["modified"] else None)
+        version = Version(fingerprint, old["sequence"] + 1, now.astimezone(timezone.utc).replace(microsecond=0))
+    else:
+        version = Version(fingerprint, 0, None)
+    store.set_meta(key, json.dumps({"fingerprint": fingerprint, "sequence": version.sequence,
+                                    "modified": version.modified.isoformat() if version.modified else None}))
+    return version
 
 
 def organisers(parties: list[Party]) -> str:
@@ -116,8 +153,10 @@ def calendar_name(project: Project, year: int | None) -> str:
     return f"{who} – träffar om trygghet" + (f" {year}" if year is not None else "")
 
 
-def build_calendar(project: Project, year: int | None = None) -> Calendar:
-    """The iCalendar object of the plan's public events (see the module's notes)."""
+def build_calendar(project: Project, year: int | None = None, *, versions: Versions | None = None,
+                   now: datetime | None = None) -> Calendar:
+    """The iCalendar object of the plan's public events (see the module's notes); with
+    ``versions``, changed events are recorded there and written with a raised SEQUENCE."""
     assert project.config is not None
     tz = project.tz
     ag = project.config.agreement
@@ -131,6 +170,7 @@ def build_calendar(project: Project, year: int | None = None) -> Calendar:
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
     cal.add("calscale", "GREGORIAN")
     cal.add("name", name)
     cal.add("x-wr-calname", name)
@@ -148,13 +188,10 @@ def build_calendar(project: Project, year: int | None = None) -> Calendar:
     last = max([ag.period.end] + [_end(ev).date() for _, ev in events])
     cal.add_component(Timezone.from_tzid(tz.key, first_date=date(first.year, 1, 1), last_date=date(last.year + 1, 1, 1)))
 
-    seen: Counter[str] = Counter()
     for campaign, ev in events:
-        base = event_uid(campaign.key, ev, domain)
-        seen[base] += 1
+        uid = event_uid(campaign.key, ev, domain)
         item = Event()
-        item.add("uid", event_uid(campaign.key, ev, domain, seen[base]))
-        item.add("dtstamp", datetime.combine(campaign.model.period.start, time(0), tzinfo=timezone.utc))
+        item.add("uid", uid)
         item.add("dtstart", ev.start)
         item.add("dtend", _end(ev))
         item.add("summary", ev.title)
@@ -166,6 +203,12 @@ def build_calendar(project: Project, year: int | None = None) -> Calendar:
         if link:
             item.add("url", link)
         item.add("class", "PUBLIC")
+        fingerprint = hashlib.sha256(item.to_ical()).hexdigest()
+        version = versioned(versions, uid, fingerprint, now or datetime.now(timezone.utc))
+        stamp = version.modified or datetime.combine(campaign.model.period.start, time(0), tzinfo=timezone.utc)
+        item.add("dtstamp", stamp)
+        item.add("last-modified", stamp)
+        item.add("sequence", version.sequence)
         cal.add_component(item)
     return cal
 
@@ -174,7 +217,8 @@ def _end(ev: LoadedEvent) -> datetime:
     return ev.end or ev.start + DEFAULT_DURATION
 
 
-def ics_text(project: Project, year: int | None = None) -> str:
-    """The calendar as text with CRLF line ends, the same bytes for the same plan."""
-    data: bytes = build_calendar(project, year).to_ical()
+def ics_text(project: Project, year: int | None = None, *, versions: Versions | None = None,
+             now: datetime | None = None) -> str:
+    """The calendar as text with CRLF line ends, the same bytes for the same plan and ledger."""
+    data: bytes = build_calendar(project, year, versions=versions, now=now).to_ical()
     return data.decode("utf-8")

@@ -54,6 +54,7 @@ class LoadedEvent:
     end: datetime | None
     location: str | None
     description: str | None
+    key: str = ""  # its own key, else its place in the list: "1", "2", ...
 
 
 @dataclass
@@ -543,12 +544,20 @@ def _check_campaign(
         problems.error(rel, *at("period"), f"period: {period.start} – {period.end} is outside the agreement's period {ag.period.start} – {ag.period.end}")
 
     events = []
+    event_keys: dict[str, tuple[int, str]] = {}  # key -> (index, where it is written)
     for i, ev in parts.events:
         start = _when(ev.start, tz, rel, lambda: at("events", i, "start"), "start", problems)
         end = _when(ev.end, tz, rel, lambda: at("events", i, "end"), "end", problems) if ev.end else None
         if period is not None and not period.contains(ev.start.date()):
             problems.warning(rel, *at("events", i, "start"), f"start: the event on {ev.start:%Y-%m-%d} is outside the campaign's period {period.start} – {period.end}")
-        events.append(LoadedEvent(i, ev.title, start, end, ev.location, ev.description))
+        key = ev.key or str(i + 1)
+        if key in event_keys:
+            first = at("events", *event_keys[key])[0]
+            problems.error(rel, *at("events", i, "key" if ev.key else "title"),
+                           f"key: event key '{key}' is used twice in this file (first on line {first}); "
+                           "give each event its own key")
+        event_keys.setdefault(key, (i, "key" if ev.key else "title"))
+        events.append(LoadedEvent(i, ev.title, start, end, ev.location, ev.description, key))
 
     messages: list[LoadedMessage] = []
     seen: dict[str, int] = {}

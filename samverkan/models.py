@@ -212,6 +212,9 @@ class Config(Strict):
 
 
 class Event(Strict):
+    key: Key | None = None
+    """Names the event for good: subscribed calendars follow a corrected time or title
+    under it. Default: the event's place in the list (1, 2, ...)."""
     title: Line
     start: LocalTime
     end: LocalTime | None = None

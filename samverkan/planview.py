@@ -118,9 +118,13 @@ def render(root: Path, *, year: int | None, fmt: str, clock: Callable[[Any], Cal
         return _table(plan_data(project, y), project)
     if fmt == "ics":
         from .calendar_ics import ics_text
+        from .ledger import Ledger
 
-        # A calendar to subscribe to holds the whole agreement period unless --year is given.
-        return ics_text(project, y if year is not None else None)
+        assert project.config is not None
+        # A calendar to subscribe to holds the whole agreement period unless --year is given;
+        # the ledger keeps the events' versions, so a corrected event is an update.
+        with Ledger(root / project.config.state) as ledger:
+            return ics_text(project, y if year is not None else None, versions=ledger, now=now)
     if fmt == "html":
         from .wheel import wheel_page
 
