@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test validate plan bench bytecode clean help
+.PHONY: demo test validate plan schema bench bytecode clean help
 
 help:
 	@echo "make demo   set up .venv and rehearse a year of the sample plan (no credentials, no servers)"
 	@echo "make test   set up .venv and run the tests"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make schema regenerate schema/ (editors' completion) from the sample config"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,10 @@ validate: bytecode
 
 plan: bytecode
 	$(BIN)/samverkan plan
+
+# The editors' schemas of the sample plan, fitted to its config (a test checks they are current).
+schema: bytecode
+	$(BIN)/samverkan schema --out schema
 
 bench: bytecode
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -208,14 +208,19 @@ def plan(ctx: Context, year: int | None, fmt: str, out: str | None) -> int:
 @click.option("--out", type=click.Path(file_okay=False), help="Write config.schema.json and campaign.schema.json here.")
 @common
 def schema(ctx: Context, out: str | None) -> int:
-    """JSON Schema of config.yaml and of campaign files, for editors' completion."""
-    from .schemas import schemas, write_schemas
+    """JSON Schema of config.yaml and of campaign files, for editors' completion: fitted
+    to the plan's config (its channels, areas, bases and parties) when it loads."""
+    from .schemas import plan_config, schemas, write_schemas
 
+    config = plan_config(ctx.root)
+    if config is None:
+        click.echo("note: config.yaml did not load: the schemas are not fitted to its keys "
+                   "(run samverkan validate)", err=True)
     if out:
-        for path in write_schemas(Path(out)):
+        for path in write_schemas(Path(out), config):
             click.echo(f"wrote {path}")
     else:
-        click.echo(json.dumps(schemas(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(schemas(config), ensure_ascii=False, indent=2))
     return 0
 
 
