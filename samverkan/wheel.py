@@ -2,8 +2,8 @@
 self-contained HTML page, for staff to print and for residents to read.
 
 The wheel is inline SVG: twelve months clockwise from January at the top; each campaign of
-the year an arc from its first to its last day (clipped to the year), coloured by its
-first priority area and numbered like the campaign table below it, on rings of its own
+the year an arc from its first to its last day (clipped to the year), in bands of the
+colours of its priority areas and numbered like the campaign table below it, on rings of its own
 where campaigns overlap; each message that goes out a tick on the outer edge; routines (the
 14-day lägesbild) a dotted inner ring with a dot per occasion. Beside it the agreement's
 checks for the year and a legend; under it the campaigns as a table, the wheel's text
@@ -97,8 +97,9 @@ class Arc:
     start: date  # clipped to the year
     end: date  # clipped to the year, inclusive
     lane: int
-    colour: str
+    colour: str  # of its first priority area: its ticks and its number
     deliveries: int
+    colours: tuple[str, ...] = ()  # one per priority area, in the campaign's order
 
 
 @dataclass
@@ -145,7 +146,8 @@ def build_arcs(project: Project, year: int, delivered: list[Delivery]) -> list[A
     spans = [(max(c.model.period.start, first), min(c.model.period.end, last)) for c in chosen]
     counts = {c.key: sum(1 for d in delivered if d.campaign == c.key) for c in chosen}
     return [
-        Arc(n, c, s, e, lane, colours.get(c.model.priority_areas[0], PALETTE[-1]), counts[c.key])
+        Arc(n, c, s, e, lane, colours.get(c.model.priority_areas[0], PALETTE[-1]), counts[c.key],
+            tuple(colours.get(k, PALETTE[-1]) for k in c.model.priority_areas))
         for n, (c, (s, e), lane) in enumerate(zip(chosen, spans, _lanes(spans), strict=True), start=1)
     ]
 
@@ -246,10 +248,15 @@ def _arcs_svg(arcs: list[Arc], year: int, areas: dict[str, str]) -> list[str]:
         m = a.campaign.model
         label = ", ".join(areas.get(k, k) for k in m.priority_areas)
         x, y = _point((r_in + r_out) / 2, (f0 + f1) / 2)
+        # A campaign on several priority areas is a band of each area's colour, outside in.
+        colours = a.colours or (a.colour,)
+        band = (r_out - r_in) / len(colours)
         out += [
             f'<g class="arc" data-campaign="{_e(a.campaign.key)}">',
             f"<title>{a.number}. {_e(m.title)}, {_e(full_period(m.period.start, m.period.end))} ({_e(label)})</title>",
-            f'<path d="{sector_path(r_in, r_out, f0, f1)}" fill="{a.colour}" stroke="#1a1a1a" stroke-width="1"/>',
+            *(f'<path class="area" d="{sector_path(r_out - (j + 1) * band, r_out - j * band, f0, f1)}" fill="{colour}"/>'
+              for j, colour in enumerate(colours)),
+            f'<path d="{sector_path(r_in, r_out, f0, f1)}" fill="none" stroke="#1a1a1a" stroke-width="1"/>',
             f'<circle cx="{_f(x)}" cy="{_f(y)}" r="9" fill="#ffffff" stroke="#1a1a1a" stroke-width="1"/>',
             f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="middle" dominant-baseline="central" '
             f'font-size="11" font-weight="bold" fill="#1a1a1a">{a.number}</text>',
@@ -506,13 +513,13 @@ footer { margin-top: 1rem; color: #3d3d3d; font-size: .85rem; }
 @media (max-width: 48rem) { .layout { grid-template-columns: 1fr; } }
 @page { size: A4 portrait; margin: 12mm; }
 @media print {
-  body { max-width: none; padding: 0; font-size: 8pt; line-height: 1.3; }
+  body { max-width: none; padding: 0; font-size: 7.5pt; line-height: 1.25; }
   /* The summaries would push the table onto a second sheet; the titles say enough. */
   .summary { display: none; }
   h1 { font-size: 14pt; } h2 { font-size: 11pt; margin-top: 3mm; } h3 { font-size: 9pt; margin-top: 2mm; }
-  .layout { grid-template-columns: 100mm 1fr; gap: 6mm; }
-  figure svg { width: 100mm; max-width: none; }
-  th, td { padding: 1mm 1.5mm; }
+  .layout { grid-template-columns: 92mm 1fr; gap: 6mm; }
+  figure svg { width: 92mm; max-width: none; }
+  th, td { padding: .7mm 1.2mm; }
   li { margin: 0; }
   .events li + li { margin-top: .8mm; }
   tr, li, figure { break-inside: avoid; }

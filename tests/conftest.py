@@ -10,6 +10,7 @@ from typing import Callable
 import pytest
 
 from tests.helpers.plans import MINIMAL_CONFIG, NOTEBOOK_CHANNEL, REPO, campaign, dedent, message, with_channels
+from tests.helpers.browser import browser, phone  # noqa: F401 (fixtures for every test file)
 from tests.helpers.plugin import install_plugin
 
 

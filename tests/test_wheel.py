@@ -199,3 +199,35 @@ def test_a_year_without_campaigns(make_root: Callable[..., Path]) -> None:
     assert "data-campaign=" not in html and 'class="tick"' not in html
     assert "Kampanjer i år: <strong>0 av minst 4</strong> <span class=\"missing\">✗ saknas</span>" in html
     assert "Inga kampanjer det här året." in html
+
+
+def test_a_campaign_on_several_areas_is_coloured_by_all_of_them(sample_root: Path) -> None:
+    from samverkan.wheel import area_colours
+
+    project = load_project(sample_root)
+    html = wheel_page(project, 2018)
+    colours = area_colours(project)
+    for key in year_summary(project, 2018).campaigns:
+        arc = re.search(rf'<g class="arc" data-campaign="{key}">(.*?)</g>', html, re.S)
+        assert arc is not None
+        fills = re.findall(r'<path class="area" d="[^"]*" fill="([^"]+)"/>', arc[1])
+        assert fills == [colours[a] for a in project.campaigns[key].model.priority_areas], key
+    assert project.campaigns["2018-unga-och-gang"].model.priority_areas == ["gang", "narkotika"]
+
+
+def test_a_seven_campaign_year_prints_on_one_a4_page(sample_root: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """Printed from a browser (the page's own @page: A4 portrait), as staff print it."""
+    extra = (sample_root / "campaigns" / "2019-isvett.yaml").read_text(encoding="utf-8").replace(
+        "title: Isvett", "title: Isvett igen – en andra omgång med en ganska lång titel om trygghet på isen", 1)
+    (sample_root / "campaigns" / "2019-isvett-igen.yaml").write_text(extra, encoding="utf-8")
+    project = load_project(sample_root)
+    assert len([k for k in year_summary(project, 2019).campaigns]) == 7
+    page_file = sample_root / "arshjul.html"
+    page_file.write_text(wheel_page(project, 2019), encoding="utf-8")
+    page = browser.new_page()
+    try:
+        page.goto(page_file.as_uri())
+        pdf = page.pdf(prefer_css_page_size=True)
+    finally:
+        page.close()
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
