@@ -95,3 +95,51 @@ def test_the_websites_items_leave_the_press_contacts_to_the_press_release(sample
     assert "Presskontakt" not in feed and "karin.lindqvist@hultsfred.se" not in feed
     release = next((out / "press").glob("*.eml")).read_text(encoding="utf-8")
     assert "Presskontakt" in release
+
+
+TRICKY_TITLES = [
+    "När det blir mörkt – skydda hemmet mot inbrott i höst, säger kommunen och polisen",
+    "Åäö–ÅÄÖ: “citat” — och ett långt ord som Trafiksäkerhetsarbetsgruppsmötesprotokoll",
+    "Kort: ö",
+    "Två  mellanslag och\ttabb – får de stå kvar?",
+]
+
+
+def test_every_subject_of_a_rehearsed_year_decodes_to_its_title(sample_root: Path, tmp_path: Path) -> None:
+    """As mail programs read it (the standard library's default policy): no space lost or
+    added between encoded words, embargoed and not."""
+    from email import policy
+    from email.header import decode_header, make_header
+    from email.parser import BytesParser
+
+    path = sample_root / "campaigns" / "2018-saker-skolstart.yaml"
+    text = path.read_text(encoding="utf-8")
+    extra = "".join(
+        f"  - key: svar{i}\n    at: 2018-08-{14 + i} 09:00\n    channels: [press]\n    title: \"{t}\"\n"
+        f"    body: Text.\n" + (f"    embargo: 2018-08-{14 + i} 12:00\n" if i % 2 else "")
+        for i, t in enumerate(TRICKY_TITLES)
+    )
+    path.write_text(text.replace("messages:\n", "messages:\n" + extra, 1), encoding="utf-8")
+    out = tmp_path / "rehearsal"
+    result = rehearse(sample_root, out, "--assume-approved")
+    assert result.exit_code == 0, result.output
+    project = load_project(sample_root)
+    expected = {}
+    for d in deliveries(project):
+        if d.channel == "press" and d.at.year == 2018:
+            message = project.campaigns[d.campaign].message(d.message)
+            assert message is not None
+            expected[d.id.replace("/", "_")] = (" ".join(message.model.title.split()), message.embargo is not None)
+    embargoed = 0
+    for name, (title, embargo) in expected.items():
+        msg = BytesParser(policy=policy.default).parsebytes((out / "press" / f"{name}.eml").read_bytes())
+        subject = str(msg["Subject"])
+        if embargo:
+            assert subject.startswith("EMBARGO till ") and subject.endswith(f": {title}"), (subject, title)
+            embargoed += 1
+        else:
+            assert subject == title
+        # and as older programs join decoded words (the compat32 way)
+        raw = BytesParser(policy=policy.compat32).parsebytes((out / "press" / f"{name}.eml").read_bytes())
+        assert str(make_header(decode_header(raw["Subject"]))) == subject
+    assert embargoed >= 3 and len(expected) >= 8
