@@ -237,7 +237,13 @@ class MailerPublisher:
             if not subject.upper().startswith("EMBARGO"):
                 subject = f"EMBARGO {embargo}: {subject}"
             text, html = _mark_embargo(text, html, embargo)
-        message_id = f"<{hashlib.sha256(message.delivery_id.encode()).hexdigest()[:32]}@{domain}>"
+        inline = self._inline_files(message)
+        # RFC 2392: a Content-ID is an addr-spec like a Message-ID, <id@domain>.
+        cids = {cid: f"{cid}@{domain}" for cid in inline}
+        html = re.sub(r"cid:([A-Za-z0-9._-]+)(?![A-Za-z0-9._@-])",
+                      lambda m: f"cid:{cids[m[1]]}" if m[1] in cids else m[0], html)
+        message_id = _message_id(message.delivery_id, domain, subject, text, html,
+                                 [data for _, data, _ in inline.values()])
 
         reply_to: dict[str, Address] = {}
         for c in message.contacts:
@@ -256,19 +262,20 @@ class MailerPublisher:
         msg["Subject"] = subject
         msg["Message-ID"] = message_id
         msg["List-Unsubscribe"] = self._header("List-Unsubscribe", f"<mailto:{from_addr}?subject=unsubscribe>")
+        # RFC 2919: lets journalists' mail programs sort and filter the releases as one list.
+        msg["List-Id"] = self._header("List-Id", f"{from_name or 'Pressmeddelanden'} <{self.channel.name}.{domain}>")
         # Quoted-printable keeps every line short and 7-bit, so no server needs 8BITMIME
         # and no body can contain our "=_" boundaries.
         msg.set_content(text, cte="quoted-printable")
         msg.add_alternative(html, subtype="html", cte="quoted-printable")
-        inline = self._inline_files(message)
         html_part = msg.get_body(("html",))
         assert html_part is not None
         for cid, (path, data, mime) in inline.items():
             # Only what the HTML shows: an unreferenced inline part turns up as a stray
             # attachment in most mail programs.
-            if f"cid:{cid}" in html:
+            if f"cid:{cids[cid]}" in html:
                 maintype, _, subtype = mime.partition("/")
-                html_part.add_related(data, maintype, subtype, cid=f"<{cid}>",
+                html_part.add_related(data, maintype, subtype, cid=f"<{cids[cid]}>",
                                       disposition="inline", filename=header_text(path.name))
         msg["Content-Language"] = "sv"  # after the body: set_content() drops Content-* headers
         _fix_mime(msg, message.delivery_id)
@@ -282,7 +289,7 @@ class MailerPublisher:
             "recipients": len(self.recipients()),
             "embargo": message.embargo.isoformat() if message.embargo else None,
         }
-        page = _data_uris(html, {cid: (data_, mime) for cid, (_, data_, mime) in inline.items()})
+        page = _data_uris(html, {cids[cid]: (data_, mime) for cid, (_, data_, mime) in inline.items()})
         return Payload(fields, {"press.eml": data, "press.html": page.encode("utf-8")})
 
     @staticmethod
@@ -676,6 +683,18 @@ def _mark_embargo(text: str, html: str, when: str) -> tuple[str, str]:
         body = re.search(r"<body[^>]*>", html, re.IGNORECASE)
         html = html[: body.end()] + "\n" + block + html[body.end():] if body else block + html
     return text, html
+
+
+def _message_id(delivery_id: str, domain: str, subject: str, text: str, html: str, files: list[bytes]) -> str:
+    """The same for the same release (a retry is recognised as the mail already had),
+    another for a corrected one: mail stores that drop a Message-ID they have seen
+    (Gmail's among them) would otherwise drop the correction without a word."""
+    digest = hashlib.sha256(delivery_id.encode())
+    for part in (subject, text, html):
+        digest.update(b"\0" + hashlib.sha256(part.encode()).digest())
+    for data in files:
+        digest.update(b"\0" + hashlib.sha256(data).digest())
+    return f"<{digest.hexdigest()[:32]}@{domain}>"
 
 
 def _fix_mime(msg: Any, delivery_id: str) -> None:

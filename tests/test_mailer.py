@@ -125,10 +125,11 @@ def test_headers_parts_and_inline_images(root: Path, mailer: Callable[..., Maile
     assert body(mail, "plain") == "Polisen och kommunen påminner om trafiken.\n\n.En rad som börjar med punkt.\n"
     assert "<h1>Nu börjar skolan – sänk farten</h1>" in body(mail, "html")
     inline = {p["Content-ID"]: p for p in mail.walk() if p["Content-ID"]}
-    assert set(inline) == {"<logo-kommunen>", "<logo-polisen>", "<image>"}
-    assert inline["<logo-kommunen>"].get_content() == PNG
-    assert inline["<logo-polisen>"].get_content_type() == "image/png"
-    assert inline["<image>"].get_content_type() == "image/jpeg"
+    # RFC 2392: Content-IDs are <id@domain>, the domain of the sender
+    assert set(inline) == {"<logo-kommunen@hultsfred.example>", "<logo-polisen@hultsfred.example>", "<image@hultsfred.example>"}
+    assert inline["<logo-kommunen@hultsfred.example>"].get_content() == PNG
+    assert inline["<logo-polisen@hultsfred.example>"].get_content_type() == "image/png"
+    assert inline["<image@hultsfred.example>"].get_content_type() == "image/jpeg"
     assert all(p.get_content_disposition() == "inline" for p in inline.values())
 
     # As sent over SMTP: CRLF only, short lines, 7-bit.
@@ -150,7 +151,8 @@ def test_the_content_ids_the_renderer_gives_are_used(root: Path, mailer: Callabl
     msg = message(root=root, logos=(Logo("kommunen", root / "logo-kommunen.png", "Kommunen", cid="kommunvapen"),),
                   image=None, parts={**msg.parts, "html": '<p><img src="cid:kommunvapen"></p>'})
     mail = parse(mailer().payload(msg).files["press.eml"])
-    assert [p["Content-ID"] for p in mail.walk() if p["Content-ID"]] == ["<kommunvapen>"]
+    assert [p["Content-ID"] for p in mail.walk() if p["Content-ID"]] == ["<kommunvapen@hultsfred.example>"]
+    assert 'src="cid:kommunvapen@hultsfred.example"' in mail.get_body(("html",)).get_content()
 
 
 def test_the_same_message_gives_the_same_bytes(root: Path, mailer: Callable[..., MailerPublisher]) -> None:
@@ -159,6 +161,26 @@ def test_the_same_message_gives_the_same_bytes(root: Path, mailer: Callable[...,
     other = mailer().payload(message(root=root, delivery_id="skolstart/start/press@2018-08-20"))
     assert first.files == again.files
     assert parse(other.files["press.eml"])["Message-ID"] != first.fields["message_id"]
+
+
+def test_a_corrected_release_gets_a_new_message_id(root: Path, mailer: Callable[..., MailerPublisher]) -> None:
+    """Mail stores drop a Message-ID they have seen: a correction must not reuse one."""
+    first = mailer().payload(message(root=root))
+    msg = message(root=root)
+    corrected_text = mailer().payload(message(root=root, parts={**msg.parts, "text": msg.parts["text"] + "\nRättelse."}))
+    corrected_title = mailer().payload(message(root=root, parts={**msg.parts, "subject": "Nu börjar skolan – rättad"}))
+    with_new_logo = message(root=root)
+    (root / "logo-kommunen.png").write_bytes((root / "logo-kommunen.png").read_bytes() + b"\0")
+    new_logo = mailer().payload(with_new_logo)
+    ids = [p.fields["message_id"] for p in (first, corrected_text, corrected_title, new_logo)]
+    assert len(set(ids)) == 4
+    assert all(i == parse(p.files["press.eml"])["Message-ID"] for i, p in
+               zip(ids, (first, corrected_text, corrected_title, new_logo), strict=True))
+
+
+def test_the_release_names_its_list(root: Path, mailer: Callable[..., MailerPublisher]) -> None:
+    mail = parse(mailer().payload(message(root=root)).files["press.eml"])
+    assert mail["List-Id"] == "Trygg i Hultsfred <press.hultsfred.example>"
 
 
 def test_unreferenced_images_are_not_attached(root: Path, mailer: Callable[..., MailerPublisher]) -> None:
