@@ -392,9 +392,22 @@ def _wall_time_problem(
     status: WallTime, naive: datetime, tz: ZoneInfo, rel: str, pos: tuple[int, int], what: str, problems: Problems
 ) -> None:
     if status is WallTime.NONEXISTENT:
-        problems.error(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} does not exist in {tz.key} (the clocks go forward that night); pick another time")
+        first = _first_after_gap(naive, tz)
+        problems.error(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} does not exist in {tz.key} (the clocks go "
+                                  f"forward that night); pick another time, e.g. {first:%H:%M}, the first after the change")
     elif status is WallTime.AMBIGUOUS:
         problems.warning(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} happens twice in {tz.key} (the clocks go back that night); the earlier one is used")
+
+
+def _first_after_gap(naive: datetime, tz: ZoneInfo) -> datetime:
+    """The first wall time after the skipped hour ``naive`` lies in (03:00 for 02:30 in
+    Sweden): looked for minute by minute, since only an error asks (gaps last 2 h at most)."""
+    when = naive.replace(second=0, microsecond=0)
+    for _ in range(3 * 60):
+        when += timedelta(minutes=1)
+        if localize(when, tz)[1] is not WallTime.NONEXISTENT:
+            return when
+    return when
 
 
 def _refs(

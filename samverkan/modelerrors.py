@@ -105,6 +105,12 @@ def describe(err: ErrorDetails) -> str:
     if kind in ("string_type",):
         # Usually YAML read yes/no/on/off as true/false or 2018 as a number: quotes fix it.
         hint = "; put the value in quotes" if isinstance(value, (bool, int, float)) else ""
+        if isinstance(value, list):
+            hint = "; a text that starts with '- ' is a list in YAML: put the text in quotes"
+        elif isinstance(value, dict):
+            hint = "; a text with ': ' in it is a mapping in YAML: put the text in quotes"
+        elif value is None:
+            hint = "; if the text starts with '#', YAML took it for a comment: put the text in quotes"
         return f"expected text, got {_kind(value)}{hint}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"expected a whole number, got {_kind(value)}"
@@ -114,6 +120,8 @@ def describe(err: ErrorDetails) -> str:
         hint = f"; write [{value}]" if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         return f"expected a list such as [a, b], got {_kind(value)}{hint}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
+        if err["loc"] and err["loc"][-1] == "image" and isinstance(value, str):
+            return f"write the image with its alt text: image: {{path: {value}, alt: what the picture shows}}"
         return f"expected a mapping of keys and values, got {_kind(value)}"
     if kind == "literal_error":
         return f"{_kind(value)} is not allowed; use one of: {err['ctx']['expected']}"
@@ -129,6 +137,31 @@ def describe(err: ErrorDetails) -> str:
     if kind == "string_pattern_mismatch":
         return f"{_kind(value)} does not have the expected form ({err['ctx']['pattern']})"
     return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _at(data: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _split_by_comma(data: Any, path: Path) -> str | None:
+    """For an unknown key with no value right after a key with text: the comma of a
+    ``{ }`` mapping that cut a value in two (``location: Kulturhuset Rosen, Hultsfred}``)."""
+    holder = _at(data, path[:-1])
+    if not isinstance(holder, dict) or holder.get(path[-1], "") is not None:
+        return None
+    keys = list(holder)
+    i = keys.index(path[-1])
+    if i == 0 or not isinstance(holder[keys[i - 1]], str):
+        return None
+    before, after = keys[i - 1], path[-1]
+    whole = f"{holder[before]}, {after}"
+    return (f"unknown key '{after}': the comma in {{ }} cut {before}: {whole} in two; "
+            f'put the whole value in quotes: {before}: "{whole}"')
 
 
 def report(
@@ -165,8 +198,9 @@ def report(
         if err["type"] == "extra_forbidden":
             line, col = located.where(full, key=True)
             keys, name = unknown[loc]
+            split = None if name else _split_by_comma(located.data, full)
             hint = _did_you_mean(name) if name else f"; keys allowed here: {', '.join(keys)}" if keys else ""
-            text = f"unknown key '{loc[-1]}'{hint}"
+            text = split or f"unknown key '{loc[-1]}'{hint}"
         elif loc and loc[-1] == "[key]":  # a mapping key itself is malformed (a channel name)
             line, col = located.where(full[:-1], key=True)
             names = [str(p) for p in loc[:-2] if isinstance(p, str)]

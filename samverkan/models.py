@@ -18,6 +18,7 @@ from .timeutil import parse_duration
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+_ONE_DIGIT_HOUR = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d:\d{2}(:\d{2})?)$")
 
 
 class FieldError(ValueError):
@@ -63,6 +64,8 @@ def _local_time(value: Any) -> Any:
         raise ValueError(f"expected a date and time such as 2018-08-13 07:30, got the number {value}")
     if isinstance(value, str) and _DATE_ONLY.match(value):
         raise ValueError(f"'{value.strip()}' has no time of day; write it as YYYY-MM-DD HH:MM")
+    if isinstance(value, str) and (short := _ONE_DIGIT_HOUR.match(value.strip())):
+        return f"{short[1]} 0{short[2]}"  # 8:00 is how people write 08:00
     return value
 
 
@@ -77,7 +80,7 @@ def _naive(value: datetime) -> datetime:
 Key = Annotated[str, AfterValidator(_key)]
 # In the JSON Schema a pattern, not ``format: date-time``: editors check that as RFC 3339,
 # which wants a "T" and a UTC offset, and would mark every local time in the files wrong.
-LOCAL_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+LOCAL_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(:\d{2})?$"
 LocalTime = Annotated[
     datetime, BeforeValidator(_local_time), AfterValidator(_naive),
     WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN}),

@@ -166,6 +166,8 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
         return err(f"the quoted text that starts here is never closed; add the closing {quote}", (cline, ccol))
     if "unknown escape character" in problem:
         return err("unknown escape after a backslash in double quotes; write \\\\ for a backslash or use single quotes")
+    if "sequence entries are not allowed" in problem:
+        return err("a value that starts with '- ' is read as a list item; put the value in quotes")
     if "mapping values are not allowed" in problem:
         return err("unexpected ':' here; check the indentation of this line, or put the value in quotes if it contains ': '")
     lines = text.splitlines()

@@ -72,7 +72,7 @@ def test_two_problems_at_one_place_are_both_reported(make_root: Callable[..., Pa
     root = make_root(config=CORPUS_CONFIG, campaigns={"b": camp("at: 2018-08-13 07:30", "at: 2018-03-25 02:30")})
     result = run("validate", "--root", str(root))
     assert [line for line in lines(result.stderr) if ": error: " in line] == [
-        "campaigns/b.yaml:13:9: error: at: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+        "campaigns/b.yaml:13:9: error: at: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time, e.g. 03:00, the first after the change",
         "campaigns/b.yaml:13:9: error: at: 2018-03-25 02:30 is outside the campaign's period 2018-08-13 – 2018-09-09",
     ]
 

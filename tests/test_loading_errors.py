@@ -42,6 +42,28 @@ C = "campaigns/skolstart.yaml"
 K = "config.yaml"
 
 CASES = [
+    # --- the mistakes people make with YAML's own syntax ---------------------------------
+    Case("comma-in-flow-mapping", [
+        f"{C}:7:82: error: unknown key 'Hultsfred': the comma in {{ }} cut location: Kulturhuset Rosen, Hultsfred "
+        'in two; put the whole value in quotes: location: "Kulturhuset Rosen, Hultsfred"',
+    ], camp("  - title: Föräldraträff\n    start: 2018-08-22 18:00\n    end: 2018-08-22 19:30\n    location: Aulan\n",
+            "  - {title: Föräldraträff, start: 2018-08-22 18:00, location: Kulturhuset Rosen, Hultsfred}\n")),
+    Case("image-as-a-path", [
+        f"{C}:17:12: error: image: write the image with its alt text: "
+        "image: {path: content/images/x.png, alt: what the picture shows}",
+    ], add_to_message("    image: content/images/x.png\n")),
+    Case("title-starting-with-hash", [
+        f"{C}:15:11: error: title: expected text, got nothing; if the text starts with '#', YAML took it for a "
+        "comment: put the text in quotes",
+    ], camp("title: Nu börjar skolan", "title: #1 Nu börjar skolan")),
+    Case("title-starting-with-dash", [
+        f"{C}:15:12: error: YAML syntax: a value that starts with '- ' is read as a list item; put the value in quotes",
+    ], camp("    title: Nu börjar skolan", "    title: - Nu börjar skolan")),
+    Case("one-digit-hour-is-read-as-two", [], camp("at: 2018-08-13 07:30", "at: 2018-08-13 7:30")),
+    Case("title-as-a-list", [
+        f"{C}:16:7: error: title: expected text, got a list; a text that starts with '- ' is a list in YAML: "
+        "put the text in quotes",
+    ], camp("    title: Nu börjar skolan", "    title:\n      - Nu börjar skolan")),
     # --- YAML syntax --------------------------------------------------------------------
     Case("syntax-indent-list-item", [
         f"{C}:15:4: error: YAML syntax: this line does not line up with the list that starts on line 12; check its indentation",
@@ -252,25 +274,25 @@ CASES = [
     ], camp("start: 2018-08-22 18:00\n    end: 2018-08-22 19:30", "start: 2018-09-22 18:00\n    end: 2018-09-22 19:30")),
     # --- daylight saving time -----------------------------------------------------------
     Case("dst-nonexistent-time", [
-        f"{C}:13:9: error: at: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+        f"{C}:13:9: error: at: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time, e.g. 03:00, the first after the change",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN), "at: 2018-08-13 07:30", "at: 2018-03-25 02:30")),
     Case("dst-ambiguous-time-warns", [
         f"{C}:13:9: warning: at: 2018-10-28 02:30 happens twice in Europe/Stockholm (the clocks go back that night); the earlier one is used",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN), "at: 2018-08-13 07:30", "at: 2018-10-28 02:30")),
     Case("dst-nonexistent-repeat", [
-        f"{C}:17:13: error: repeat on 2018-03-25: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+        f"{C}:17:13: error: repeat on 2018-03-25: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time, e.g. 03:00, the first after the change",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN), "at: 2018-08-13 07:30", "at: 2018-03-11 02:30")
        + "    repeat: {every: 7d, count: 3}\n"),
     Case("dst-nonexistent-event-start", [
-        f"{C}:8:12: error: start: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+        f"{C}:8:12: error: start: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time, e.g. 03:00, the first after the change",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN),
             "start: 2018-08-22 18:00\n    end: 2018-08-22 19:30", "start: 2018-03-25 02:30\n    end: 2018-03-25 04:00")),
     Case("dst-nonexistent-event-end", [
-        f"{C}:9:10: error: end: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+        f"{C}:9:10: error: end: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time, e.g. 03:00, the first after the change",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN),
             "start: 2018-08-22 18:00\n    end: 2018-08-22 19:30", "start: 2018-03-25 01:30\n    end: 2018-03-25 02:30")),
     Case("dst-nonexistent-embargo", [
-        f"{C}:17:14: error: embargo: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time",
+        f"{C}:17:14: error: embargo: 2018-03-25 02:30 does not exist in Europe/Stockholm (the clocks go forward that night); pick another time, e.g. 03:00, the first after the change",
     ], edit(camp("period: {start: 2018-08-13, end: 2018-09-09}", SPRING_AND_AUTUMN), "at: 2018-08-13 07:30", "at: 2018-03-24 09:00")
        + "    embargo: 2018-03-25 02:30\n"),
     # --- repeats ------------------------------------------------------------------------
@@ -472,3 +494,9 @@ def test_wall_times_are_told_apart_as_a_round_trip_through_utc_tells_them() -> N
             seen.add(status)
             t += timedelta(minutes=30)
     assert seen == set(WallTime)
+
+
+def test_a_one_digit_hour_is_the_time_people_mean(tmp_path: Path) -> None:
+    write_case(tmp_path, Case("one-digit", [], camp("at: 2018-08-13 07:30", "at: 2018-08-13 7:30")))
+    message = load_project(tmp_path).campaigns["skolstart"].messages[0]
+    assert message.times[0][0].strftime("%H:%M") == "07:30"
