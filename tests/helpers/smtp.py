@@ -8,6 +8,14 @@
         assert server.connections == 1
         assert [m.rcpt_tos for m in server.messages] == [["b@x.se"]]
 
+What the server does with each message can be scripted, in order (:meth:`SmtpServer.script`):
+keep it but answer only after the client has given up (:func:`late`), close the connection
+at the DATA command before any of the message came (:func:`drop_at_data`), or after all of
+it (:func:`drop_after_data`, kept or not), or answer the final ``.`` with another code
+(:func:`reply`)::
+
+    server.script(None, late(10))  # the first message as usual, the second answered late
+
 Outside pytest, use :class:`SmtpServer` as a context manager.
 """
 
@@ -28,6 +36,41 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the server does with one message. ``at``: ``"data"`` acts at the DATA command,
+    before the client has sent any of the message (nothing can be kept); ``"end"`` after the
+    final ``.``. ``keep``: the message is stored. ``drop``: the connection is closed instead
+    of answering. ``code``: the reply otherwise. ``delay``: seconds before the reply or drop."""
+
+    at: Literal["data", "end"] = "end"
+    keep: bool = True
+    drop: bool = False
+    code: int = 250
+    delay: float = 0.0
+
+
+def late(seconds: float) -> Step:
+    """The message is kept, and its 250 comes ``seconds`` later (past the client's timeout)."""
+    return Step(delay=seconds)
+
+
+def drop_at_data() -> Step:
+    """The connection is closed at the DATA command: the server has none of the message."""
+    return Step(at="data", keep=False, drop=True)
+
+
+def drop_after_data(*, keep: bool = False) -> Step:
+    """The whole message arrives, then the connection is closed without an answer;
+    ``keep``: the server stored it all the same."""
+    return Step(keep=keep, drop=True)
+
+
+def reply(code: int) -> Step:
+    """The final ``.`` is answered with ``code`` (e.g. 451, 554); kept only if it is a 2xx."""
+    return Step(keep=code < 300, code=code)
 
 
 @dataclass(frozen=True)
@@ -69,6 +112,7 @@ class SmtpServer:
         self.reply_delay = reply_delay  # seconds between storing a message and its 250
         self.messages: list[Received] = []
         self.connections = 0
+        self.steps: list[Step | None] = []  # the script: one per message, None = as usual
         self.auth_commands: list[str] = []  # every AUTH command line seen, accepted or not
         self.logins: list[tuple[str, str]] = []  # (login, password) of successful logins
         self.dropped = 0
@@ -105,6 +149,21 @@ class SmtpServer:
     def recipients(self) -> list[str]:
         """Every RCPT of every delivered message, in order."""
         return [r for m in self.messages for r in m.rcpt_tos]
+
+    def script(self, *steps: Step | None) -> None:
+        """Queue what to do with the next messages, one step each (``None``: as usual)."""
+        with self._lock:
+            self.steps.extend(steps)
+
+    def _next_step(self, at: str) -> Step | None:
+        """The script's next step if it acts ``at`` this point (taken from the queue)."""
+        with self._lock:
+            if not self.steps:
+                return None
+            head = self.steps[0]
+            if (head.at if head is not None else "end") != at:
+                return None
+            return self.steps.pop(0)
 
     def start(self) -> SmtpServer:
         self._controller.start()
@@ -153,6 +212,20 @@ class _RecordingSMTP(SMTP):
             self.number = self.recorder._connected()
         super().connection_made(transport)
 
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        step = self.recorder._next_step("data")
+        if step is None:
+            await super().smtp_DATA(arg)
+            return
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if step.drop:
+            assert isinstance(self.transport, asyncio.Transport)
+            self.transport.abort()
+            return
+        await self.push(f"{step.code} 4.3.0 not now" if step.code < 500 else f"{step.code} 5.3.0 no")
+
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg: str) -> None:
         with self.recorder._lock:
@@ -192,22 +265,31 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         s = self.s
         number = server.number  # type: ignore[attr-defined]
+        step = s._next_step("end")
         with s._lock:
-            if s.drop_after is not None and s._per_connection[number] >= s.drop_after:
+            if step is not None:
+                drop = False
+                if step.keep:
+                    s._per_connection[number] += 1
+                    s.messages.append(self._received(session, envelope, number))
+            elif s.drop_after is not None and s._per_connection[number] >= s.drop_after:
                 s.drop_after = None
                 s.dropped += 1
                 drop = True
             else:
                 drop = False
                 s._per_connection[number] += 1
-                s.messages.append(Received(
-                    mail_from=str(envelope.mail_from),
-                    rcpt_tos=list(envelope.rcpt_tos),
-                    data=bytes(envelope.original_content or b""),
-                    connection=number,
-                    login=session.auth_data.login.decode()
-                    if isinstance(session.auth_data, LoginPassword) else None,
-                ))
+                s.messages.append(self._received(session, envelope, number))
+        if step is not None:
+            if step.delay:
+                await asyncio.sleep(step.delay)  # kept (if kept) at once: a window to kill the client in
+            if step.drop:
+                assert isinstance(server.transport, asyncio.Transport)
+                server.transport.abort()
+                return "421 4.3.0 gone"  # never reaches the client
+            if step.code >= 500:
+                return f"{step.code} 5.3.0 message refused"
+            return f"{step.code} 4.3.0 try again later" if step.code >= 400 else f"{step.code} 2.0.0 OK"
         if drop:
             # Gone before the 250: the client cannot know the message arrived (it did not).
             assert isinstance(server.transport, asyncio.Transport)
@@ -217,6 +299,17 @@ class _Handler:
             # Accepted and kept, but the client hears so only later: a window to kill it in.
             await asyncio.sleep(s.reply_delay)
         return "250 2.0.0 OK"
+
+
+    @staticmethod
+    def _received(session: Session, envelope: Envelope, number: int) -> Received:
+        return Received(
+            mail_from=str(envelope.mail_from),
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=bytes(envelope.original_content or b""),
+            connection=number,
+            login=session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
+        )
 
 
 @lru_cache(maxsize=None)
