@@ -176,6 +176,11 @@ class UncertainError(TransientError):
     """The publication may exist; look before trying again."""
 
 
+class UnsettledError(PublishError):
+    """Some of it may have gone out and the publisher cannot look (a mail server that took
+    the message but never said so): the delivery is ``unknown`` until a person settles it."""
+
+
 class PermanentError(PublishError):
     """Will not work until a person acts."""
 
@@ -220,9 +225,14 @@ class Journal(Protocol):
     """
 
     def part_state(self, part: str) -> str | None:
-        """``None``, ``in_flight``, ``sent``, ``deferred`` (retry) or ``refused`` (permanent)."""
+        """``None``, ``queued`` (not tried yet), ``in_flight``, ``sent``, ``deferred`` (retry),
+        ``refused`` (permanent) or ``unknown`` (it may have gone out: a person settles it)."""
 
     def set_part(self, part: str, state: str, detail: str | None = None) -> None: ...
+
+    def queue_parts(self, parts: list[str]) -> None:
+        """Record ``parts`` as ``queued`` in one write, before any is sent (those with a
+        state keep it): after a crash the ledger names the ones never tried."""
 
     def part_detail(self, part: str) -> str | None:
         """What was recorded with the part's state (e.g. when an attempt started)."""
@@ -276,6 +286,10 @@ class MemoryJournal:
 
     def set_part(self, part: str, state: str, detail: str | None = None) -> None:
         self.parts[part] = (state, detail)
+
+    def queue_parts(self, parts: list[str]) -> None:
+        for part in parts:
+            self.parts.setdefault(part, ("queued", None))
 
     def part_detail(self, part: str) -> str | None:
         return self.parts.get(part, (None, None))[1]

@@ -31,6 +31,7 @@ from .base import (
     Receipt,
     Settings,
     TransientError,
+    UnsettledError,
     env_name,
     expand,
     unset_names,
@@ -42,9 +43,10 @@ if TYPE_CHECKING:
 
     from samverkan.rendering import RenderedMessage
 
-# Parts in these states are not sent again: ``in_flight`` and ``unknown`` mean a crash
-# left it open whether the journalist got it, and a duplicate press release is worse
-# than asking a person (the ledger's ``resolve``).
+# Parts in these states are not sent again: ``in_flight`` and ``unknown`` mean a crash or
+# a reply that never came left it open whether the journalist got it, and a duplicate
+# press release is worse than asking a person (``samverkan resolve``). ``queued`` (about
+# to be tried) and ``deferred`` (tried, surely not delivered) are sent.
 _DONE = ("sent", "refused", "in_flight", "unknown")
 
 # Deliberately ASCII: an address that needs SMTPUTF8 is rare on a press list and would
@@ -339,10 +341,14 @@ class MailerPublisher:
         if not recipients:
             raise PermanentError(f"{self.settings.recipients}: the press list has nobody on it")
         todo = [r for r in recipients if journal.part_state(r.email.lower()) not in _DONE]
+        lost = None
         if todo:
+            # Everyone about to be tried is on record first: after a crash the ledger tells
+            # who got it, who may have and who was never tried.
+            journal.queue_parts([r.email.lower() for r in todo])
             with self._connect() as smtp:
-                self._send(smtp, todo, data, journal)
-        return self._receipt(recipients, journal, message_id)
+                lost = self._send(smtp, todo, data, journal)
+        return self._receipt(recipients, journal, message_id, delivery_id, lost)
 
     # -- checking and notices ---------------------------------------------------------
 
@@ -565,7 +571,9 @@ class MailerPublisher:
         if code not in (235, 503):  # 503: already logged in
             raise smtplib.SMTPAuthenticationError(code, reply)
 
-    def _send(self, smtp: smtplib.SMTP, todo: list[Recipient], data: bytes, journal: Journal) -> None:
+    def _send(self, smtp: smtplib.SMTP, todo: list[Recipient], data: bytes, journal: Journal) -> str | None:
+        """Send to each of ``todo`` in turn; on a lost connection stop and say so (the rest
+        waits for a retry)."""
         import smtplib
 
         _, from_addr = self.sender()
@@ -574,43 +582,79 @@ class MailerPublisher:
             for done, r in enumerate(todo):
                 part = r.email.lower()
                 journal.set_part(part, "in_flight")
-                refused: Mapping[str, tuple[int, bytes | str]]
                 try:
-                    refused = smtp.sendmail(from_addr, [r.email], data)
-                except smtplib.SMTPRecipientsRefused as e:
-                    refused = e.recipients
-                except smtplib.SMTPDataError as e:  # the server refused the message itself
-                    refused = {r.email: (e.smtp_code, e.smtp_error)}
+                    state, detail = self._envelope(smtp, from_addr, r.email, data)
+                except _Lost as e:
+                    if e.after_data:
+                        # The whole message went, its answer did not come: the server may
+                        # have it and a second copy would be worse than asking a person.
+                        journal.set_part(part, "unknown", f"no answer after the message was sent ({e.why}): "
+                                                          "the server may have it")
+                        return (f"no answer from the SMTP server after the release was sent to {r.email} "
+                                f"({e.why}): it may have it, so it is not sent again until a person settles it; "
+                                f"connection lost after {done} of {len(todo)} recipients")
+                    # Lost before the final "." went: the server cannot have taken it.
+                    journal.set_part(part, "deferred", f"connection lost: {e.why}")
+                    return f"connection lost after {done} of {len(todo)} recipients"
                 except smtplib.SMTPSenderRefused as e:
                     journal.set_part(part, "deferred", f"{e.smtp_code} {_text(e.smtp_error)}")
                     kind = PermanentError if e.smtp_code >= 500 else TransientError
                     raise kind(f"the SMTP server refused the sender {from_addr}: {e.smtp_code} {_text(e.smtp_error)}") from None
-                except (smtplib.SMTPException, OSError) as e:
-                    # Lost before the server confirmed the DATA: not delivered, so retried.
-                    # (RFC 1047: if the server had already queued it, it gets a second copy;
-                    # that window is one reply long.)
-                    journal.set_part(part, "deferred", f"connection lost: {e or type(e).__name__}")
-                    raise TransientError(
-                        f"connection lost after {done} of {len(todo)} recipients; will retry the rest"
-                    ) from None
-                if refused:
-                    code, reply = next(iter(refused.values()))
-                    journal.set_part(part, "refused" if code >= 500 else "deferred", f"{code} {_text(reply)}")
-                else:
-                    journal.set_part(part, "sent")
+                journal.set_part(part, state, detail)
                 progress.show(done + 1)
         finally:
             progress.close()
+        return None
 
-    def _receipt(self, recipients: list[Recipient], journal: Journal, message_id: str) -> Receipt:
+    @staticmethod
+    def _envelope(smtp: smtplib.SMTP, from_addr: str, to: str, data: bytes) -> tuple[str, str | None]:
+        """One envelope, step by step, so that a failure says whether the server can have
+        the message: (``sent`` | ``refused`` | ``deferred``, the server's reason), or
+        :class:`_Lost` when the connection fails (``after_data``: once all of it was sent)."""
+        import smtplib
+
+        def reason(code: int, reply: bytes | str) -> tuple[str, str]:
+            return ("refused" if code >= 500 else "deferred"), f"{code} {_text(reply)}"
+
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
+            code, reply = smtp.mail(from_addr, options)
+            if code != 250:
+                _reset(smtp)
+                raise smtplib.SMTPSenderRefused(code, reply, from_addr)
+            code, reply = smtp.rcpt(to)
+            if code not in (250, 251):
+                _reset(smtp)
+                return reason(code, reply)
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                _reset(smtp)
+                return reason(code, reply)
+            # Dot-stuffed and ended as RFC 5321 has it; the payload's lines already end in CRLF.
+            body = re.sub(rb"(?m)^\.", b"..", data)
+            smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            raise _Lost(False, str(e) or type(e).__name__) from None
+        try:
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            raise _Lost(True, str(e) or type(e).__name__) from None
+        return ("sent", None) if code == 250 else reason(code, reply)
+
+    def _receipt(self, recipients: list[Recipient], journal: Journal, message_id: str, delivery_id: str,
+                 lost: str | None = None) -> Receipt:
         states = {r.email: journal.part_state(r.email.lower()) for r in recipients}
         total = len(recipients)
-        deferred = [a for a, s in states.items() if s == "deferred"]
-        if deferred:
-            raise TransientError(f"{len(deferred)} of {total} recipients deferred; will retry")
+        waiting = [a for a, s in states.items() if s not in _DONE]
+        if waiting:
+            if lost:
+                raise TransientError(f"{lost}; will retry the rest")
+            raise TransientError(f"{len(waiting)} of {total} recipients deferred; will retry")
         sent = sum(1 for s in states.values() if s == "sent")
         note = f"sent to {sent} of {total}"
         refused = [a for a, s in states.items() if s == "refused"]
+        unknown = [a for a, s in states.items() if s in ("in_flight", "unknown")]
         if refused and len(refused) == total:
             # Nobody got it: recorded as published it would be neither retried nor alerted.
             reasons = [f"{a}: {journal.part_detail(a.lower()) or 'refused'}" for a in refused]
@@ -620,9 +664,12 @@ class MailerPublisher:
             )
         if refused:
             note += f"; {len(refused)} refused: {_some(refused)}"
-        unknown = [a for a, s in states.items() if s in ("in_flight", "unknown")]
         if unknown:
-            note += f"; {len(unknown)} unknown (a crash interrupted the sending, not sent again): {_some(unknown)}"
+            raise UnsettledError(
+                f"{note}; {len(unknown)} uncertain (the server may have it; not sent again): {_some(unknown)}; "
+                f"ask them or the server's log, then: samverkan resolve {delivery_id} --recipient ADDRESS "
+                "--as published|failed"
+            )
         return Receipt(external_id=message_id, note=note)
 
     def _write_outbox(self, data: bytes, delivery_id: str) -> Receipt:
@@ -630,6 +677,25 @@ class MailerPublisher:
         name = re.sub(r"[^A-Za-z0-9._@-]+", "_", delivery_id) + ".eml"
         write_atomic(self.channel.path(folder_name) / name, data, durable=self.channel.durable)
         return Receipt(note=f"written to {folder_name}/{name} (no SMTP host configured)")
+
+
+class _Lost(Exception):
+    """The connection failed during one envelope; ``after_data``: once the whole message
+    had been sent, so the server may have it."""
+
+    def __init__(self, after_data: bool, why: str):
+        super().__init__(why)
+        self.after_data, self.why = after_data, why
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    """RSET after a refusal; a connection that is gone shows at the next envelope."""
+    import smtplib
+
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        pass
 
 
 class _Progress:

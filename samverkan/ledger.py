@@ -506,6 +506,14 @@ class Ledger:
                 (delivery_id, part, state, detail, _iso(now)),
             )
 
+    def queue_parts(self, delivery_id: str, parts: list[str], now: datetime) -> None:
+        """Record ``parts`` as ``queued`` (about to be tried), keeping those with a state."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO parts (delivery_id, part, state, detail, updated_at) VALUES (?, ?, 'queued', NULL, ?)",
+                [(delivery_id, part, _iso(now)) for part in parts],
+            )
+
     def clear_parts(self, delivery_id: str) -> None:
         """Forget which parts (recipients, posts) went out: all are sent again (--force)."""
         with self.transaction() as db:
@@ -574,6 +582,11 @@ class LedgerJournal:
     def set_part(self, part: str, state: str, detail: str | None = None) -> None:
         self.ledger.set_part(self.delivery_id, part, state, detail, self.clock())
         self._parts[part] = (state, detail)
+
+    def queue_parts(self, parts: list[str]) -> None:
+        self.ledger.queue_parts(self.delivery_id, parts, self.clock())
+        for part in parts:
+            self._parts.setdefault(part, ("queued", None))
 
     def part_detail(self, part: str) -> str | None:
         return self._parts.get(part, (None, None))[1]

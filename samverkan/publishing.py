@@ -158,7 +158,7 @@ class Publishing:
 
     def publish(self, delivery: Delivery, *, force: bool = False, dry_run: bool = False) -> Outcome:
         """Publish one delivery at most once; every outcome is recorded in the ledger."""
-        from publishers.base import PermanentError, PublishError, TransientError, UncertainError
+        from publishers.base import PermanentError, PublishError, TransientError, UncertainError, UnsettledError
 
         from .rendering import RenderError
 
@@ -214,6 +214,10 @@ class Publishing:
         journal = self.ledger.journal(delivery.id, delivery.channel, self.clock)
         try:
             receipt = pub.publish(payload, delivery.id, journal)
+        except UnsettledError as exc:  # some of it may have gone out, and only a person can tell
+            self.ledger.failed(delivery.id, self.clock(), error=str(exc), state="unknown", uncertain=True)
+            event("unknown", delivery.id, str(exc), logging.ERROR)
+            return Outcome(delivery.id, "unknown", str(exc))
         except PermanentError as exc:
             state = "held" if exc.hold_channel else "failed"
             note = f"{BLOCKED_NOTE}: {exc}; once it is lifted: samverkan publish {delivery.id} --force" if exc.hold_channel else None
