@@ -318,21 +318,37 @@ def status(ctx: Context, fmt: str) -> int:
 
 @cli.command()
 @click.argument("delivery")
-@click.option("--as", "as_", type=click.Choice(["published", "failed"]), required=True,
-              help="What you found out: it went out (published) or it did not (failed).")
+@click.option("--as", "as_", type=click.Choice(["published", "failed"]),
+              help="What you found out: it went out (published) or it did not (failed); with --recipient, "
+                   "for that recipient of a press release.")
+@click.option("--recipient", "recipients", multiple=True, metavar="ADDRESS",
+              help="Settle only this uncertain recipient of a press release (may be given more than once).")
+@click.option("--send-untried", is_flag=True,
+              help="Send the press release now to everyone on the list not sent it yet; never to an uncertain one.")
 @common
-def resolve(ctx: Context, delivery: str, as_: str) -> int:
-    """Settle a delivery left unknown by a crash."""
-    project, ledger, clock = _open(ctx)
-    with ledger:
-        row = ledger.get(delivery)
-        if row is None:
-            raise SamverkanError(f"no delivery '{delivery}' in the ledger")
-        if not ledger.settle(delivery, as_, clock()):
-            raise SamverkanError(f"{delivery} is {row.state}, not unknown; only unknown deliveries are settled by hand")
-    click.echo(f"{delivery}: {as_}")
-    return 0
+def resolve(ctx: Context, delivery: str, as_: str | None, recipients: tuple[str, ...], send_untried: bool) -> int:
+    """Settle a delivery left unknown by a crash or a server that did not answer: as a whole,
+    one recipient at a time, or by sending it on to those never tried."""
+    from .settling import settle, send_untried as send_on, where_it_stands
 
+    if as_ is None and not send_untried:
+        raise click.UsageError("say what you found out with --as published|failed, or send on with --send-untried")
+    if recipients and as_ is None:
+        raise click.UsageError("--recipient needs --as published|failed: did that recipient get it?")
+    project, ledger, clock = _open(ctx)
+    code = 0
+    with ledger:
+        if as_ is not None:
+            for line in settle(ledger, delivery, as_, recipients, clock()):
+                click.echo(line)
+        if send_untried:
+            outcome = send_on(project, ledger, clock, delivery)
+            click.echo(str(outcome))
+            for line in where_it_stands(ledger, delivery):
+                click.echo(line)
+            # unknown: the rest went out, and what is left is a person's word on the uncertain ones
+            code = 0 if outcome.result in ("published", "unknown") else 1
+    return code
 
 
 @cli.command()

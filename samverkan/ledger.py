@@ -110,6 +110,33 @@ MIGRATIONS: list[str] = [
 
 STATES = ("pending", "in_flight", "published", "failed", "unknown", "missed", "held")
 
+# The states of a part (a press recipient) as groups a person reads: it got it, it may
+# have (only a person can tell), it has not been sent it yet, or the server refused it.
+UNCERTAIN_PARTS = ("in_flight", "unknown")
+UNSENT_PARTS = ("queued", "deferred")
+PART_GROUPS: dict[str, tuple[str, ...]] = {
+    "got_it": ("sent",),
+    "uncertain": UNCERTAIN_PARTS,
+    "never_tried": ("queued",),
+    "not_received": ("deferred",),  # tried, and surely not delivered: sent again
+    "refused": ("refused",),
+}
+PART_WORDS = {"sent": "got it", "queued": "was never tried", "deferred": "did not get it (it is sent again)",
+              "refused": "was refused by the server"}
+SETTLED_RECEIVED = "settled by hand: received"
+STOPPED_WHILE_SENDING = "the sending stopped while it was being sent: it may have got it"
+SETTLED_NOT_RECEIVED = "settled by hand: not received"
+
+
+def part_groups(parts: dict[str, tuple[str, str | None]]) -> dict[str, list[tuple[str, str | None]]]:
+    """A delivery's parts (``Ledger.parts``) by group of :data:`PART_GROUPS`: (part, detail)."""
+    groups: dict[str, list[tuple[str, str | None]]] = {g: [] for g in PART_GROUPS}
+    for part, (state, detail) in sorted(parts.items()):
+        for group, states in PART_GROUPS.items():
+            if state in states:
+                groups[group].append((part, detail))
+    return groups
+
 
 def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
@@ -449,21 +476,81 @@ class Ledger:
 
     def settle(self, delivery_id: str, state: str, now: datetime) -> bool:
         """A person's word on an ``unknown`` delivery: ``published`` (it went out: the payload
-        kept when it was sent is its archive) or ``failed`` (it may be sent again)."""
+        kept when it was sent is its archive; every uncertain part got it) or ``failed`` (it
+        may be sent again). Parts never sent stay so: the delivery is then ``failed`` (see
+        :meth:`_settled`)."""
         assert state in ("published", "failed")
         with self.transaction() as db:
             r = db.execute("SELECT state FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
             if r is None or r["state"] != "unknown":
                 return False
+            if state == "published":
+                db.execute(
+                    f"UPDATE parts SET state = 'sent', detail = ?, updated_at = ? WHERE delivery_id = ? "
+                    f"AND state IN ({_quoted(UNCERTAIN_PARTS)})",
+                    (SETTLED_RECEIVED, _iso(now), delivery_id),
+                )
+                self._event(db, delivery_id, now, "resolved", state)
+                self._settled(db, delivery_id, now)
+                return True
             db.execute(
-                "UPDATE deliveries SET state = ?, note = ?, owner = NULL, updated_at = ?, "
-                "published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END WHERE id = ?",
-                (state, f"settled by hand as {state}", _iso(now), state, _iso(now), delivery_id),
+                "UPDATE deliveries SET state = ?, note = ?, owner = NULL, updated_at = ? WHERE id = ?",
+                (state, f"settled by hand as {state}", _iso(now), delivery_id),
             )
-            if state == "failed":  # what was not surely sent may go out again; what was stays sent
-                db.execute("DELETE FROM parts WHERE delivery_id = ? AND state != 'sent'", (delivery_id,))
+            # what was not surely sent may go out again; what was stays sent
+            db.execute("DELETE FROM parts WHERE delivery_id = ? AND state != 'sent'", (delivery_id,))
             self._event(db, delivery_id, now, "resolved", state)
         return True
+
+    def settle_part(self, delivery_id: str, part: str, state: str, now: datetime) -> None:
+        """A person's word on one uncertain part (a press recipient): ``published`` (they got
+        it) or ``failed`` (they did not: it is sent to them with the rest). An ``unknown``
+        delivery with no uncertain part left is settled too. Conflict if that cannot be."""
+        assert state in ("published", "failed")
+        with self.transaction() as db:
+            r = db.execute("SELECT state FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if r is None:
+                raise Conflict(f"no delivery '{delivery_id}' in the ledger")
+            if r["state"] == "in_flight":
+                raise Conflict(f"{delivery_id} is being sent right now; settle it when that is over")
+            p = db.execute("SELECT state FROM parts WHERE delivery_id = ? AND part = ?", (delivery_id, part)).fetchone()
+            if p is None:
+                uncertain = [x[0] for x in db.execute(
+                    f"SELECT part FROM parts WHERE delivery_id = ? AND state IN ({_quoted(UNCERTAIN_PARTS)}) "
+                    "ORDER BY part", (delivery_id,))]
+                which = f"; uncertain: {', '.join(uncertain)}" if uncertain else "; none of them is uncertain"
+                raise Conflict(f"{part} is not among the recipients of {delivery_id}{which}")
+            if p["state"] not in UNCERTAIN_PARTS:
+                raise Conflict(f"{part} {PART_WORDS.get(p['state'], p['state'])}, it is not uncertain; "
+                               "only uncertain recipients are settled by hand")
+            new, detail = ("sent", SETTLED_RECEIVED) if state == "published" else ("deferred", SETTLED_NOT_RECEIVED)
+            db.execute("UPDATE parts SET state = ?, detail = ?, updated_at = ? WHERE delivery_id = ? AND part = ?",
+                       (new, detail, _iso(now), delivery_id, part))
+            self._event(db, delivery_id, now, "resolved", f"{part}: {state}")
+            if r["state"] == "unknown":
+                self._settled(db, delivery_id, now)
+
+    def _settled(self, db: sqlite3.Connection, delivery_id: str, now: datetime) -> None:
+        """An ``unknown`` delivery after a person's word on its parts: still ``unknown`` while
+        a part is uncertain; ``failed`` while some were not sent it yet (a person sends it on
+        to them: ``resolve --send-untried``, never the daemon by itself); else ``published``."""
+        states = [x[0] for x in db.execute("SELECT state FROM parts WHERE delivery_id = ?", (delivery_id,))]
+        if any(s in UNCERTAIN_PARTS for s in states):
+            return
+        unsent = sum(s in UNSENT_PARTS for s in states)
+        if unsent:
+            db.execute(
+                "UPDATE deliveries SET state = 'failed', owner = NULL, last_error = NULL, note = ?, updated_at = ? "
+                "WHERE id = ?",
+                (f"settled by hand; {unsent} not sent it yet: samverkan resolve {delivery_id} --send-untried "
+                 "sends it to them", _iso(now), delivery_id),
+            )
+            return
+        db.execute(
+            "UPDATE deliveries SET state = 'published', note = 'settled by hand as published', owner = NULL, "
+            "uncertain = 0, updated_at = ?, published_at = ? WHERE id = ?",
+            (_iso(now), _iso(now), delivery_id),
+        )
 
     def blocked(self, channel: str, exclude: str | None = None) -> str | None:
         """A delivery held because its channel is blocked (``None`` if none is)."""
@@ -530,7 +617,8 @@ class Ledger:
                     continue
                 state = "pending" if r["publisher"] in redo_publishers else "unknown"
                 db.execute("UPDATE deliveries SET state = ?, owner = NULL, updated_at = ? WHERE id = ?", (state, _iso(now), r["id"]))
-                db.execute("UPDATE parts SET state = 'unknown', updated_at = ? WHERE delivery_id = ? AND state = 'in_flight'", (_iso(now), r["id"]))
+                db.execute("UPDATE parts SET state = 'unknown', detail = ?, updated_at = ? WHERE delivery_id = ? AND state = 'in_flight'",
+                           (STOPPED_WHILE_SENDING, _iso(now), r["id"]))
                 self._event(db, r["id"], now, "unknown" if state == "unknown" else "redo", "the process publishing it stopped before recording the outcome")
                 settled.append(r["id"])
         return settled
@@ -560,6 +648,11 @@ class Ledger:
 
     def journal(self, delivery_id: str, channel: str, clock: Any) -> LedgerJournal:
         return LedgerJournal(self, delivery_id, channel, clock)
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    """Constant states written into a statement (never values from outside)."""
+    return ", ".join(f"'{v}'" for v in values)
 
 
 def _statements(script: str) -> list[str]:

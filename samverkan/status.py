@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .alerts import OpenAlert, open_alerts
-from .ledger import Ledger, Row
+from .ledger import Ledger, Row, part_groups
 from .loading import Project
 from .plan import Delivery, deliveries, message_deliveries
 from .timeutil import utc
@@ -27,6 +27,8 @@ class Status:
     # message id -> its next delivery time not yet past (a repeated message's next occurrence)
     awaiting_next: dict[str, datetime] = field(default_factory=dict)
     checks: list[OpenAlert] = field(default_factory=list)  # channel checks failing now (open alerts)
+    # delivery id -> its recipients by group (ledger.PART_GROUPS), for press deliveries that need a person
+    recipients: dict[str, dict[str, list[tuple[str, str | None]]]] = field(default_factory=dict)
 
     def next_at(self, approval: Any) -> datetime:
         return self.awaiting_next.get(approval.message_id, approval.first_at)
@@ -36,7 +38,7 @@ class Status:
             "now": self.now.isoformat(),
             "upcoming": [{"id": d.id, "at": d.at.isoformat(), "state": s} for d, s in self.upcoming],
             "published": [r.as_dict() for r in self.published],
-            "needs_attention": [r.as_dict() for r in self.attention],
+            "needs_attention": [self._attention(r) for r in self.attention],
             "failing_channel_checks": [
                 {"channel": c.subject, "reason": c.reason, "fix": c.fix, "since": c.at.isoformat(), "alert": c.state}
                 for c in self.checks
@@ -46,6 +48,32 @@ class Status:
             "awaiting_approval": [{"message": a.message_id, "missing": a.missing, "next_at": self.next_at(a).isoformat()}
                                   for a in self.awaiting],
         }
+
+    def _attention(self, r: Row) -> dict[str, Any]:
+        d = r.as_dict()
+        if r.id in self.recipients:
+            d["recipients"] = {group: [{"address": a, "detail": detail} for a, detail in members]
+                               for group, members in self.recipients[r.id].items()}
+        return d
+
+
+def press_publisher(name: str) -> bool:
+    """Whether the publisher named ``name`` sends to a press list (its parts are recipients)."""
+    from publishers.base import get
+
+    try:
+        return bool(getattr(get(name), "press", False))
+    except Exception:  # not installed, or it does not load: then it has no recipients to show
+        return False
+
+
+def recipients_of(ledger: Ledger, row: Row) -> dict[str, list[tuple[str, str | None]]] | None:
+    """The recipients of a press delivery by group (got it, uncertain, never tried, ...);
+    None for a delivery of another channel or one with no recipient on record."""
+    if not press_publisher(row.publisher):
+        return None
+    parts = ledger.parts(row.id)
+    return part_groups(parts) if parts else None
 
 
 def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 15, recent: int = 15,
@@ -62,6 +90,10 @@ def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 1
     attention = [r for r in rows.values() if r.state in NEEDS_A_PERSON or (r.state == "pending" and r.last_error)]
     out = Status(now, coming, published[:recent], attention, broken=sorted(project.broken.values()),
                  checks=open_alerts(ledger, "check"))
+    for r in attention:
+        groups = recipients_of(ledger, r)
+        if groups is not None:
+            out.recipients[r.id] = groups
     if changed:
         out.changed = changed_after_publishing(project, [r for r in published])
     if project.config is not None and project.config.approving_parties:
@@ -119,12 +151,40 @@ def _row_line(r: Row, tz: Any) -> str:
     return f"  {r.state:<9} {r.id}  due {r.due_at.astimezone(tz):%Y-%m-%d %H:%M}" + (f"\n            {detail}" if detail else "")
 
 
+GROUP_WORDS = {"got_it": "got it", "uncertain": "uncertain", "never_tried": "never tried",
+               "not_received": "did not get it", "refused": "refused"}
+SHOWN = 10  # addresses shown per group; status --format json lists them all
+
+
+def recipient_lines(r: Row, groups: dict[str, list[tuple[str, str | None]]], indent: str = " " * 12) -> list[str]:
+    """Who got a press delivery, who may have, who was never tried; and what a person can
+    do about each (``samverkan resolve``)."""
+    counts = ", ".join(f"{len(m)} {GROUP_WORDS[g]}" for g, m in groups.items() if m)
+    lines = [f"{indent}recipients: {counts}"]
+    width = max(len(GROUP_WORDS[g]) for g, m in groups.items() if m) + 2
+    for group, members in groups.items():
+        if not members:
+            continue
+        # Reasons only where they tell something: why it is uncertain, deferred, refused.
+        shown = [f"{a} ({detail})" if detail and group != "got_it" and group != "never_tried" else a
+                 for a, detail in members[:SHOWN]]
+        more = f", and {len(members) - SHOWN} more" if len(members) > SHOWN else ""
+        lines.append(f"{indent}  {GROUP_WORDS[group] + ':':<{width}}{', '.join(shown)}{more}")
+    if groups["uncertain"]:
+        lines.append(f"{indent}settle each uncertain one: samverkan resolve {r.id} --recipient ADDRESS --as published|failed")
+    if r.state in ("unknown", "failed") and any(groups[g] for g in ("never_tried", "not_received")):
+        lines.append(f"{indent}send it to those not sent it yet: samverkan resolve {r.id} --send-untried")
+    return lines
+
+
 def format_text(s: Status, tz: Any) -> str:
     lines = [f"Status at {s.now.astimezone(tz):%Y-%m-%d %H:%M}", ""]
     lines.append("Needs a person" if s.attention or s.checks else "Needs a person: nothing")
     for r in s.attention:
         lines.append(_row_line(r, tz))
-        if r.state == "unknown":
+        if r.id in s.recipients:
+            lines += recipient_lines(r, s.recipients[r.id])
+        elif r.state == "unknown":
             lines.append(f"            settle it: samverkan resolve {r.id} --as published|failed")
     for c in s.checks:
         lines.append(f"  {'check':<9} {c.subject}  failing since {c.at.astimezone(tz):%Y-%m-%d %H:%M}")

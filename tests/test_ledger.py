@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from samverkan.ledger import MIGRATIONS, Conflict, Ledger
+from samverkan.ledger import MIGRATIONS, STOPPED_WHILE_SENDING, Conflict, Ledger
 
 T0 = datetime(2018, 8, 13, 5, 30, tzinfo=timezone.utc)
 
@@ -76,7 +76,7 @@ def test_reap_marks_dead_owner_unknown_but_redoes_rss(tmp_path: Path) -> None:
         assert sorted(ledger.reap(T0, redo_publishers=("rss",))) == ["c/m/press", "c/m/webb"]
         assert ledger.get("c/m/press").state == "unknown"
         assert ledger.get("c/m/webb").state == "pending"
-        assert ledger.parts("c/m/press") == {"a@x.example": ("unknown", None)}
+        assert ledger.parts("c/m/press") == {"a@x.example": ("unknown", STOPPED_WHILE_SENDING)}
 
 
 def test_reap_leaves_a_live_owner_alone(tmp_path: Path) -> None:
