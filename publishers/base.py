@@ -93,15 +93,55 @@ def env_name(value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+def private_folder(folder: Path) -> Path:
+    """``folder``, with every missing folder on the way made readable by its owner only
+    (0700) whatever the umask; folders that exist keep their mode."""
+    return _folders(folder, 0o700)
+
+
+def _folders(folder: Path, mode: int) -> Path:
+    missing: list[Path] = []
+    p = Path(folder)
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # made meanwhile by another process (or a file: the next mkdir says so)
+        os.chmod(p, mode)  # a umask can take bits off mkdir's mode, even the owner's
+    return folder
+
+
+def _write_in_place(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # whatever the umask, and a file that existed too
+        f.write(data)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, readable by its owner only (0600), in place; missing folders
+    are made as :func:`private_folder` makes them."""
+    private_folder(path.parent)
+    _write_in_place(path, data, 0o600)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True, public: bool = False) -> None:
     """Temp file in the same folder, fsync, rename: a reader sees the old file or the new
     one, never half of one, and no temp file is left behind.
 
+    The file is readable by its owner only (0600), and missing folders are made so (0700),
+    whatever the umask: an outbox holds unpublished, possibly embargoed text. ``public``
+    is for what a web server must read (a feed): 0644, and missing folders 0755.
+
     ``durable=False`` is for a rehearsal's files, which nobody reads while they are
     written and which need not survive a power cut: written in place, one file operation."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = 0o644 if public else 0o600
+    _folders(path.parent, 0o755 if public else 0o700)
     if not durable:
-        path.write_bytes(data)
+        _write_in_place(path, data, mode)
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -109,7 +149,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a web server must read a feed
+        if public:
+            os.chmod(tmp, mode)  # mkstemp makes it 0600; a web server must read a feed
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -612,7 +612,6 @@ class FacebookPublisher:
 
     def _write_outbox(self, payload: Payload, delivery_id: str) -> Receipt:
         folder = self.channel.path(self.channel.outbox(self.settings.outbox))
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{_safe_name(delivery_id)}.json"
         data = payload.files.get("post.json") or (
             json.dumps(payload.fields, indent=2, ensure_ascii=False) + "\n"

@@ -94,7 +94,7 @@ class RssPublisher:
             return
         target = self.channel.path(self.settings.media_output) / name
         if not target.exists():
-            write_atomic(target, payload.files[name], durable=self.channel.durable)
+            write_atomic(target, payload.files[name], durable=self.channel.durable, public=True)  # the site serves it
 
     def outbox(self) -> bool:
         return False  # a local file either way: no credentials involved
@@ -194,9 +194,11 @@ def write_feed(channel: Channel, items: list[dict[str, Any]]) -> None:
     """(Re)write the channel's feed files from item fields (payload fields), in any order."""
     s: RssSettings = channel.settings
     items = newest(items, s.max_items)
-    write_atomic(channel.path(s.output), build(s, items, s.self_url).rss_str(pretty=True), durable=channel.durable)
+    write_atomic(channel.path(s.output), build(s, items, s.self_url).rss_str(pretty=True), durable=channel.durable,
+                 public=True)
     if s.atom_output:
-        write_atomic(channel.path(s.atom_output), atom_xml(s, items, atom_self_url(s)), durable=channel.durable)
+        write_atomic(channel.path(s.atom_output), atom_xml(s, items, atom_self_url(s)), durable=channel.durable,
+                     public=True)
 
 
 def atom_self_url(s: RssSettings) -> str:

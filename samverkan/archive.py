@@ -77,16 +77,16 @@ def export(ledger: Ledger, start: datetime, end: datetime, out: Path, *, source:
     empty folder)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SamverkanError(f"{out} is not an empty folder; archive into a new one (nothing is overwritten)")
+    from publishers.base import private_folder, write_private
+
     rows = published_between(ledger, start, end)
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)  # personal data of the press list: the owner's only, as the ledger
     result = Exported(out)
     written: dict[str, str] = {}  # relative path → sha256
     folders: set[str] = set()
 
     def write(rel: str, data: bytes) -> str:
-        target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_private(out / rel, data)
         digest = written[rel] = _sha256(data)
         return digest
 
@@ -142,7 +142,7 @@ def export(ledger: Ledger, start: datetime, end: datetime, out: Path, *, source:
     }
     write(ABOUT, (json.dumps(about, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     manifest = "".join(f"{written[rel]}  {rel}\n" for rel in sorted(written))
-    (out / MANIFEST).write_text(manifest, encoding="utf-8")
+    write_private(out / MANIFEST, manifest.encode("utf-8"))
     result.files = len(written)
     return result
 

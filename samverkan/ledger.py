@@ -146,6 +146,25 @@ def owner_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _owner_only(path: Path, *, create: bool) -> None:
+    """Make ``path`` (0600) if ``create`` and it is missing; take the group's and others'
+    access off one of ours that has it."""
+    if create:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            os.fchmod(fd, 0o600)  # whatever the umask (an empty file is an empty database)
+            os.close(fd)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        os.chmod(path, st.st_mode & 0o700)
+
+
 def _owner_alive(owner: str | None) -> bool:
     if not owner or ":" not in owner:
         return False
@@ -220,10 +239,17 @@ class Ledger:
         self._batch_every = 0  # > 0 inside batch()
         self._batched = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            from publishers.base import private_folder
+
+            # Journalists' addresses and embargoed texts: the owner's only. SQLite makes
+            # the -wal and -shm files with the database file's mode.
+            private_folder(self.path.parent)
+            _owner_only(self.path, create=True)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
+            for suffix in ("-wal", "-shm"):  # left by an older version with the umask's mode
+                _owner_only(Path(f"{self.path}{suffix}"), create=False)
             # A rehearsal's throw-away ledger need not survive a power cut; the real one must.
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
             self._db.execute("PRAGMA foreign_keys=ON")

@@ -105,18 +105,19 @@ def folder_of(out: Path, delivery: Delivery) -> Path:
 def write(out: Path, delivery: Delivery, payload: Any) -> list[Path]:
     """Write the payload's files and its fields (``payload.json``) under
     ``out/<campaign>/<message>/<channel>/``; files an earlier preview left there go."""
-    folder = folder_of(out, delivery)
-    folder.mkdir(parents=True, exist_ok=True)
+    from publishers.base import private_folder, write_private
+
+    folder = private_folder(folder_of(out, delivery))  # unpublished, maybe embargoed: the owner's only
     for old in folder.iterdir():
         if old.is_file():
             old.unlink()
     paths = []
     for name, data in payload.files.items():
         path = folder / Path(name).name  # a publisher names files, never folders
-        path.write_bytes(data if isinstance(data, bytes) else str(data).encode("utf-8"))
+        write_private(path, data if isinstance(data, bytes) else str(data).encode("utf-8"))
         paths.append(path)
     fields = folder / PAYLOAD_FIELDS
-    fields.write_text(json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    write_private(fields, (json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str) + "\n").encode("utf-8"))
     paths.append(fields)
     return paths
 

@@ -4,6 +4,7 @@ channel writing files under one folder instead of the network: the dress rehears
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,11 +43,13 @@ class FileSink:
     def publish(self, payload: Any, delivery_id: str, journal: Any) -> Any:
         from publishers.base import Receipt
 
+        from publishers.base import write_private
+
         target = self.folder / delivery_id.replace("/", "__").replace("@", "_")
-        target.mkdir(parents=True, exist_ok=True)
         for name, content in payload.files.items():
-            (target / name).write_bytes(content)
-        (target / "payload.json").write_text(json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+            write_private(target / name, content)
+        write_private(target / "payload.json",
+                      json.dumps(payload.fields, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
         return Receipt(note=f"wrote {target}")
 
 
@@ -78,7 +81,9 @@ class Summary:
     def write_report(self, path: Path) -> None:
         """Every delivery: its result, and whether it lacked an approval."""
         # Written row by row: a year of a large plan is a hundred thousand rows.
-        with path.open("w", encoding="utf-8") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask, and a report left by an earlier rehearsal too
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(f'{{"from": "{self.start.isoformat()}", "to": "{self.end.isoformat()}", "deliveries": [\n')
             for i, o in enumerate(self.outcomes):
                 row = {"delivery": o.delivery_id, "result": o.result, "detail": o.detail, "url": o.url,
@@ -139,9 +144,11 @@ def rehearse(project: Project, start: datetime, end: datetime, out: Path, *, ass
 
     A delivery whose message lacks an approval (in the real ledger) is held, as the daemon
     would; with ``assume_approved`` it goes through and the summary says it would not have."""
+    from publishers.base import private_folder
+
     from .approvals import checker
 
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)  # unpublished texts, and the ledger: the owner's only
     for old in out.glob(LEDGER_FILE + "*"):
         old.unlink()
     clock = SimClock(start)
