@@ -3,7 +3,8 @@
 The index lists every upcoming message by date; a message page shows what each of its
 channels would publish, side by side, with the LIX figure and the content checks. Each
 request loads the plan from disk again, so an edit shows on reload. Bound to 127.0.0.1
-only: the previews hold unpublished, possibly embargoed text.
+only, and answering only requests made for 127.0.0.1 or localhost at its port (421
+otherwise, against DNS rebinding): the previews hold unpublished, possibly embargoed text.
 """
 
 from __future__ import annotations
@@ -319,6 +320,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, *, send_body: bool) -> None:
         app: App = self.server.app
+        if not self._host_is_ours():
+            # A page elsewhere can point a name of its own at 127.0.0.1 (DNS rebinding) and
+            # read what it gets back: only requests made for this address get previews.
+            ours = " eller ".join(f"http://{h}/" for h in allowed_hosts(self.server))
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, _page("Fel adress", (
+                "<main><h1>Fel adress</h1><p>Förhandsvisningen svarar bara på "
+                f"{escape(ours)}.</p></main>")), send_body)
+            return
         url = urlsplit(self.path)
         parts = [p for p in url.path.split("/") if p]
         try:
@@ -334,6 +343,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a preview must say what broke, not drop the connection
             status = HTTPStatus.INTERNAL_SERVER_ERROR
             page = _page("Fel", f'<main><h1>Förhandsvisningen misslyckades</h1><div class="problems" role="alert"><p>{escape(type(exc).__name__)}: {escape(str(exc))}</p></div></main>')
+        self._send(status, page, send_body)
+
+    def _host_is_ours(self) -> bool:
+        host = self.headers.get("Host")
+        return host is not None and host.strip().lower() in allowed_hosts(self.server)
+
+    def _send(self, status: int, page: str, send_body: bool) -> None:
         data = page.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -353,6 +369,16 @@ def make_server(root: Path, port: int = 8000, now: str | None = None) -> Threadi
     server.daemon_threads = True
     server.app = App(Path(root), now)  # type: ignore[attr-defined]
     return server
+
+
+def allowed_hosts(server: ThreadingHTTPServer) -> list[str]:
+    """The Host headers the server answers: the address it is bound to and ``localhost``,
+    with the port (and without it on port 80)."""
+    address, port = server.server_address[:2]
+    host = address.decode() if isinstance(address, (bytes, bytearray)) else str(address)
+    bound = f"[{host}]" if ":" in host else host
+    names: list[str] = [bound, "localhost"]
+    return [f"{n}:{port}" for n in names] + (names if port == 80 else [])
 
 
 def url_of(server: ThreadingHTTPServer) -> str:

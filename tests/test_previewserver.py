@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Iterator
 
 import pytest
@@ -164,3 +165,39 @@ def test_message_page_shows_approval_state_and_the_command(make_root, server) ->
     page = get(base + href.lstrip("/"))[1]
     assert "godkänt av Pat Polis" in page
     assert "--party polisen" not in page and "--party kommunen" in page
+
+
+def raw_get(url: str, host: str | None, path: str = "/", method: str = "GET") -> tuple[int, str]:
+    """``method path`` to the server at ``url`` with this Host header (None: none at all)."""
+    import http.client
+
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=20)
+    try:
+        conn.putrequest(method, path, skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8")
+    finally:
+        conn.close()
+
+
+def test_only_requests_for_its_own_address_get_previews(make_root, server) -> None:
+    url = server(full_root(make_root))
+    port = urlsplit(url).port
+    # The names a press officer's browser uses for it
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}"):
+        status, page = raw_get(url, host)
+        assert status == 200 and "Nu börjar skolan" in page, host
+    # A page that rebinds its own name to 127.0.0.1 sends that name; other ports and no Host
+    # at all are refused as well, on every page, and nothing of the plan is in the answer.
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1", "localhost",
+                 f"localhost.:{port}", f"127.0.0.1.evil.example:{port}", None):
+        for path in ("/", "/m/skolstart/start"):
+            status, page = raw_get(url, host, path)
+            assert status == 421, (host, path)
+            assert "Nu börjar skolan" not in page and "Fel adress" in page
+            assert f"http://127.0.0.1:{port}/ eller http://localhost:{port}/" in page
+    assert raw_get(url, "evil.example", method="HEAD") == (421, "")
