@@ -577,13 +577,17 @@ class MailerPublisher:
         import smtplib
 
         _, from_addr = self.sender()
+        # Dot-stuffed and ended as RFC 5321 has it, once for the whole list; the payload's
+        # lines already end in CRLF.
+        body = re.sub(rb"(?m)^\.", b"..", data)
+        wire = body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"
         progress = _Progress(self.channel.name, len(todo))
         try:
             for done, r in enumerate(todo):
                 part = r.email.lower()
                 journal.set_part(part, "in_flight")
                 try:
-                    state, detail = self._envelope(smtp, from_addr, r.email, data)
+                    state, detail = self._envelope(smtp, from_addr, r.email, len(data), wire)
                 except _Lost as e:
                     if e.after_data:
                         # The whole message went, its answer did not come: the server may
@@ -607,10 +611,11 @@ class MailerPublisher:
         return None
 
     @staticmethod
-    def _envelope(smtp: smtplib.SMTP, from_addr: str, to: str, data: bytes) -> tuple[str, str | None]:
+    def _envelope(smtp: smtplib.SMTP, from_addr: str, to: str, size: int, wire: bytes) -> tuple[str, str | None]:
         """One envelope, step by step, so that a failure says whether the server can have
-        the message: (``sent`` | ``refused`` | ``deferred``, the server's reason), or
-        :class:`_Lost` when the connection fails (``after_data``: once all of it was sent)."""
+        the message (``wire``: as sent after DATA, dot-stuffed, with its final ``.``):
+        (``sent`` | ``refused`` | ``deferred``, the server's reason), or :class:`_Lost` when
+        the connection fails (``after_data``: once all of it was sent)."""
         import smtplib
 
         def reason(code: int, reply: bytes | str) -> tuple[str, str]:
@@ -618,7 +623,7 @@ class MailerPublisher:
 
         try:
             smtp.ehlo_or_helo_if_needed()
-            options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
+            options = [f"SIZE={size}"] if smtp.has_extn("size") else []
             code, reply = smtp.mail(from_addr, options)
             if code != 250:
                 _reset(smtp)
@@ -631,9 +636,7 @@ class MailerPublisher:
             if code != 354:
                 _reset(smtp)
                 return reason(code, reply)
-            # Dot-stuffed and ended as RFC 5321 has it; the payload's lines already end in CRLF.
-            body = re.sub(rb"(?m)^\.", b"..", data)
-            smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+            smtp.send(wire)
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             raise _Lost(False, str(e) or type(e).__name__) from None
         try:
