@@ -622,7 +622,6 @@ class MailerPublisher:
             return ("refused" if code >= 500 else "deferred"), f"{code} {_text(reply)}"
 
         try:
-            smtp.ehlo_or_helo_if_needed()
             options = [f"SIZE={size}"] if smtp.has_extn("size") else []
             code, reply = smtp.mail(from_addr, options)
             if code != 250:
@@ -637,7 +636,9 @@ class MailerPublisher:
                 _reset(smtp)
                 return reason(code, reply)
             smtp.send(wire)
-        except (smtplib.SMTPServerDisconnected, OSError) as e:
+        except smtplib.SMTPSenderRefused:
+            raise
+        except (smtplib.SMTPException, OSError) as e:  # before the final "." went: not delivered
             raise _Lost(False, str(e) or type(e).__name__) from None
         try:
             code, reply = smtp.getreply()
