@@ -643,8 +643,9 @@ class Ledger:
                     continue
                 state = "pending" if r["publisher"] in redo_publishers else "unknown"
                 db.execute("UPDATE deliveries SET state = ?, owner = NULL, updated_at = ? WHERE id = ?", (state, _iso(now), r["id"]))
-                db.execute("UPDATE parts SET state = 'unknown', detail = ?, updated_at = ? WHERE delivery_id = ? AND state = 'in_flight'",
-                           (STOPPED_WHILE_SENDING, _iso(now), r["id"]))
+                # A publisher's own detail (when the attempt started) is kept for it.
+                db.execute("UPDATE parts SET state = 'unknown', detail = COALESCE(detail, ?), updated_at = ? "
+                           "WHERE delivery_id = ? AND state = 'in_flight'", (STOPPED_WHILE_SENDING, _iso(now), r["id"]))
                 self._event(db, r["id"], now, "unknown" if state == "unknown" else "redo", "the process publishing it stopped before recording the outcome")
                 settled.append(r["id"])
         return settled
