@@ -201,3 +201,14 @@ def test_only_requests_for_its_own_address_get_previews(make_root, server) -> No
             assert "Nu börjar skolan" not in page and "Fel adress" in page
             assert f"http://127.0.0.1:{port}/ eller http://localhost:{port}/" in page
     assert raw_get(url, "evil.example", method="HEAD") == (421, "")
+
+
+def test_the_allowed_hosts_follow_the_bound_address() -> None:
+    from types import SimpleNamespace
+
+    from samverkan.previewserver import allowed_hosts
+
+    assert allowed_hosts(SimpleNamespace(server_address=("127.0.0.1", 8000))) == ["127.0.0.1:8000", "localhost:8000"]
+    assert allowed_hosts(SimpleNamespace(server_address=("::1", 8000, 0, 0))) == ["[::1]:8000", "localhost:8000"]
+    assert allowed_hosts(SimpleNamespace(server_address=("127.0.0.1", 80))) == [
+        "127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"]  # a browser leaves out port 80
