@@ -81,52 +81,8 @@ def cli(root: str | None, now: str | None) -> None:
     and the police. --root and --now may be given before the command or after it."""
 
 
-_kept: list[Any] | None = None
-"""What commands leave to the end of the process (see :func:`keep_to_exit`); a list only
-in a process of our own (:func:`main`), never in a test's."""
-
-
-def keep_to_exit(value: Any) -> None:
-    """Leave ``value`` (a loaded plan) to the end of the process instead of freeing it
-    object by object when the command returns: on a large plan that takes longer than
-    the exit, which returns all the process's memory at once."""
-    if _kept is not None:
-        _kept.append(value)
-
-
 def main() -> None:
-    global _kept
-    _kept = []
-    try:
-        cli()
-    except SystemExit as exc:
-        import threading
-
-        if not _kept or threading.active_count() > 1:  # threads to wait for: the usual way
-            raise
-        _exit_keeping(exc.code)
-
-
-def _exit_keeping(code: Any) -> None:
-    """End the process as the interpreter would, exit handlers and all, but without
-    freeing what it holds (see :func:`keep_to_exit`)."""
-    import atexit
-    import os
-
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):  # sys.exit("text") prints the text and exits 1
-        print(code, file=sys.stderr)
-        code = 1
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is None:  # started with the descriptor closed
-            continue
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            code = 120  # what the interpreter exits with when its output cannot be written
-    os._exit(code)
+    cli()
 
 
 @cli.command()
@@ -151,9 +107,7 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        # Run by main(), the process ends next (see keep_to_exit): collecting would scan
-        # everything the run made, the whole plan, once for nothing.
-        if was_enabled and _kept is None:
+        if was_enabled:
             gc.enable()
 
 
@@ -163,7 +117,6 @@ def _validate(ctx: Context, strict: bool, fmt: str) -> int:
     from .approvals import awaiting, summary_line
 
     report = run(ctx.root, strict=strict)
-    keep_to_exit(report)
     waiting = awaiting(report.project, ctx.clock(report.project.tz)()) if report.ok else []
     if fmt == "json":
         data = report.as_dict()

@@ -265,22 +265,6 @@ def test_validate_pauses_the_collector_while_it_runs_and_restores_it(make_root: 
         gc.enable()
 
 
-def test_validate_as_a_command_leaves_the_collector_paused_to_the_end(make_root: Callable[..., Path]) -> None:
-    """The process ends when validate does: turning the collector back on would have it
-    scan everything the run made, the whole plan, once for nothing."""
-    root = make_root(config=CORPUS_CONFIG, campaigns={"d-ok": CORPUS_CAMPAIGN})
-    code = (
-        "import atexit, gc, sys\n"
-        "atexit.register(lambda: print('collector on:', gc.isenabled(), file=sys.stderr))\n"
-        f"sys.argv = ['samverkan', 'validate', '--root', {str(root)!r}]\n"
-        "from samverkan.cli import main\n"
-        "main()\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "collector on: False" in result.stderr
-
-
 # --- --root and --now before the subcommand (as `git -C` is typed) ------------------------
 
 

@@ -34,8 +34,7 @@ main()
 
 
 def test_validate_as_a_process_of_its_own_exits_as_the_interpreter_would(make_root) -> None:
-    """validate ends its process without freeing the plan it loaded (cli.keep_to_exit):
-    the exit code, every line of output and the exit handlers must be as on a normal exit."""
+    """The exit code, every line of output and the exit handlers, as a user's shell sees them."""
     import subprocess
     import sys
 
