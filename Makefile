@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test validate plan schema bench bytecode clean help
+.PHONY: demo test validate plan schema catalogs bench bytecode clean help
 
 help:
 	@echo "make demo   set up .venv and rehearse a year of the sample plan (no credentials, no servers)"
 	@echo "make test   set up .venv and run the tests"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make schema regenerate schema/ (editors' completion) from the sample config"
+	@echo "make catalogs  extract the messages and update the translations in samverkan/locale"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,14 @@ $(STAMP): pyproject.toml
 # looks at the files when nothing changed).
 bytecode: $(STAMP)
 	@$(BIN)/python -m compileall -q samverkan publishers scheduler.py
+	@$(BIN)/pybabel --quiet compile -d samverkan/locale -D samverkan  # the message catalogs (.po -> .mo)
+
+# After changing messages in the code: extract them into the template and update every
+# language's catalog (samverkan/locale/*/LC_MESSAGES/samverkan.po), then translate there.
+catalogs: $(STAMP)
+	$(BIN)/pybabel extract --no-wrap --sort-by-file -k N_ -k ngettext:1,2 --project samverkan \
+	    --copyright-holder samverkan -o samverkan/locale/samverkan.pot samverkan publishers scheduler.py
+	$(BIN)/pybabel update --no-wrap -i samverkan/locale/samverkan.pot -d samverkan/locale -D samverkan
 
 # The main job on the bundled sample plan, with no credentials and no servers: check the
 # plan, then rehearse 2018 with every channel writing files under rehearsal/2018.

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from .i18n import _, language_for, set_language
 from .problems import InvalidInput, SamverkanError
 
 
@@ -50,22 +51,25 @@ def common(f: Callable[..., int | None]) -> Callable[..., None]:
         before = click.get_current_context().find_root().params
         root = root if root is not None else before.get("root")
         now = now if now is not None else before.get("now")
+        context = Context(root, now)
+        set_language(language_for(context.root, before.get("lang")))
         if now is not None:
             from datetime import datetime
 
             try:
                 datetime.fromisoformat(now)
             except ValueError:
-                raise click.BadParameter(f"'{now}' is not an ISO date and time, e.g. 2018-08-13T07:30", param_hint="--now")
+                raise click.BadParameter(_("'{now}' is not an ISO date and time, e.g. 2018-08-13T07:30").format(now=now),
+                                         param_hint="--now")
         try:
-            code = f(Context(root, now), **kwargs)
+            code = f(context, **kwargs)
         except InvalidInput as exc:
             for p in exc.problems:
                 click.echo(str(p), err=True)
             code = 1
         except SamverkanError as exc:
             problem = getattr(exc, "problem", None)  # an error with a place says FILE:LINE:COL itself
-            click.echo(str(problem()) if callable(problem) else f"error: {exc}", err=True)
+            click.echo(str(problem()) if callable(problem) else _("error: {message}").format(message=exc), err=True)
             code = 1
         sys.exit(code or 0)
 
@@ -76,7 +80,9 @@ def common(f: Callable[..., int | None]) -> Callable[..., None]:
 @click.version_option(package_name="samverkan")
 @_root_option
 @_now_option
-def cli(root: str | None, now: str | None) -> None:
+@click.option("--lang", type=click.Choice(["sv", "en"]),
+              help="The language of messages (default: $SAMVERKAN_LANG, else the plan's locale, else sv).")
+def cli(root: str | None, now: str | None, lang: str | None) -> None:
     """Plan, preview and publish the joint public-safety communication of a municipality
     and the police. --root and --now may be given before the command or after it."""
 
@@ -125,12 +131,16 @@ def _validate(ctx: Context, strict: bool, fmt: str) -> int:
     else:
         for p in report.problems:  # one stream, so the order by file and line holds in a log
             click.echo(str(p), err=True)
-        n_ok = len(report.project.campaigns)
         held = len(report.project.unchecked)
-        line = f"{n_ok} campaign file(s) valid, {len(report.project.broken) - held} with errors"
+        line = _("{valid} campaign file(s) valid, {broken} with errors").format(
+            valid=report.valid_files, broken=len(report.with_errors))
         if held:
-            line += f", {held} held back until config.yaml validates"
-        click.echo(f"{line}; {len(report.errors)} error(s), {len(report.warnings)} warning(s)", err=not report.ok)
+            line += _(", {held} held back until config.yaml validates").format(held=held)
+        counts = _("{errors} error(s), {warnings} warning(s)").format(errors=len(report.errors), warnings=len(report.warnings))
+        if report.with_errors:
+            click.echo(_("held, nothing of them published until they validate: {files}").format(
+                files=", ".join(report.with_errors)), err=True)
+        click.echo(f"{line}; {counts}", err=not report.ok)
         if waiting:
             click.echo(summary_line(waiting))
     return 0 if report.ok else 1
@@ -150,8 +160,8 @@ def plan(ctx: Context, year: int | None, fmt: str, out: str | None) -> int:
         try:
             Path(out).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise SamverkanError(f"cannot write {out}: {exc.strerror}") from None
-        click.echo(f"wrote {out}")
+            raise SamverkanError(_("cannot write {file}: {why}").format(file=out, why=exc.strerror)) from None
+        click.echo(_("wrote {file}").format(file=out))
     else:
         click.echo(text, nl=not text.endswith("\n"))
     return 0
@@ -167,11 +177,11 @@ def schema(ctx: Context, out: str | None) -> int:
 
     config = plan_config(ctx.root)
     if config is None:
-        click.echo("note: config.yaml did not load: the schemas are not fitted to its keys "
-                   "(run samverkan validate)", err=True)
+        click.echo(_("note: config.yaml did not load: the schemas are not fitted to its keys "
+                     "(run samverkan validate)"), err=True)
     if out:
         for path in write_schemas(Path(out), config):
-            click.echo(f"wrote {path}")
+            click.echo(_("wrote {file}").format(file=path))
     else:
         click.echo(json.dumps(schemas(config), ensure_ascii=False, indent=2))
     return 0
@@ -285,7 +295,7 @@ def resolve(ctx: Context, delivery: str, as_: str | None, recipients: tuple[str,
     from .settling import settle, send_untried as send_on, where_it_stands
 
     if as_ is None and not send_untried:
-        raise click.UsageError("say what you found out with --as published|failed, or send on with --send-untried")
+        raise click.UsageError(_("say what you found out with --as published|failed, or send on with --send-untried"))
     if recipients and as_ is None:
         raise click.UsageError("--recipient needs --as published|failed: did that recipient get it?")
     project, ledger, clock = _open(ctx)
@@ -340,7 +350,7 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
         click.echo(json.dumps({"messages": [a.as_dict() for a in items], "approvals": history}, ensure_ascii=False, indent=2))
         return 0
     if not project.config or not project.config.approving_parties:
-        click.echo("approval is turned off (config.yaml approval: [])")
+        click.echo(_("approval is turned off (config.yaml approval: [])"))
     for a in items:
         when = a.first_at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
         if a.error:
@@ -410,13 +420,13 @@ def preview(ctx: Context, target: str | None, channel: str | None, out: str, ope
 
     if serve:
         if target:
-            raise click.UsageError("give either CAMPAIGN[/MESSAGE] or --serve, not both")
+            raise click.UsageError(_("give either CAMPAIGN[/MESSAGE] or --serve, not both"))
         from .previewserver import serve as run_server
 
         run_server(ctx.root, port=port, now=ctx.now_text, echo=click.echo)
         return 0
     if not target:
-        raise click.UsageError("name what to preview: CAMPAIGN or CAMPAIGN/MESSAGE (or use --serve)")
+        raise click.UsageError(_("name what to preview: CAMPAIGN or CAMPAIGN/MESSAGE (or use --serve)"))
     from .preview import preview as run
 
     project = load_configured(ctx.root)
@@ -473,7 +483,7 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
         click.echo(f"{verify_dir}: every file is as it was exported")
         return 0
     if not (from_ and to and out):
-        raise click.UsageError("give --from DATE --to DATE --out DIR (or --verify DIR)")
+        raise click.UsageError(_("give --from DATE --to DATE --out DIR (or --verify DIR)"))
     first, last = _date_range(from_, to)
     from zoneinfo import ZoneInfo
 
@@ -484,16 +494,16 @@ def archive(ctx: Context, from_: str | None, to: str | None, out: str | None, le
     config = None
     if (ctx.root / CONFIG_FILE).exists() or not ledger_path:
         problems = Problems()
-        config, _, _ = load_config(ctx.root, problems)
+        config, _located, _raw = load_config(ctx.root, problems)
         if config is None:
             raise InvalidInput(problems.sorted())
     tz = ZoneInfo(config.timezone if config else "Europe/Stockholm")
     path = Path(ledger_path) if ledger_path else ctx.root / config.state  # type: ignore[union-attr]
     if not path.is_file():
-        raise SamverkanError(f"no ledger at {path}")
+        raise SamverkanError(_("no ledger at {path}").format(path=path))
     start, end = _day_bounds(first, last, tz)
     with Ledger(path) as ledger:
         done = archiving.export(ledger, start, end, Path(out), source=str(path))
-    click.echo(f"archived {len(done.deliveries)} published deliveries ({done.files} files) into {out}; "
-               f"check it with: samverkan archive --verify {out}")
+    click.echo(_("archived {count} published deliveries ({files} files) into {out}; "
+                 "check it with: samverkan archive --verify {out}").format(count=len(done.deliveries), files=done.files, out=out))
     return 0

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from .i18n import _
 from .loading import Project, load_configured
 from .plan import agreement_years, campaign_years, check_agreement, deliveries, year_summary
 from .problems import SamverkanError
@@ -70,15 +71,17 @@ def plan_data(project: Project, year: int) -> dict[str, Any]:
 
 
 def _table(data: dict[str, Any], project: Project) -> str:
-    lines = [f"{data['agreement']}", f"Plan {data['year']}", ""]
-    lines.append("Campaigns")
+    lines = [f"{data['agreement']}", _("Plan {year}").format(year=data["year"]), ""]
+    lines.append(_("Campaigns"))
     for c in data["campaigns"]:
-        kind = " (routine)" if c["kind"] == "routine" else ""
+        kind = _(" (routine)") if c["kind"] == "routine" else ""
         lines.append(f"  {c['start']} – {c['end']}  {c['key']}{kind}")
         lines.append(f"      {c['title']}  [{', '.join(c['priority_areas'])}]")
         for e in c["events"]:
-            lines.append(f"      event {e['start'][:16].replace('T', ' ')}  {e['title']}" + (f", {e['location']}" if e["location"] else ""))
-    lines += ["", f"Deliveries ({len(data['deliveries'])})"]
+            event = _("event")
+            lines.append(f"      {event} {e['start'][:16].replace('T', ' ')}  {e['title']}"
+                         + (f", {e['location']}" if e["location"] else ""))
+    lines += ["", _("Deliveries ({count})").format(count=len(data["deliveries"]))]
     day = None
     for d in data["deliveries"]:
         when = datetime.fromisoformat(d["at"])
@@ -86,24 +89,26 @@ def _table(data: dict[str, Any], project: Project) -> str:
             day = when.date()
             lines.append(f"  {day.isoformat()}")
         lines.append(f"    {when:%H:%M}  {d['id']}")
-    lines += ["", "Priority areas"]
+    lines += ["", _("Priority areas")]
     for area, v in data["coverage"].items():
         mark = "ok" if v["campaigns"] else "--"
-        lines.append(f"  {mark}  {area:<18} {len(v['campaigns'])} campaign(s)  {v['label']}")
-    lines += ["", "Bases"]
+        count = _("{count} campaign(s)").format(count=len(v["campaigns"]))
+        lines.append(f"  {mark}  {area:<18} {count}  {v['label']}")
+    lines += ["", _("Bases")]
     for basis, keys in data["bases"].items():
-        lines.append(f"  {basis:<28} cited by {len(keys)}")
+        lines.append(f"  {basis:<28} " + _("cited by {count}").format(count=len(keys)))
     ch = data["checks"]
-    verdict = "ok" if ch["campaigns"] >= ch["min_campaigns"] else "TOO FEW"
+    verdict = "ok" if ch["campaigns"] >= ch["min_campaigns"] else _("TOO FEW")
     lines += [
         "",
-        "Agreement checks",
-        f"  campaigns: {ch['campaigns']} of at least {ch['min_campaigns']}  {verdict}",
-        f"  priority areas covered: {ch['areas_covered']} of {ch['areas']}",
+        _("Agreement checks"),
+        "  " + _("campaigns: {count} of at least {least}").format(count=ch["campaigns"], least=ch["min_campaigns"])
+        + f"  {verdict}",
+        "  " + _("priority areas covered: {covered} of {areas}").format(covered=ch["areas_covered"], areas=ch["areas"]),
     ]
     lines += [f"  {f}" for f in ch["findings"]]
     if data["broken"]:
-        lines += ["", "Not in the plan (files with errors; run samverkan validate):"]
+        lines += ["", _("Not in the plan (files with errors; run samverkan validate):")]
         lines += [f"  {b}" for b in data["broken"]]
     return "\n".join(lines) + "\n"
 

@@ -12,11 +12,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .i18n import N_, _
 from .ledger import Ledger
 from .loading import Project
 from .plan import deliveries
 from .publishing import Outcome, Publishing
 
+# The results a rehearsal counts, as the summary's columns name them.
+RESULTS = (N_("published"), N_("held"), N_("failed"), N_("refused"), N_("unknown"), N_("skipped"), N_("missed"))
 LEDGER_FILE = "rehearsal.db"
 REPORT_FILE = "rehearsal.json"
 
@@ -97,26 +100,30 @@ class Summary:
             channel = o.delivery_id.split("/")[2].split("@")[0]
             by_channel.setdefault(channel, Counter())[o.result] += 1
         results = sorted({o.result for o in self.outcomes} | {"published"})
-        head = f"{'channel':<22}" + "".join(f"{r:>11}" for r in results)
+        channel_word, total_word = _("channel"), _("total")
+        head = f"{channel_word:<22}" + "".join(f"{_(r):>11}" for r in results)
         last = self.end - timedelta(days=1)  # the period is [start, end): show its last day
-        lines = [f"Rehearsal {self.start:%Y-%m-%d} – {last:%Y-%m-%d}: {len(self.outcomes)} deliveries in {self.seconds:.1f} s", "", head]
+        lines = [_("Rehearsal {first} – {last}: {count} deliveries in {seconds} s").format(
+            first=f"{self.start:%Y-%m-%d}", last=f"{last:%Y-%m-%d}", count=len(self.outcomes),
+            seconds=f"{self.seconds:.1f}"), "", head]
         total: Counter[str] = Counter()
         for channel in sorted(by_channel):
             c = by_channel[channel]
             total.update(c)
             lines.append(f"{channel:<22}" + "".join(f"{c[r]:>11}" for r in results))
-        lines.append(f"{'total':<22}" + "".join(f"{total[r]:>11}" for r in results))
+        lines.append(f"{total_word:<22}" + "".join(f"{total[r]:>11}" for r in results))
         problems = [o for o in self.outcomes if o.result not in ("published",)]
         if problems:
-            lines += ["", "Not published:"]
+            lines += ["", _("Not published:")]
             lines += [f"  {o}" for o in problems[:50]]
             if len(problems) > 50:
-                lines.append(f"  ... and {len(problems) - 50} more")
+                lines.append("  " + _("... and {count} more").format(count=len(problems) - 50))
         if self.unapproved:
-            lines += ["", f"--assume-approved: {len(self.unapproved)} deliveries lack an approval and would have been held "
-                      "(samverkan approvals lists them)"]
-        lines += ["", f"Outputs under {self.out}/ (one folder per channel); every delivery's result: "
-                  f"{self.out / REPORT_FILE}; ledger: {self.out / LEDGER_FILE}"]
+            lines += ["", _("--assume-approved: {count} deliveries lack an approval and would have been held "
+                            "(samverkan approvals lists them)").format(count=len(self.unapproved))]
+        lines += ["", _("Outputs under {out}/ (one folder per channel); every delivery's result: "
+                        "{report}; ledger: {ledger}").format(out=self.out, report=self.out / REPORT_FILE,
+                                                              ledger=self.out / LEDGER_FILE)]
         return "\n".join(lines) + "\n"
 
 

@@ -28,12 +28,26 @@ class Report:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def with_errors(self) -> list[str]:
+        """The campaign files with an error of their own, whatever found it (the schema or
+        the content checks): none of them is valid, and the daemon holds all of them."""
+        files = {c.file for c in self.project.campaigns.values()} | set(self.project.broken.values())
+        unchecked = set(self.project.unchecked.values())
+        return sorted({p.file for p in self.errors if p.file in files and p.file not in unchecked}
+                      | (set(self.project.broken.values()) - unchecked))
+
+    @property
+    def valid_files(self) -> int:
+        return len(self.project.campaigns) + len(self.project.broken) - len(self.with_errors) - len(self.project.unchecked)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "strict": self.strict,
-            "campaigns": len(self.project.campaigns),
-            "broken": sorted(self.project.broken.values()),
+            "campaigns": self.valid_files,
+            # every file with errors: held by the daemon until it validates
+            "broken": self.with_errors + sorted(self.project.unchecked.values()),
             # of broken: no error of their own, held back by config.yaml's errors
             "unchecked": sorted(self.project.unchecked.values()),
             "errors": len(self.errors),

@@ -62,3 +62,13 @@ def approval_root(make_root: Callable[..., Path], plugin_env: dict[str, str]) ->
     config = with_channels(NOTEBOOK_CHANNEL, config=MINIMAL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]"))
     text = campaign(message(at="2018-08-13 07:30", channels="[notes]"), period=("2018-08-01", "2018-09-09"))
     return make_root(config=config, campaigns={"skola": text})
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests read the messages as written (English) unless they ask for a language:
+    the plans they make say locale: sv, which would make every command speak Swedish."""
+    monkeypatch.setenv("SAMVERKAN_LANG", "en")
+    from samverkan.i18n import set_language
+
+    set_language("en")

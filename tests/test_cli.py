@@ -287,3 +287,19 @@ def test_root_and_now_are_taken_before_the_subcommand_too(make_root: Callable[..
     assert status_now.output != run("status", "--root", str(good), "--now", "2019-12-30T07:00", "--format", "json").output
     bad = run("--now", "i morgon", "validate", "--root", str(good))
     assert bad.exit_code == 2 and "'i morgon' is not an ISO date and time" in bad.output
+
+
+def test_a_file_with_a_content_error_is_counted_with_errors_and_held(make_root: Callable[..., Path]) -> None:
+    """A missing alt text is found by the content checks, not the schema: the file is still
+    not valid, and the daemon holds it."""
+    root = make_root(config=CORPUS_CONFIG, campaigns={
+        "a": CORPUS_CAMPAIGN + "    image: {path: content/images/x.png, alt: ''}\n", "b": CORPUS_CAMPAIGN})
+    (root / "content" / "images").mkdir(parents=True, exist_ok=True)
+    (root / "content" / "images" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    result = run("validate", "--root", str(root))
+    assert result.exit_code == 1
+    out = lines(result.stderr)
+    assert out[-2:] == ["held, nothing of them published until they validate: campaigns/a.yaml",
+                        "1 campaign file(s) valid, 1 with errors; 1 error(s), 7 warning(s)"]
+    data = json.loads(run("validate", "--root", str(root), "--format", "json").output)
+    assert (data["campaigns"], data["broken"]) == (1, ["campaigns/a.yaml"])

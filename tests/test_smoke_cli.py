@@ -52,6 +52,7 @@ def test_validate_as_a_process_of_its_own_exits_as_the_interpreter_would(make_ro
     assert run.stdout == ""
     assert run.stderr.splitlines() == [
         "campaigns/b.yaml:3:18: error: unknown priority area 'trafk'; did you mean 'trafik'? (known: trafik, brand)",
+        "held, nothing of them published until they validate: campaigns/b.yaml",
         "3 campaign file(s) valid, 1 with errors; 1 error(s), 0 warning(s)",
         "exit handler ran",
     ]

@@ -1,0 +1,96 @@
+"""The language samverkan speaks: Swedish for a Swedish plan, English on request, and no
+message without its Swedish translation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from click.testing import CliRunner
+
+from samverkan import i18n
+from samverkan.cli import cli
+from tests.helpers.plans import CORPUS_CAMPAIGN, CORPUS_CONFIG, REPO, camp
+
+PO = REPO / "samverkan" / "locale" / "sv" / "LC_MESSAGES" / "samverkan.po"
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+
+
+def code_messages() -> set[str]:
+    found: set[str] = set()
+    for folder in ("samverkan", "publishers"):
+        for _file, _line, message, _comments, _context in extract_from_dir(REPO / folder, keywords=KEYWORDS):
+            found.update([message] if isinstance(message, str) else [m for m in message if m])
+    return found
+
+
+def test_every_message_in_the_code_has_a_swedish_translation() -> None:
+    with PO.open("rb") as f:
+        catalog = read_po(f, locale="sv")
+    translated = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    missing = sorted(code_messages() - set(translated))
+    assert missing == [], "run make catalogs and translate these in samverkan/locale/sv/LC_MESSAGES/samverkan.po"
+    for msgid, text in translated.items():  # the placeholders a message fills must be in its translation
+        assert set(re.findall(r"\{(\w+)\}", msgid)) == set(re.findall(r"\{(\w+)\}", str(text))), msgid
+
+
+def run(*args: str, lang: str | None = None) -> tuple[int, list[str]]:
+    env = {"SAMVERKAN_LANG": lang} if lang else {"SAMVERKAN_LANG": ""}
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output.splitlines()
+
+
+def test_a_swedish_plan_is_told_of_in_swedish(make_root: Callable[..., Path]) -> None:
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": camp("[trafik]", "[trafk]"), "b": CORPUS_CAMPAIGN})
+    code, lines = run("validate", "--root", str(root))  # no --lang, no $SAMVERKAN_LANG: the plan's locale, sv
+    assert code == 1
+    assert lines[-2:] == ["hålls, inget av dem publiceras förrän de är godkända: campaigns/a.yaml",
+                          "1 kampanjfil(er) godkända, 1 med fel; 1 fel, 2 varning(ar)"]
+    code, lines = run("--lang", "en", "validate", "--root", str(root))
+    assert lines[-1] == "1 campaign file(s) valid, 1 with errors; 1 error(s), 2 warning(s)"
+    code, lines = run("validate", "--root", str(root), lang="en")
+    assert lines[-1] == "1 campaign file(s) valid, 1 with errors; 1 error(s), 2 warning(s)"
+
+
+def test_the_plan_table_and_the_rehearsal_summary_in_swedish(sample_root: Path, tmp_path: Path) -> None:
+    code, lines = run("plan", "--root", str(sample_root), "--year", "2018")
+    assert code == 0
+    assert lines[1:4] == ["Plan 2018", "", "Kampanjer"]
+    assert "Överenskommelsens krav" in lines and "  kampanjer: 5 av minst 4  ok" in lines
+    code, lines = run("rehearse", "--root", str(sample_root), "--from", "2018-01-01", "--to", "2018-03-01",
+                      "--out", str(tmp_path / "r"), "--assume-approved")
+    assert code == 0
+    assert re.fullmatch(r"Generalrepetition 2018-01-01 – 2018-03-01: 5 utskick på [\d.]+ s", lines[0])
+    assert lines[2].split() == ["kanal", "publicerat"] and lines[4].split() == ["totalt", "5"]
+
+
+def test_an_error_at_the_command_line_edge_in_swedish(tmp_path: Path) -> None:
+    code, lines = run("validate", "--root", str(tmp_path), "--now", "i morgon", lang="sv")
+    assert code == 2
+    assert any("'i morgon' är inte ett datum och en tid i ISO-form, t.ex. 2018-08-13T07:30" in line for line in lines)
+
+
+@pytest.mark.parametrize(("given", "chosen"), [("sv_SE", "sv"), ("en-GB", "en"), ("fi", "en"), ("SV", "sv")])
+def test_languages_are_read_as_people_write_them(given: str, chosen: str) -> None:
+    try:
+        assert i18n.set_language(given) == chosen
+    finally:
+        i18n.set_language("en")
+
+
+def test_a_catalog_not_compiled_is_read_from_its_po(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "sv" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    shutil.copy(PO, folder / "samverkan.po")  # no .mo beside it
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    try:
+        i18n.set_language("sv")
+        assert i18n._("Campaigns") == "Kampanjer"
+    finally:
+        i18n.set_language("en")
