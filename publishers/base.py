@@ -93,6 +93,39 @@ def env_name(value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+# --- what the channels can carry ---------------------------------------------------------
+
+# Outside XML 1.0's Char production: the feed cannot hold these at all (lxml refuses the
+# whole document), and control characters and lone surrogates break mail and the Graph API
+# too. YAML lets them in through escapes in double quotes ("\v", "\0", "\uFFFE").
+_UNCARRIABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# What str.splitlines() and the e-mail headers take as the end of a line.
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _character(c: str) -> str:
+    if "\ud800" <= c <= "\udfff":
+        kind = "half a character (a lone surrogate)"
+    else:
+        kind = "a control character" if ord(c) < 0x20 else "a character that is not text"
+    return f"{kind}, U+{ord(c):04X},"
+
+
+def uncarriable(text: str) -> str | None:
+    """Why ``text`` cannot be published on any channel (a character XML 1.0 forbids: the
+    feed, mail and Facebook cannot carry it), or None."""
+    m = _UNCARRIABLE.search(text)
+    if m is None:
+        return None
+    return (f"character {m.start() + 1} is {_character(m.group())} which no channel can carry; "
+            "remove it (in the file, an escape in double quotes such as \\v, \\0 or \\uFFFE)")
+
+
+def breaks_line(text: str) -> bool:
+    """Whether ``text`` has a line break of any kind (a header must be one line)."""
+    return _LINE_BREAK.search(text) is not None
+
+
 def private_folder(folder: Path) -> Path:
     """``folder``, with every missing folder on the way made readable by its owner only
     (0700) whatever the umask; folders that exist keep their mode."""

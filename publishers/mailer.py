@@ -34,6 +34,7 @@ from .base import (
     UnsettledError,
     env_name,
     expand,
+    uncarriable,
     unset_names,
     write_atomic,
 )
@@ -235,6 +236,11 @@ class MailerPublisher:
         embargo = _swedish_time(message.embargo) if message.embargo else None
         subject = header_text(message.parts.get("subject") or message.title)
         text, html = message.parts["text"], message.parts["html"]
+        for part, value in (("text", text), ("html", html)):
+            problem = uncarriable(value)
+            if problem:  # (where validation was skipped: the mail could not be encoded)
+                raise PermanentError(f"{self.channel.name}: the press release's {part} part cannot be sent: "
+                                     f"{problem}; run samverkan validate")
         if embargo:
             if not subject.upper().startswith("EMBARGO"):
                 subject = f"EMBARGO {embargo}: {subject}"

@@ -16,7 +16,9 @@ from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field
 
-from .base import Channel, CheckResult, Journal, Payload, Receipt, Settings, write_atomic
+from .base import (
+    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, uncarriable, write_atomic,
+)
 
 if TYPE_CHECKING:
     from feedgen.feed import FeedGenerator
@@ -61,6 +63,13 @@ class RssPublisher:
             "description": message.parts["html"],
             "pubDate": message.at.isoformat(),
         }
+        for name in ("title", "description"):
+            # XML 1.0 cannot hold it, and lxml would refuse the whole feed: this delivery
+            # fails, and says why, where validation was skipped.
+            problem = uncarriable(item[name])
+            if problem:
+                raise PermanentError(f"{self.channel.name}: the item's {name} cannot go into the feed: {problem}; "
+                                     "run samverkan validate")
         files: dict[str, bytes] = {}
         image = message.image
         if image is not None:
@@ -83,7 +92,11 @@ class RssPublisher:
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
         self.copy_image(payload)
         items = [payload.fields, *journal.published(limit=self.settings.max_items)]
-        write_feed(self.channel, items)
+        try:
+            write_feed(self.channel, items)
+        except ValueError as exc:  # lxml: a text XML cannot hold ("All strings must be XML compatible")
+            raise PermanentError(f"{self.channel.name}: the feed cannot be written: {exc}; "
+                                 "run samverkan validate") from None
         return Receipt(external_id=payload.fields["guid"], url=payload.fields["link"])
 
     def copy_image(self, payload: Payload) -> None:

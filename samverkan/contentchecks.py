@@ -7,6 +7,8 @@ text) and checked:
 - LIX readability above ``checks.lix_max`` (warning: the plain-language law asks public
   bodies to write simply);
 - a Facebook text longer than ``checks.facebook_max_chars`` (warning);
+- a rendered text (a template's own words included) with a character no channel can
+  carry (error: the feed's XML would not be written);
 - a press release without a press contact, a link that is not https (warnings);
 - an image without alt text, and a Swedish personal identity number anywhere in a
   published text (errors: a joint message must never name private persons);
@@ -21,7 +23,7 @@ from pathlib import Path
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Iterator
 
-from publishers.base import get
+from publishers.base import get, uncarriable
 
 from .loading import (
     LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project, load_share,
@@ -335,6 +337,12 @@ class _Checker:
                 self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                                   f"the Facebook post is {n} characters, over {limit} "
                                   "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
+        for part, text in parts.items():
+            problem = uncarriable(text)
+            if problem:  # (the message's own fields are checked as they are loaded: a template's words)
+                self.findings.add(file, campaign.where("messages", message.index), "error",
+                                  f"the {part} part as rendered: {problem}; look in its template and "
+                                  "the template variables", channel)
         if press:
             self.press(campaign, message, channel, parts, res)
 

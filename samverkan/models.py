@@ -11,8 +11,14 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError,
+    WithJsonSchema, model_validator,
+)
 from pydantic import Strict as StrictType
+from pydantic_core import InitErrorDetails
+
+from publishers.base import breaks_line, uncarriable
 
 from .timeutil import parse_duration
 
@@ -50,9 +56,48 @@ def _days(value: str) -> str:
 
 
 def _single_line(value: str) -> str:
-    if "\n" in value.strip() or "\r" in value:
+    # Any line break, not only \n: a title is a mail's Subject, and a header is one line.
+    # (A break that no channel can carry at all, "\v", is said as such: see _carriable.)
+    if breaks_line(value.strip()) and not uncarriable(value):
         raise ValueError("must be one line")
     return value.strip()
+
+
+def _uncarriable_in(value: Any, path: tuple[Any, ...], out: list[tuple[tuple[Any, ...], str]]) -> None:
+    """Add to ``out`` where in ``value`` (a file's data: texts, lists and mappings) a text
+    no channel can carry is, and why."""
+    if isinstance(value, str):
+        problem = uncarriable(value)
+        if problem:
+            out.append((path, problem))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (problem := uncarriable(key)):
+                out.append(((*path, key), problem))
+            _uncarriable_in(item, (*path, key), out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _uncarriable_in(item, (*path, i), out)
+
+
+def _carriable(model: type[BaseModel], data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+    """A whole file's model, validated by ``handler``, with an error for every text in it
+    that no channel can carry (the feed's XML 1.0, mail, the Graph API) beside the model's
+    own errors: validate says so at its place instead of the publisher when it is due.
+    One walk over the file's data, before the model, costs less than a check per field."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    _uncarriable_in(data, (), found)
+    if not found:
+        return handler(data)
+    errors: list[InitErrorDetails] = []
+    try:
+        handler(data)
+    except ValidationError as exc:
+        errors += [InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx") or {})
+                   for e in exc.errors()]
+    errors += [InitErrorDetails(type="value_error", loc=path, input=None, ctx={"error": ValueError(problem)})
+               for path, problem in found]
+    raise ValidationError.from_exception_data(model.__name__, errors)
 
 
 def _local_time(value: Any) -> Any:
@@ -206,6 +251,11 @@ class Config(Strict):
     checks: Checks = Field(default_factory=Checks)
     alerts: Alerts = Field(default_factory=Alerts)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _carriable(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        return _carriable(cls, data, handler)
+
     @property
     def approving_parties(self) -> list[str]:
         return list(self.agreement.parties) if self.approval is None else list(self.approval)
@@ -286,3 +336,8 @@ class Campaign(Strict):
     partners: list[Key] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     messages: list[Message] = Field(min_length=1)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _carriable(cls, data: Any, handler: ModelWrapValidatorHandler[Campaign]) -> Campaign:
+        return _carriable(cls, data, handler)

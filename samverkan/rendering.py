@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from publishers.base import get as publisher_class
+from publishers.base import uncarriable
 
 from . import plainmarkdown
 from .problems import SamverkanError
@@ -849,6 +850,11 @@ def render_loaded(
     """Render a loaded message for ``channel`` at ``at`` (the core of :func:`render`)."""
     state = _state(project)
     publisher, res, parts, view = _render_parts(state, project, campaign, message, channel, at, None)
+    for part, text in (("title", res.title), *parts.items()):
+        problem = uncarriable(text)
+        if problem:  # validate says so; this holds for every channel where it was skipped
+            raise RenderError(campaign.file, *campaign.where("messages", message.index),
+                              f"the {part} for channel {channel} cannot be published: {problem}")
     extras = state.campaign_view(campaign)[1]
     m = message.model
     image_path = None

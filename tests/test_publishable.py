@@ -1,0 +1,172 @@
+"""What validates can be published (issue 14, point 3): a character no channel can carry,
+an address that is not one, a bad press-list line, a Facebook text over Facebook's limit
+and a link that is no web address all fail ``validate`` at their place; and where
+validation was skipped, the publishers and previews refuse or drop them instead of raising."""
+
+from __future__ import annotations
+
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publishers.base import Channel, MemoryJournal, PermanentError
+from publishers.rss import RssPublisher, RssSettings
+from samverkan.ledger import Ledger
+from samverkan.loading import load_project
+from samverkan.plan import deliveries as plan_deliveries
+from samverkan.publishing import Publishing
+from samverkan.rendering import RenderedMessage
+from tests.helpers.cli import validate
+from tests.helpers.daemon import DaemonProcess
+from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, MINIMAL_CONFIG, TZ, campaign, edit, full_root, message
+
+UNCARRIABLE = "which no channel can carry; remove it (in the file, an escape in double quotes such as \\v, \\0 or \\uFFFE)"
+
+
+# --- characters no channel can carry -------------------------------------------------------
+
+
+def errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if ": error: " in line]
+
+
+@pytest.mark.parametrize(("escape", "what"), [
+    ("\\v", "a control character, U+000B,"),
+    ("\\a", "a control character, U+0007,"),
+    ("\\0", "a control character, U+0000,"),
+    ("\\e", "a control character, U+001B,"),
+    ("\\uFFFE", "a character that is not text, U+FFFE,"),
+])
+def test_a_control_character_in_a_title_is_an_error_at_the_title(make_root, escape: str, what: str) -> None:
+    text = edit(FULL_CAMPAIGN, "title: Nu börjar skolan", f'title: "Varning {escape} nu"')
+    code, lines = validate(full_root(make_root, {"skolstart": text}))
+    assert code == 1
+    assert errors(lines) == [f"campaigns/skolstart.yaml:13:12: error: title: character 9 is {what} {UNCARRIABLE}"]
+
+
+def test_every_text_field_is_checked_at_its_own_place(make_root) -> None:
+    text = edit(FULL_CAMPAIGN, "summary: Trafiken runt skolorna.", 'summary: "Trafiken\\b"')
+    text = edit(text, "location: Aulan", 'location: "Aulan\\x01"')
+    text = edit(text, "alt: Ett övergångsställe}", 'alt: "Ett \\x7F\\x1F"}')
+    text += '    vars: {rubrik: "Viktigt\\f"}\n'
+    text += '    overrides:\n      fb-kommunen: {body: "Kort\\0"}\n'
+    code, lines = validate(full_root(make_root, {"skolstart": text}))
+    assert code == 1
+    assert errors(lines) == [
+        f"campaigns/skolstart.yaml:2:10: error: summary: character 9 is a control character, U+0008, {UNCARRIABLE}",
+        f"campaigns/skolstart.yaml:9:15: error: location: character 6 is a control character, U+0001, {UNCARRIABLE}",
+        # (U+007F, DEL, is allowed in XML 1.0: the first that is not is the U+001F after it)
+        f"campaigns/skolstart.yaml:15:42: error: alt: character 6 is a control character, U+001F, {UNCARRIABLE}",
+        f"campaigns/skolstart.yaml:21:20: error: rubrik: character 8 is a control character, U+000C, {UNCARRIABLE}",
+        f"campaigns/skolstart.yaml:23:27: error: body: character 5 is a control character, U+0000, {UNCARRIABLE}",
+    ]
+
+
+def test_config_texts_are_checked_too(make_root) -> None:
+    config = edit(FULL_CONFIG, "name: Testkommun", 'name: "Testkommun\\u0007"')
+    config = edit(config, "title: Nyheter", 'title: "Nyheter\\uFFFF"')
+    code, lines = validate(full_root(make_root, config=config))
+    assert code == 1
+    assert errors(lines) == [
+        f"config.yaml:6:13: error: name: character 11 is a control character, U+0007, {UNCARRIABLE}",
+        f"config.yaml:23:12: error: title: character 8 is a character that is not text, U+FFFF, {UNCARRIABLE}",
+    ]
+
+
+@pytest.mark.parametrize("escape", ["\\N", "\\L", "\\P"])
+def test_a_line_break_of_any_kind_in_a_one_line_field_is_an_error(make_root, escape: str) -> None:
+    # NEL, LINE and PARAGRAPH SEPARATOR are text, but a mail header would break at them.
+    text = edit(FULL_CAMPAIGN, "title: Nu börjar skolan", f'title: "Nu {escape}börjar"')
+    code, lines = validate(full_root(make_root, {"skolstart": text}))
+    assert errors(lines) == ["campaigns/skolstart.yaml:13:12: error: title: must be one line"]
+
+
+def test_a_template_that_writes_a_control_character_is_an_error_at_the_message(make_root) -> None:
+    root = full_root(make_root, templates={"rss/item.html.j2": "<p>{{ message.title }}\x07</p>\n"})
+    code, lines = validate(root)
+    assert code == 1
+    assert errors(lines) == [
+        "campaigns/skolstart.yaml:11:5: error: the html part as rendered: character 20 is a control character, "
+        f"U+0007, {UNCARRIABLE}; look in its template and the template variables (channel: webb)"
+    ]
+
+
+def rss_channel(root: Path) -> Channel:
+    settings = RssSettings.model_validate({
+        "publisher": "rss", "output": "public/feed.xml", "title": "Nyheter", "link": "https://kommun.example/",
+        "self_url": "https://kommun.example/feed.xml", "description": "Nyheter"})
+    return Channel("webb", settings, root, env={})
+
+
+def rendered(**changes: Any) -> RenderedMessage:
+    values: dict[str, Any] = dict(
+        delivery_id="skolstart/start/webb", campaign="skolstart", message="start", channel="webb", publisher="rss",
+        at=datetime(2018, 8, 13, 7, 30, tzinfo=TZ), embargo=None, title="Nu börjar skolan",
+        parts={"html": "<p>Sänk farten.</p>"}, link="https://kommun.example/skolstart")
+    values.update(changes)
+    return RenderedMessage(**values)
+
+
+@pytest.mark.parametrize("title", ["Varning \v nu", "Varning \x00 nu", "Varning \ufffe nu", "Varning \ud800 nu"])
+def test_the_rss_publisher_fails_the_delivery_clearly_instead_of_raising(tmp_path: Path, title: str) -> None:
+    pub = RssPublisher(rss_channel(tmp_path))
+    with pytest.raises(PermanentError, match=r"^webb: the item's title cannot go into the feed: character 9 is "):
+        pub.payload(rendered(title=title))
+    # an item already in the ledger (from before this check) fails the delivery, not the daemon
+    good = pub.payload(rendered())
+    with pytest.raises(PermanentError, match=r"^webb: the feed cannot be written: "):
+        pub.publish(good, "skolstart/start/webb", MemoryJournal([{**good.fields, "guid": "x", "title": title}]))
+    assert not (tmp_path / "public/feed.xml").exists()
+
+
+def skipped_validation(root: Path, **changes: Any) -> Any:
+    """The plan of ``root`` with the message's fields replaced as the loader would refuse them."""
+    project = load_project(root)
+    campaign = project.campaigns["skolstart"]
+    message = campaign.messages[0]
+    message.model = message.model.model_copy(update=changes)  # (model_copy does not validate)
+    return project
+
+
+def test_a_publication_with_a_character_no_channel_can_carry_is_held_not_raised(make_root) -> None:
+    root = full_root(make_root)
+    project = skipped_validation(root, title="Varning \v nu")
+    with Ledger(root / "state/samverkan.db") as ledger:
+        publishing = Publishing(project, ledger, lambda: datetime(2018, 8, 13, 7, 31, tzinfo=TZ))
+        due = [d for d in plan_deliveries(project) if d.channel == "webb"]
+        outcome = publishing.publish(due[0])
+        assert outcome.result == "held"
+        assert outcome.detail.startswith("the campaign does not validate: campaigns/skolstart.yaml:11:5: error: the ")
+        assert "a control character, U+000B" in outcome.detail
+    assert not (root / "public/feed.xml").exists()
+
+
+def test_a_hostile_title_does_not_stop_the_daemon_or_the_other_campaigns(make_root) -> None:
+    # On main the title validated, the feed raised when it was due, and the daemon died, at
+    # every restart again (catch-up retried the same delivery first).
+    hostile = campaign(message(title='"Varning \\v nu"', at="2018-08-13 07:30"))
+    valid = campaign(message("senare", "2018-08-13 07:31", "Sänk farten"), title="Trafik i höst")
+    root = make_root(config=MINIMAL_CONFIG, campaigns={"hostile": hostile, "valid": valid})
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:58")
+    try:
+        daemon.wait_event("published", "valid/senare/webb")
+        assert daemon.proc.poll() is None  # still running
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.stop()
+    again = DaemonProcess(root, now="2018-08-13T07:32:00")  # a restart, with the hostile one past due
+    try:
+        again.wait_event("started")
+        again.signal(signal.SIGTERM)
+        assert again.wait() == 0
+    finally:
+        again.stop()
+    feed = (root / "public/feed.xml").read_text(encoding="utf-8")
+    assert "Sänk farten" in feed and "Varning" not in feed
+    with Ledger(root / "state/samverkan.db") as ledger:
+        assert ledger.get("valid/senare/webb").state == "published"
+        assert ledger.get("hostile/start/webb") is None  # a broken file: nothing of it is published
