@@ -126,6 +126,21 @@ def breaks_line(text: str) -> bool:
     return _LINE_BREAK.search(text) is not None
 
 
+def web_link(url: str) -> bool:
+    """Whether ``url`` is an http(s) address with a host: the only links published
+    (``javascript:``, ``data:`` or ``file:`` would run or read something in the reader's
+    browser)."""
+    from urllib.parse import urlsplit
+
+    if uncarriable(url) or breaks_line(url) or url != url.strip():
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 def private_folder(folder: Path) -> Path:
     """``folder``, with every missing folder on the way made readable by its owner only
     (0700) whatever the umask; folders that exist keep their mode."""

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field
 
 from .base import (
-    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, uncarriable, write_atomic,
+    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, uncarriable, web_link, write_atomic,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ class RssPublisher:
         item: dict[str, Any] = {
             "guid": message.delivery_id,
             "title": message.title,
-            "link": message.link or self.settings.link,
+            # only a web address: a javascript: link would run in the reader's browser
+            "link": message.link if message.link and web_link(message.link) else self.settings.link,
             "description": message.parts["html"],
             "pubDate": message.at.isoformat(),
         }

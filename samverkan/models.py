@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic import Strict as StrictType
 from pydantic_core import InitErrorDetails
 
-from publishers.base import breaks_line, uncarriable
+from publishers.base import breaks_line, uncarriable, web_link
 
 from .timeutil import parse_duration
 
@@ -61,6 +61,15 @@ def _single_line(value: str) -> str:
     if breaks_line(value.strip()) and not uncarriable(value):
         raise ValueError("must be one line")
     return value.strip()
+
+
+def _link(value: str) -> str:
+    if not web_link(value) and not uncarriable(value):
+        raise ValueError(
+            f"'{value}' is not a web address; write it as https://..., the only kind of link that is "
+            "published (javascript:, data: or file: links are never sent to readers)"
+        )
+    return value
 
 
 def _uncarriable_in(value: Any, path: tuple[Any, ...], out: list[tuple[tuple[Any, ...], str]]) -> None:
@@ -134,6 +143,8 @@ LocalTime = Annotated[
 Count = Annotated[int, StrictType()]
 Duration = Annotated[str, AfterValidator(_duration)]
 Line = Annotated[str, AfterValidator(_single_line)]
+Link = Annotated[str, AfterValidator(_link)]
+"""An http(s) address: what a message or a party may link to."""
 
 
 class Strict(BaseModel):
@@ -154,7 +165,7 @@ class Party(Strict):
     name: Line
     short_name: Line
     logo: str | None = None
-    website: str | None = None
+    website: Link | None = None
     press_contact: Contact | None = None
 
 
@@ -317,7 +328,7 @@ class Message(Strict):
     channels: list[str] | None = None
     title: Line
     body: str
-    link: str | None = None
+    link: Link | None = None
     image: Image | None = None
     embargo: LocalTime | None = None
     repeat: Repeat | None = None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from publishers.base import get as publisher_class
-from publishers.base import uncarriable
+from publishers.base import uncarriable, web_link
 
 from . import plainmarkdown
 from .problems import SamverkanError
@@ -872,7 +872,7 @@ def render_loaded(
         embargo=view.embargo,
         title=res.title,
         parts=parts,
-        link=m.link,
+        link=_published_link(m.link),
         image=ImageRef(image_path, m.image.alt) if m.image and image_path else None,
         logos=extras["logos"],
         contacts=extras["contacts"],
@@ -880,6 +880,12 @@ def render_loaded(
         extra=dict(res.vars),
         body_text=view.body_text,
     )
+
+
+def _published_link(link: str | None) -> str | None:
+    """The message's link as every channel and preview gets it: only an http(s) address
+    (validate refuses any other; this holds where validation was skipped)."""
+    return link if link is not None and web_link(link) else None
 
 
 def render_parts(
@@ -920,7 +926,7 @@ def _render_parts(
         if m.image is not None:
             image = {"path": m.image.path, "alt": m.image.alt, "cid": IMAGE_CID, "src": f"cid:{IMAGE_CID}"}
         embargo = message.embargo if message.embargo is not None and message.embargo > at else None
-        view = MessageView(m.key, res.title, res.body, m.link, image, embargo, at, res.vars)
+        view = MessageView(m.key, res.title, res.body, _published_link(m.link), image, embargo, at, res.vars)
     cview, extras = state.campaign_view(campaign)
     ctx = dict(state.env.globals)  # (range, dict, ...: shared by the parts, see _State.render)
     if res.vars:

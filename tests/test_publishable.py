@@ -18,7 +18,7 @@ from samverkan.ledger import Ledger
 from samverkan.loading import load_project
 from samverkan.plan import deliveries as plan_deliveries
 from samverkan.publishing import Publishing
-from samverkan.rendering import RenderedMessage
+from samverkan.rendering import RenderedMessage, render_message
 from tests.helpers.cli import validate
 from tests.helpers.daemon import DaemonProcess
 from tests.helpers.plans import FULL_CAMPAIGN, FULL_CONFIG, MINIMAL_CONFIG, TZ, campaign, edit, full_root, message
@@ -170,3 +170,44 @@ def test_a_hostile_title_does_not_stop_the_daemon_or_the_other_campaigns(make_ro
     with Ledger(root / "state/samverkan.db") as ledger:
         assert ledger.get("valid/senare/webb").state == "published"
         assert ledger.get("hostile/start/webb") is None  # a broken file: nothing of it is published
+
+
+# --- links ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", "'data:text/html,<script>x</script>'",
+                                  "file:///etc/passwd", "JavaScript:alert(1)", "www.kommun.example/skolstart",
+                                  "https://"])
+def test_a_link_that_is_not_a_web_address_is_an_error(make_root, link: str) -> None:
+    text = edit(FULL_CAMPAIGN, "link: https://kommun.example/skolstart", f"link: {link}")
+    code, lines = validate(full_root(make_root, {"skolstart": text}))
+    assert code == 1
+    shown = link.strip("'")
+    assert errors(lines) == [
+        f"campaigns/skolstart.yaml:14:11: error: link: '{shown}' is not a web address; write it as https://..., "
+        "the only kind of link that is published (javascript:, data: or file: links are never sent to readers)"
+    ]
+
+
+def test_a_plain_http_link_is_still_only_a_warning(make_root) -> None:
+    text = edit(FULL_CAMPAIGN, "link: https://kommun.example/skolstart", "link: http://kommun.example/skolstart")
+    code, lines = validate(full_root(make_root, {"skolstart": text}))
+    assert code == 0
+    assert any(line.startswith("campaigns/skolstart.yaml:14:11: warning: link: 'http://kommun.example/skolstart' "
+                               "is not an https:// address") for line in lines)
+
+
+def test_the_rss_publisher_never_writes_a_javascript_link(tmp_path: Path) -> None:
+    pub = RssPublisher(rss_channel(tmp_path))
+    payload = pub.payload(rendered(link="javascript:alert(1)"))
+    assert payload.fields["link"] == "https://kommun.example/"  # the site's, as for a message without a link
+    assert b"javascript" not in payload.files["item.xml"]
+
+
+def test_a_javascript_link_is_never_rendered_for_a_channel_or_preview(make_root) -> None:
+    root = full_root(make_root)
+    project = skipped_validation(root, link="javascript:alert(1)")
+    for channel in ("webb", "fb-kommunen", "press"):
+        out = render_message(project, "skolstart", "start", channel)
+        assert out.link is None
+        assert not any("javascript" in text for text in out.parts.values())
