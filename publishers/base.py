@@ -126,6 +126,35 @@ def breaks_line(text: str) -> bool:
     return _LINE_BREAK.search(text) is not None
 
 
+def mail_address(value: str) -> str:
+    """The one well-formed e-mail address ``value`` is, as it is sent (an international
+    domain name in its ASCII form); ValueError saying what is wrong otherwise. A name
+    beside the address ("Name <a@b.se>") is not an address: see :func:`mailbox`."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        # No SMTPUTF8: an address that needs it fails at most servers, better said now.
+        found = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as e:
+        reason = str(e).rstrip(".")
+        raise ValueError(f"'{value}' is not one e-mail address ({reason[:1].lower()}{reason[1:]})") from None
+    return str(found.ascii_email)
+
+
+def mailbox(value: str) -> tuple[str, str]:
+    """(display name, address) of ``"Name <a@b.se>"`` or ``a@b.se``: exactly one address,
+    ValueError otherwise (two, none, or one that is not well formed)."""
+    from email import policy
+
+    if breaks_line(value) or uncarriable(value):
+        raise ValueError(f"{value!r} is not one e-mail address: it has a line break or a control character")
+    header = policy.SMTP.header_factory("From", value)
+    if len(header.addresses) != 1 or header.defects:
+        raise ValueError(f"'{value}' is not one e-mail address; write e.g. \"Trygg i Hultsfred <trygghet@kommun.se>\"")
+    found = header.addresses[0]
+    return found.display_name, mail_address(found.addr_spec)
+
+
 def web_link(url: str) -> bool:
     """Whether ``url`` is an http(s) address with a host: the only links published
     (``javascript:``, ``data:`` or ``file:`` would run or read something in the reader's

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal, Mapping
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from samverkan.rendering import IMAGE_CID, logo_cid
 
@@ -34,6 +34,8 @@ from .base import (
     UnsettledError,
     env_name,
     expand,
+    mail_address,
+    mailbox,
     uncarriable,
     unset_names,
     write_atomic,
@@ -49,12 +51,6 @@ if TYPE_CHECKING:
 # press release is worse than asking a person (``samverkan resolve``). ``queued`` (about
 # to be tried) and ``deferred`` (tried, surely not delivered) are sent.
 _DONE = ("sent", "refused", "in_flight", "unknown")
-
-# Deliberately ASCII: an address that needs SMTPUTF8 is rare on a press list and would
-# fail at the server anyway; better to say so when the list is read.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$")
 
 _PROGRESS_MIN = 20  # lists shorter than this finish before a counter is worth showing
 
@@ -74,6 +70,14 @@ class MailerSettings(Settings):
     ca_file: str | None = None
     """PEM file of the CA that signed the server's certificate, if not a public one."""
 
+    @field_validator("from_")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        if not uncarriable(value):  # (config.yaml's own check says that)
+            mailbox(value)  # every release would fail at the server: say so in validate
+        return value
+
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -83,8 +87,13 @@ class Recipient:
 
 
 def valid_address(address: str) -> bool:
-    """A plain ASCII ``local@domain.tld`` with nothing that could break a header."""
-    return len(address) <= 254 and bool(_ADDRESS.match(address))
+    """One well-formed address with nothing that could break a header (see
+    :func:`publishers.base.mail_address`)."""
+    try:
+        mail_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def header_text(value: str) -> str:
@@ -213,10 +222,11 @@ class MailerPublisher:
 
     def sender(self) -> tuple[str, str]:
         """(display name, address) of the ``from`` setting."""
-        from email.utils import parseaddr
-
-        name, address = parseaddr(self.settings.from_)
-        if not valid_address(address) or header_text(self.settings.from_) != self.settings.from_:
+        try:
+            name, address = mailbox(self.settings.from_)
+        except ValueError:
+            name = address = ""
+        if not address or header_text(self.settings.from_) != self.settings.from_:
             raise PermanentError(
                 f"channel {self.channel.name}: from: {self.settings.from_!r} is not an e-mail "
                 'address; write e.g. "Trygg i Hultsfred <trygghet@kommun.se>"'
@@ -255,9 +265,11 @@ class MailerPublisher:
 
         reply_to: dict[str, Address] = {}
         for c in message.contacts:
-            if not valid_address(c.email):
-                raise PermanentError(f"press contact {c.name} ({c.party}): {c.email!r} is not an e-mail address")
-            reply_to.setdefault(c.email.lower(), Address(header_text(c.name), addr_spec=c.email))
+            try:
+                address = mail_address(c.email)
+            except ValueError:
+                raise PermanentError(f"press contact {c.name} ({c.party}): {c.email!r} is not an e-mail address") from None
+            reply_to.setdefault(address.lower(), Address(header_text(c.name), addr_spec=address))
 
         msg = EmailMessage(policy=policy.SMTP)  # SMTP: CRLF line ends, as sent
         msg["Date"] = format_datetime(message.at)

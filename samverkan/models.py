@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic import Strict as StrictType
 from pydantic_core import InitErrorDetails
 
-from publishers.base import breaks_line, uncarriable, web_link
+from publishers.base import breaks_line, mail_address, uncarriable, web_link
 
 from .timeutil import parse_duration
 
@@ -60,6 +60,12 @@ def _single_line(value: str) -> str:
     # (A break that no channel can carry at all, "\v", is said as such: see _carriable.)
     if breaks_line(value.strip()) and not uncarriable(value):
         raise ValueError("must be one line")
+    return value.strip()
+
+
+def _mail_address(value: str) -> str:
+    if not uncarriable(value):  # (said as such: see _carriable)
+        mail_address(value)
     return value.strip()
 
 
@@ -143,6 +149,8 @@ LocalTime = Annotated[
 Count = Annotated[int, StrictType()]
 Duration = Annotated[str, AfterValidator(_duration)]
 Line = Annotated[str, AfterValidator(_single_line)]
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
+"""One well-formed e-mail address, alone (no name beside it)."""
 Link = Annotated[str, AfterValidator(_link)]
 """An http(s) address: what a message or a party may link to."""
 
@@ -158,7 +166,7 @@ class Contact(Strict):
     name: Line
     title: Line | None = None
     phone: Line | None = None
-    email: Line
+    email: MailAddress
 
 
 class Party(Strict):
@@ -221,7 +229,7 @@ class AlertMail(Strict):
 
     channel: str
     """A channel with ``publisher: mailer`` (its server, login and ``from``)."""
-    to: list[Line] = Field(min_length=1)
+    to: list[MailAddress] = Field(min_length=1)
     """Who is told: e-mail addresses of people, not the press list."""
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from publishers.base import Channel, MemoryJournal, PermanentError, TransientError, UnsettledError
 from publishers.mailer import MailerPublisher, MailerSettings
@@ -238,8 +239,14 @@ def test_no_header_injection_through_campaign_text(root: Path, mailer: Callable[
 
 
 def test_a_from_address_with_a_line_break_is_refused(root: Path, mailer: Callable[..., MailerPublisher]) -> None:
+    evil = "a@b.example\r\nBcc: c@d.example"
+    with pytest.raises(ValidationError, match="is not one e-mail address: it has a line break"):
+        mailer(**{"from": evil})  # validate says so
+    # and the publisher, where validation was skipped
+    pub = mailer()
+    pub.settings = pub.settings.model_copy(update={"from_": evil})
     with pytest.raises(PermanentError, match="is not an e-mail address"):
-        mailer(**{"from": "a@b.example\r\nBcc: c@d.example"}).payload(message(root=root))
+        pub.payload(message(root=root))
 
 
 # -- sending ----------------------------------------------------------------------------

@@ -211,3 +211,42 @@ def test_a_javascript_link_is_never_rendered_for_a_channel_or_preview(make_root)
         out = render_message(project, "skolstart", "start", channel)
         assert out.link is None
         assert not any("javascript" in text for text in out.parts.values())
+
+
+# --- e-mail addresses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sender", "why"), [
+    ("press@kommun.example, info@kommun.example", "; write e.g. \"Trygg i Hultsfred <trygghet@kommun.se>\""),
+    ("Trygg i Test", "; write e.g. \"Trygg i Hultsfred <trygghet@kommun.se>\""),
+    ("Trygg <press@kommun>", ""),
+])
+def test_a_from_that_is_not_one_address_is_an_error(make_root, sender: str, why: str) -> None:
+    config = edit(FULL_CONFIG, 'from: "Trygg i Test <trygghet@kommun.example>"', f'from: "{sender}"')
+    code, lines = validate(full_root(make_root, config=config))
+    assert code == 1
+    if why:
+        assert errors(lines) == [f"config.yaml:37:11: error: channel press: from: '{sender}' is not one e-mail address{why}"]
+    else:
+        assert errors(lines) == [
+            "config.yaml:37:11: error: channel press: from: 'press@kommun' is not one e-mail address "
+            "(the part after the @-sign is not valid. It should have a period)"]
+
+
+def test_a_press_contact_and_an_alert_address_must_be_one_address(make_root) -> None:
+    config = edit(FULL_CONFIG, "email: press@polisen.example", "email: press(at)polisen.example")
+    config += "alerts:\n  mail: {channel: press, to: [drift@kommun.example, 'jour@kommun.example;x@y.se']}\n"
+    code, lines = validate(full_root(make_root, config=config))
+    assert code == 1
+    assert errors(lines) == [
+        "config.yaml:14:83: error: email: 'press(at)polisen.example' is not one e-mail address "
+        "(an email address must have an @-sign)",
+        "config.yaml:43:53: error: to: 'jour@kommun.example;x@y.se' is not one e-mail address "
+        "(the part after the @-sign contains invalid characters: ';', '@')",
+    ]
+
+
+def test_an_international_domain_name_is_an_address(make_root) -> None:
+    config = edit(FULL_CONFIG, "email: press@polisen.example", "email: press@polisen-växjö.example")
+    code, lines = validate(full_root(make_root, config=config))
+    assert errors(lines) == []
