@@ -30,6 +30,9 @@ These are optional (the core looks them up with ``getattr``, never by publisher 
 - ``files(settings)`` (a static or class method): the files a channel's settings refer to
   that must exist, as (setting name, path relative to the root) pairs; ``samverkan
   validate`` reports a missing one at its setting in config.yaml.
+- ``file_problems(settings, root)`` (a static or class method): what is wrong inside those
+  files (the press list's bad lines), as (file, line, column, message); ``samverkan
+  validate`` reports each as an error.
 
 Publishers import their heavy libraries inside ``publish`` so that ``validate`` stays light.
 ``publishers/rss.py`` is the simplest and the one to copy.
@@ -390,6 +393,7 @@ class Publisher(Protocol):
     #   max_chars: ClassVar[int]                  the channel's text limit, checked by validate
     #   label: ClassVar[str]                      what the channel is, for people (previews)
     #   files(settings) -> list[tuple[str, str]]  (setting, relative path) that must exist
+    #   file_problems(settings, root) -> list[tuple[str, int, int, str]]  errors inside those files
 
 
 class MemoryJournal:

@@ -78,7 +78,6 @@ class MailerSettings(Settings):
         return value
 
 
-
 @dataclass(frozen=True)
 class Recipient:
     name: str
@@ -105,64 +104,136 @@ def header_text(value: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in value).split())
 
 
-def read_recipients(path: Path, shown: str) -> list[Recipient]:
-    """The press list from a CSV (``name,email,outlet``) or YAML file (a list of those).
+@dataclass(frozen=True)
+class BadLine:
+    """A line of the press list that names nobody who can be sent to."""
 
-    Every bad line is reported at once, as ``FILE:LINE: ...``. An address listed twice
-    is kept once.
-    """
+    line: int
+    col: int
+    message: str
+
+
+class PressListError(PermanentError):
+    """The press list as a whole cannot be read: nobody can be sent to."""
+
+    def __init__(self, shown: str, line: int, col: int, message: str):
+        self.file, self.line, self.col, self.message = shown, line, col, message
+        super().__init__(f"{shown}:{line}: {message}")
+
+
+@dataclass
+class PressList:
+    """The press list: who gets the release, and the lines that name nobody (each
+    skipped, so one bad line does not keep the release from everyone else)."""
+
+    recipients: list[Recipient]
+    bad: list[BadLine]
+
+    def skipped(self, shown: str) -> str:
+        """The bad lines, said in one line: for receipts and checks."""
+        lines = "; ".join(f"{shown}:{b.line}: {b.message}" for b in self.bad)
+        return f"{len(self.bad)} line(s) of the press list skipped ({lines}); fix or remove them"
+
+
+# A row of the list: its line, where its e-mail address starts (column), and its fields.
+_Row = tuple[int, int, dict[str, Any]]
+
+
+def read_press_list(path: Path, shown: str) -> PressList:
+    """The press list from a CSV (``name,email,outlet``) or YAML file (a list of those):
+    every line that names nobody is in ``bad``, at its line in the file. An address listed
+    twice is kept once. PressListError when the file as a whole cannot be read."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: lists saved from Excel
     except FileNotFoundError:
-        raise PermanentError(f"{shown}: the press list does not exist") from None
+        raise PressListError(shown, 1, 1, "the press list does not exist") from None
     except (OSError, UnicodeError) as e:
-        raise PermanentError(f"{shown}: cannot read the press list: {e}") from None
-    rows = _yaml_rows(text, shown) if path.suffix in (".yaml", ".yml") else _csv_rows(text, shown)
+        raise PressListError(shown, 1, 1, f"cannot read the press list: {e}") from None
+    bad: list[BadLine] = []
+    rows = _yaml_rows(text, shown, bad) if path.suffix in (".yaml", ".yml") else _csv_rows(text, shown, bad)
     found: dict[str, Recipient] = {}
-    errors = []
-    for line, row in rows:
+    for line, col, row in rows:
         email = str(row.get("email") or "").strip()
-        if not valid_address(email):
-            errors.append(f"{shown}:{line}: {email!r} is not an e-mail address")
+        try:
+            address = mail_address(email)  # (an international domain in its ASCII form)
+        except ValueError as e:
+            bad.append(BadLine(line, col, f"{e}" if email else "no e-mail address"))
             continue
         name, outlet = (header_text(str(row.get(k) or "")) for k in ("name", "outlet"))
-        found.setdefault(email.lower(), Recipient(name, email, outlet))
-    if errors:
-        raise PermanentError("\n".join(errors) + "\nfix or remove these lines of the press list")
-    return list(found.values())
+        found.setdefault(address.lower(), Recipient(name, address, outlet))
+    return PressList(list(found.values()), sorted(bad, key=lambda b: b.line))
 
 
-def _csv_rows(text: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
+def read_recipients(path: Path, shown: str) -> list[Recipient]:
+    """The press list's recipients; PermanentError naming every bad line if it has any
+    (``doctor``'s and the tests' strict reading; publishing skips them instead)."""
+    press = read_press_list(path, shown)
+    if press.bad:
+        raise PermanentError("\n".join(f"{shown}:{b.line}: {b.message}" for b in press.bad)
+                             + "\nfix or remove these lines of the press list")
+    return press.recipients
+
+
+def _csv_rows(text: str, shown: str, bad: list[BadLine]) -> list[_Row]:
     import csv
     import io
 
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if "email" not in [f.strip().lower() for f in reader.fieldnames or []]:
-        raise PermanentError(f"{shown}:1: the first line must name the columns: name,email,outlet")
-    reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
-    return [(reader.line_num, row) for row in reader]
+    try:
+        names = [f.strip().lower() for f in reader.fieldnames or []]
+    except csv.Error as e:
+        raise PressListError(shown, 1, 1, f"not a CSV file: {e}") from None
+    if "email" not in names:
+        raise PressListError(shown, 1, 1, "the first line must name the columns: name,email,outlet")
+    reader.fieldnames = names
+    lines = text.splitlines()
+    rows: list[_Row] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as e:  # a NUL byte, an unclosed quote at the end
+            bad.append(BadLine(reader.line_num, 1, f"not a CSV line: {e}"))
+            continue
+        line = reader.line_num
+        if None in row:  # (DictReader keeps the extra fields under None)
+            bad.append(BadLine(line, 1, f"{len(names) + len(row[None])} fields where the first line names "
+                                        f"{len(names)} ({','.join(names)}); put a field with a comma in quotes"))
+            continue
+        email = str(row.get("email") or "").strip()
+        raw = lines[line - 1] if 0 < line <= len(lines) else ""
+        rows.append((line, raw.find(email) + 1 if email and email in raw else 1, row))
 
 
-def _yaml_rows(text: str, shown: str) -> list[tuple[int, dict[str, Any]]]:
+def _yaml_rows(text: str, shown: str, bad: list[BadLine]) -> list[_Row]:
     import yaml
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
-        line = e.problem_mark.line + 1 if e.problem_mark else 1
-        raise PermanentError(f"{shown}:{line}: not valid YAML: {e.problem}") from None
+        mark = e.problem_mark
+        raise PressListError(shown, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
+                             f"not valid YAML: {e.problem}") from None
     if node is None:
         return []
     if not isinstance(node, yaml.SequenceNode):
-        raise PermanentError(
-            f"{shown}:{node.start_mark.line + 1}: expected a list of {{name, email, outlet}}"
-        )
-    rows: list[tuple[int, dict[str, Any]]] = []
+        raise PressListError(shown, node.start_mark.line + 1, node.start_mark.column + 1,
+                             "expected a list of {name, email, outlet}")
+    rows: list[_Row] = []
     for item in node.value:
-        line = item.start_mark.line + 1
+        line, col = item.start_mark.line + 1, item.start_mark.column + 1
         if not isinstance(item, yaml.MappingNode):
-            raise PermanentError(f"{shown}:{line}: expected {{name, email, outlet}}")
-        rows.append((line, {k.value: v.value for k, v in item.value if isinstance(v, yaml.ScalarNode)}))
+            bad.append(BadLine(line, col, "expected {name, email, outlet}"))
+            continue
+        values = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
+        email = values.get("email")
+        if email is not None and not isinstance(email, yaml.ScalarNode):
+            bad.append(BadLine(email.start_mark.line + 1, email.start_mark.column + 1, "email: expected one address"))
+            continue
+        if email is not None:
+            line, col = email.start_mark.line + 1, email.start_mark.column + 1
+        rows.append((line, col, {k: v.value for k, v in values.items() if isinstance(v, yaml.ScalarNode)}))
     return rows
 
 
@@ -181,7 +252,7 @@ class MailerPublisher:
         self.channel = channel
         self.settings: MailerSettings = channel.settings
         self._headers: dict[tuple[str, str], Any] = {}  # parsed once: parsing is most of a header's cost
-        self._press_list: tuple[tuple[int, int], list[Recipient]] | None = None
+        self._press_list: tuple[tuple[int, int], PressList] | None = None
 
     @staticmethod
     def files(settings: MailerSettings) -> list[tuple[str, str]]:
@@ -199,17 +270,34 @@ class MailerPublisher:
 
     # -- building -------------------------------------------------------------------
 
-    def recipients(self) -> list[Recipient]:
+    def press_list(self) -> PressList:
         """The press list, read again only when the file changed."""
         path = self.channel.path(self.settings.recipients)
         try:
             st = path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
         except OSError:
-            stamp = (-1, -1)  # read_recipients says what is wrong
+            stamp = (-1, -1)  # read_press_list says what is wrong
         if self._press_list is None or self._press_list[0] != stamp:
-            self._press_list = (stamp, read_recipients(path, self.settings.recipients))
+            self._press_list = (stamp, read_press_list(path, self.settings.recipients))
         return self._press_list[1]
+
+    def recipients(self) -> list[Recipient]:
+        """Who gets the release: the press list without its bad lines."""
+        return self.press_list().recipients
+
+    @classmethod
+    def file_problems(cls, settings: MailerSettings, root: Path) -> list[tuple[str, int, int, str]]:
+        """The press list's bad lines, at their place in it: ``validate`` reports them."""
+        shown = settings.recipients
+        if not (root / shown).is_file():
+            return []  # the loader says it is missing
+        try:
+            press = read_press_list(root / shown, shown)
+        except PressListError as e:
+            return [(e.file, e.line, e.col, f"{e.message}; nobody on the press list can get a release")]
+        return [(shown, b.line, b.col, f"{b.message}; fix or remove the line (the release goes to the others without it)")
+                for b in press.bad]
 
     def _header(self, name: str, value: Any) -> Any:
         """A header parsed once per channel (From, To, Reply-To repeat in every release)."""
@@ -242,6 +330,10 @@ class MailerPublisher:
         from email.utils import format_datetime
 
         from_name, from_addr = self.sender()
+        press = self.press_list()
+        if press.bad and not press.recipients:  # (a bad line alone is skipped; see publish)
+            raise PermanentError(f"{self.settings.recipients}: the press list has nobody on it; "
+                                 f"{press.skipped(self.settings.recipients)}")
         domain = from_addr.rpartition("@")[2]
         embargo = _swedish_time(message.embargo) if message.embargo else None
         subject = header_text(message.parts.get("subject") or message.title)
@@ -306,7 +398,7 @@ class MailerPublisher:
             "from": str(msg["From"]),
             "reply_to": [str(a) for a in reply_to.values()],
             "message_id": message_id,
-            "recipients": len(self.recipients()),
+            "recipients": len(press.recipients),
             "embargo": message.embargo.isoformat() if message.embargo else None,
         }
         page = _data_uris(html, {cids[cid]: (data_, mime) for cid, (_, data_, mime) in inline.items()})
@@ -355,9 +447,11 @@ class MailerPublisher:
         message_id = payload.fields["message_id"]
         if self.outbox():
             return self._write_outbox(data, delivery_id)
-        recipients = self.recipients()
+        press = self.press_list()
+        recipients = press.recipients
         if not recipients:
-            raise PermanentError(f"{self.settings.recipients}: the press list has nobody on it")
+            skipped = f"; {press.skipped(self.settings.recipients)}" if press.bad else ""
+            raise PermanentError(f"{self.settings.recipients}: the press list has nobody on it{skipped}")
         todo = [r for r in recipients if journal.part_state(r.email.lower()) not in _DONE]
         lost = None
         if todo:
@@ -366,7 +460,10 @@ class MailerPublisher:
             journal.queue_parts([r.email.lower() for r in todo])
             with self._connect() as smtp:
                 lost = self._send(smtp, todo, data, journal)
-        return self._receipt(recipients, journal, message_id, delivery_id, lost)
+        receipt = self._receipt(recipients, journal, message_id, delivery_id, lost)
+        if press.bad:  # sent to everyone else; the ledger's note says who was left out
+            receipt.note = f"{receipt.note}; {press.skipped(self.settings.recipients)}"
+        return receipt
 
     # -- checking and notices ---------------------------------------------------------
 
@@ -415,9 +512,13 @@ class MailerPublisher:
 
     def _check_list(self) -> CheckResult:
         try:
-            people = self.recipients()
+            press = self.press_list()
         except PermanentError as e:
             return CheckResult.fail("press list", str(e))
+        people = press.recipients
+        if press.bad:
+            return CheckResult.fail("press list", "\n".join(f"{self.settings.recipients}:{b.line}: {b.message}" for b in press.bad),
+                                    "fix or remove these lines of the press list (releases go to the others without them)")
         if not people:
             return CheckResult.fail("press list", f"{self.settings.recipients}: the press list has nobody on it",
                                     "add journalists as name,email,outlet lines")

@@ -56,6 +56,20 @@ class Report:
         }
 
 
+def channel_file_problems(project: Project) -> list[Problem]:
+    """Problems inside the files the channels name (a press list's bad lines), from each
+    publisher's optional ``file_problems``. (A file two channels share gives the same
+    problems twice, which the report's sorting makes one.)"""
+    from publishers.base import get
+
+    out: list[Problem] = []
+    for settings in project.channel_settings.values():
+        hook = getattr(get(settings.publisher), "file_problems", None)
+        if hook is not None:
+            out += [Problem(file, line, col, "error", text) for file, line, col, text in hook(settings, project.root)]
+    return out
+
+
 def validate(root: Path, *, strict: bool = False, project: Project | None = None) -> Report:
     """Load and check everything; under ``strict`` every warning counts as an error."""
     from .contentchecks import check_content, load_and_check
@@ -64,7 +78,7 @@ def validate(root: Path, *, strict: bool = False, project: Project | None = None
         project, content = load_and_check(root)
     else:
         content = check_content(project)
-    found = list(project.problems) + list(check_agreement(project)) + content
+    found = list(project.problems) + list(check_agreement(project)) + content + channel_file_problems(project)
     if strict:
         found = [Problem(p.file, p.line, p.col, "error", p.message) for p in found]
     return Report(project, Problems(found).sorted(), strict)

@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from publishers.base import Channel, MemoryJournal, PermanentError, TransientError, UnsettledError
-from publishers.mailer import MailerPublisher, MailerSettings
+from publishers.mailer import BadLine, MailerPublisher, MailerSettings, Recipient, read_recipients
 from samverkan.rendering import Contact, ImageRef, Logo, RenderedMessage
 from tests.helpers.smtp import SmtpServer, drop_after_data, drop_at_data, late, reply, smtp_server  # noqa: F401  (the fixture)
 
@@ -512,17 +512,40 @@ def test_without_a_host_the_release_goes_to_the_outbox(root: Path, mailer: Calla
     assert [p.name for p in written.parent.iterdir()] == [written.name]  # no temp file left
 
 
-def test_a_bad_address_in_the_press_list_names_file_and_line(root: Path,
-                                                              mailer: Callable[..., MailerPublisher]) -> None:
+def test_a_bad_line_of_the_press_list_is_skipped_and_everyone_else_gets_the_release(
+        root: Path, mailer: Callable[..., MailerPublisher], smtp_server: Callable[..., SmtpServer]) -> None:
     (root / "presslista.csv").write_text(
-        "name,email,outlet\nA,a@press.example,T\nB,b@press,T\nC,c@press.example,T\nD,,T\n", encoding="utf-8")
-    with pytest.raises(PermanentError) as failure:
-        mailer().payload(message(root=root))
-    assert str(failure.value) == (
-        "presslista.csv:3: 'b@press' is not an e-mail address\n"
-        "presslista.csv:5: '' is not an e-mail address\n"
-        "fix or remove these lines of the press list"
+        "name,email,outlet\nA,a@press.example,T\nB,b@press,T\nC,c@press.example,T\nD,,T\n"
+        "E,e@räksmörgås.example,T\n", encoding="utf-8")
+    server = smtp_server()
+    pub = mailer(server)
+    payload = pub.payload(message(root=root))
+    assert payload.fields["recipients"] == 3
+    journal = MemoryJournal()
+    receipt = pub.publish(payload, "skolstart/start/press", journal)
+    # (an international domain name is sent in its ASCII form)
+    assert server.recipients == ["a@press.example", "c@press.example", "e@xn--rksmrgs-5wao1o.example"]
+    assert receipt.note == (
+        "sent to 3 of 3; 2 line(s) of the press list skipped (presslista.csv:3: 'b@press' is not one e-mail "
+        "address (the part after the @-sign is not valid. It should have a period); presslista.csv:5: no e-mail "
+        "address); fix or remove them"
     )
+    # and the strict reading (doctor) names every bad line
+    with pytest.raises(PermanentError) as failure:
+        read_recipients(root / "presslista.csv", "presslista.csv")
+    assert str(failure.value).splitlines()[1:] == [
+        "presslista.csv:5: no e-mail address", "fix or remove these lines of the press list"]
+
+
+def test_a_press_list_of_bad_lines_only_fails_and_names_them(
+        root: Path, mailer: Callable[..., MailerPublisher], smtp_server: Callable[..., SmtpServer]) -> None:
+    (root / "presslista.csv").write_text("name,email,outlet\nB,b@press,T\n", encoding="utf-8")
+    server = smtp_server()
+    pub = mailer(server)
+    with pytest.raises(PermanentError, match=r"^presslista.csv: the press list has nobody on it; 1 line\(s\) of "
+                                             r"the press list skipped \(presslista.csv:2: 'b@press'"):
+        pub.publish(pub.payload(message(root=root)), "d", MemoryJournal())
+    assert server.recipients == []
 
 
 def test_a_yaml_press_list(root: Path, mailer: Callable[..., MailerPublisher],
@@ -536,8 +559,10 @@ def test_a_yaml_press_list(root: Path, mailer: Callable[..., MailerPublisher],
     payload = pub.payload(message(root=root))
     assert payload.fields["recipients"] == 2
     pub.publish(payload, "d", MemoryJournal())
-    assert server.recipients == ["a@press.example", "B@Press.example"]
+    assert server.recipients == ["a@press.example", "B@press.example"]  # (a domain's case means nothing)
 
-    (root / "press.yaml").write_text("- {name: A, email: a@press.example}\n- {name: B, email: not-mail}\n")
-    with pytest.raises(PermanentError, match=r"^press\.yaml:2: 'not-mail' is not an e-mail address"):
-        pub.payload(message(root=root))
+    (root / "press.yaml").write_text("- {name: A, email: a@press.example}\n- {name: B, email: not-mail}\n- [x]\n")
+    press = pub.press_list()
+    assert press.recipients == [Recipient("A", "a@press.example", "")]
+    assert press.bad == [BadLine(2, 20, "'not-mail' is not one e-mail address (an email address must have an @-sign)"),
+                         BadLine(3, 3, "expected {name, email, outlet}")]

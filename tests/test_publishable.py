@@ -250,3 +250,48 @@ def test_an_international_domain_name_is_an_address(make_root) -> None:
     config = edit(FULL_CONFIG, "email: press@polisen.example", "email: press@polisen-växjö.example")
     code, lines = validate(full_root(make_root, config=config))
     assert errors(lines) == []
+
+
+# --- the press list ------------------------------------------------------------------------
+
+
+def test_bad_lines_of_a_csv_press_list_are_errors_at_their_line(make_root) -> None:
+    root = full_root(make_root)
+    (root / "content/press.csv").write_text(
+        "name,email,outlet\n"
+        "Lena Berg,lena@tidning.example,Tidningen\n"
+        "Ola Ek,ola(at)tidning.example,Radion\n"
+        "Siv Ros,siv@tv.example,TV, Kanal 1\n"
+        "Kim,,Bladet\n", encoding="utf-8")
+    code, lines = validate(root)
+    assert code == 1
+    tail = "; fix or remove the line (the release goes to the others without it)"
+    assert errors(lines) == [
+        f"content/press.csv:3:8: error: 'ola(at)tidning.example' is not one e-mail address "
+        f"(an email address must have an @-sign){tail}",
+        f"content/press.csv:4:1: error: 4 fields where the first line names 3 (name,email,outlet); "
+        f"put a field with a comma in quotes{tail}",
+        f"content/press.csv:5:1: error: no e-mail address{tail}",
+    ]
+
+
+def test_bad_lines_of_a_yaml_press_list_are_errors_at_their_place(make_root) -> None:
+    config = edit(FULL_CONFIG, "recipients: content/press.csv", "recipients: content/press.yaml")
+    root = full_root(make_root, config=config)
+    (root / "content/press.yaml").write_text(
+        "- {name: Lena Berg, email: lena@tidning.example, outlet: Tidningen}\n"
+        "- name: Ola Ek\n"
+        "  email: ola@@tidning.example\n"
+        "- Siv Ros\n", encoding="utf-8")
+    code, lines = validate(root)
+    assert code == 1
+    tail = "; fix or remove the line (the release goes to the others without it)"
+    assert errors(lines) == [
+        f"content/press.yaml:3:10: error: 'ola@@tidning.example' is not one e-mail address "
+        f"(the part after the @-sign contains invalid characters: '@'){tail}",
+        f"content/press.yaml:4:3: error: expected {{name, email, outlet}}{tail}",
+    ]
+    (root / "content/press.yaml").write_text("name: Lena\n", encoding="utf-8")
+    code, lines = validate(root)
+    assert errors(lines) == ["content/press.yaml:1:1: error: expected a list of {name, email, outlet}; "
+                             "nobody on the press list can get a release"]
