@@ -6,7 +6,8 @@ text) and checked:
 - a template that fails is reported at the template's file and line, once;
 - LIX readability above ``checks.lix_max`` (warning: the plain-language law asks public
   bodies to write simply);
-- a Facebook text longer than ``checks.facebook_max_chars`` (warning);
+- a text longer than its channel can take (Facebook's 63,206 characters: error, it would
+  be refused) or than ``checks.facebook_max_chars`` (warning);
 - a rendered text (a template's own words included) with a character no channel can
   carry (error: the feed's XML would not be written);
 - a press release without a press contact, a link that is not https (warnings);
@@ -223,7 +224,7 @@ class _Checker:
         # (a word holding another, "misstänkta" and "misstänkt", needs no test of its own)
         self.flagged_lower = tuple(w for w in lowered if not any(o != w and o in w for o in lowered))
         self.flagged_seen: dict[str, list[str]] = {}
-        self.publishers: dict[str, tuple[int | None, bool]] = {}
+        self.publishers: dict[str, tuple[int | None, int | None, bool]] = {}
         self.last_lix: tuple[str, str, float] | None = None
         self.flagged = (
             re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
@@ -330,10 +331,14 @@ class _Checker:
             self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                               f"LIX {figure:.0f} is above {self.checks.lix_max:g} (checks.lix_max): the text is hard "
                               "to read; write shorter sentences and fewer long words", channel)
-        limit, press = self.publisher_checks(publisher)
+        hard, limit, press = self.publisher_checks(publisher)
         if limit is not None:  # a channel with a text limit: Facebook's, or stricter by config
             n = len(parts.get("text", ""))
-            if n > limit:
+            if hard is not None and n > hard:
+                self.findings.add(file, campaign.where(*res.sources["body"]), "error",
+                                  f"the Facebook post is {n} characters, over Facebook's limit of {hard}: it would be "
+                                  "refused; shorten it or give a short text in overrides", channel)
+            elif n > limit:
                 self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
                                   f"the Facebook post is {n} characters, over {limit} "
                                   "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
@@ -346,15 +351,16 @@ class _Checker:
         if press:
             self.press(campaign, message, channel, parts, res)
 
-    def publisher_checks(self, publisher: str) -> tuple[int | None, bool]:
-        """A publisher's text limit (within checks.facebook_max_chars), and whether it
-        sends press releases."""
+    def publisher_checks(self, publisher: str) -> tuple[int | None, int | None, bool]:
+        """A publisher's own text limit, that limit within checks.facebook_max_chars, and
+        whether it sends press releases."""
         found = self.publishers.get(publisher)
         if found is None:
             cls = get(publisher)
             limit = getattr(cls, "max_chars", None)
             found = self.publishers[publisher] = (
-                min(limit, self.checks.facebook_max_chars) if limit is not None else None, bool(getattr(cls, "press", False)))
+                limit, min(limit, self.checks.facebook_max_chars) if limit is not None else None,
+                bool(getattr(cls, "press", False)))
         return found
 
     def press(self, campaign: LoadedCampaign, message: LoadedMessage, channel: str, parts: dict[str, str],

@@ -295,3 +295,17 @@ def test_bad_lines_of_a_yaml_press_list_are_errors_at_their_place(make_root) -> 
     code, lines = validate(root)
     assert errors(lines) == ["content/press.yaml:1:1: error: expected a list of {name, email, outlet}; "
                              "nobody on the press list can get a release"]
+
+
+# --- Facebook's limit ----------------------------------------------------------------------
+
+
+def test_a_facebook_text_over_facebooks_limit_is_an_error(make_root) -> None:
+    long = "Sänk farten. " * 5000  # 65,000 characters: Facebook's limit is 63,206
+    text = FULL_CAMPAIGN + f"    overrides:\n      fb-kommunen: {{body: '{long.strip()}'}}\n"
+    code, lines = validate(full_root(make_root, {"skolstart": text}))
+    assert code == 1
+    assert errors(lines) == [
+        "campaigns/skolstart.yaml:22:27: error: the Facebook post is 65178 characters, over Facebook's limit of "
+        "63206: it would be refused; shorten it or give a short text in overrides (channel: fb-kommunen)"
+    ]
