@@ -543,6 +543,7 @@ class MailerPublisher:
         bad = [a for a in to if not valid_address(a)]
         if bad or not to:
             raise PermanentError(f"alerts: {', '.join(map(repr, bad)) or 'nobody'} is not an e-mail address list; fix alerts.mail.to")
+        to = [mail_address(a) for a in to]  # (an international domain in its ASCII form: the envelope is ASCII)
         name, from_addr = self.sender()
         msg = EmailMessage(policy=policy.SMTP)
         msg["From"] = Address(name, addr_spec=from_addr)

@@ -566,3 +566,10 @@ def test_a_yaml_press_list(root: Path, mailer: Callable[..., MailerPublisher],
     assert press.recipients == [Recipient("A", "a@press.example", "")]
     assert press.bad == [BadLine(2, 20, "'not-mail' is not one e-mail address (an email address must have an @-sign)"),
                          BadLine(3, 3, "expected {name, email, outlet}")]
+
+
+def test_an_alert_to_an_international_domain_goes_out_in_its_ascii_form(
+        root: Path, mailer: Callable[..., MailerPublisher], smtp_server: Callable[..., SmtpServer]) -> None:
+    server = smtp_server()
+    assert mailer(server).notify(["jour@växjö.example"], "Larm", "Text") == "sent to 1"
+    assert server.recipients == ["jour@xn--vxj-qla6g.example"]
