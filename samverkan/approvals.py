@@ -6,13 +6,14 @@ so editing the text, the template or a channel's override voids earlier approval
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
 from .ledger import Ledger
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .plan import Delivery, message_deliveries, occurrence_deliveries
+from .problems import SamverkanError
 from .timeutil import localize, utc
 
 
@@ -39,6 +40,9 @@ class MessageApproval:
     approved: list[str]
     first_at: datetime
     error: str | None = None  # the message cannot be rendered, so there is no text to approve
+    # party -> its request for changes of this text (who, when, the comment): it holds the
+    # message as a missing approval does, until the text is changed or the party approves
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -46,7 +50,13 @@ class MessageApproval:
 
     def as_dict(self) -> dict[str, Any]:
         return {"message": self.message_id, "content_hash": self.content_hash, "first_at": self.first_at.isoformat(),
-                "required": self.required, "approved": self.approved, "missing": self.missing, "error": self.error}
+                "required": self.required, "approved": self.approved, "missing": self.missing, "error": self.error,
+                "changes_requested": {p: {"by": c["approved_by"], "at": c["at"], "comment": c["note"], "way": c["way"]}
+                                      for p, c in self.changes.items()}}
+
+
+class TextChanged(SamverkanError):
+    """The text was changed after the person looked at it."""
 
 
 def approval_of(
@@ -61,8 +71,10 @@ def approval_of(
         h = message_hash(project, campaign, message) if h is None else h
     except RenderError as exc:  # one broken template must not hide every other message
         return MessageApproval(mid, "", req, [], _first_at(project, message), error=str(exc.problem()))
-    got = ledger.approved_parties(mid, h)
-    return MessageApproval(mid, h, req, [p for p in req if p in got], _first_at(project, message))
+    said = ledger.verdicts(mid, h)
+    approved = [p for p in req if said.get(p, {}).get("verdict") == "approve"]
+    changes = {p: said[p] for p in req if said.get(p, {}).get("verdict") == "changes"}
+    return MessageApproval(mid, h, req, approved, _first_at(project, message), changes=changes)
 
 
 def _first_at(project: Project, message: LoadedMessage) -> datetime:
@@ -100,9 +112,9 @@ def checker(project: Project, ledger: Ledger) -> Callable[[Delivery], list[str]]
 
 
 def approve(project: Project, ledger: Ledger, target: str, party: str, by: str, note: str | None,
-            now: datetime) -> list[MessageApproval]:
-    """Record ``party``'s approval of one message, or of every message of a campaign."""
-    from .problems import SamverkanError
+            now: datetime, *, os_user: str | None = None) -> list[MessageApproval]:
+    """Record ``party``'s approval of one message, or of every message of a campaign, from
+    the command line (``os_user``: who ran it)."""
     from .selection import campaign_named
 
     assert project.config is not None
@@ -118,13 +130,33 @@ def approve(project: Project, ledger: Ledger, target: str, party: str, by: str, 
         raise SamverkanError(f"no message '{msg}' in {campaign.key} (messages: {', '.join(m.key for m in campaign.messages)})")
     if party not in required_parties(project, campaign):
         raise SamverkanError(f"{party} need not approve {campaign.key} (config.yaml approval: {', '.join(project.config.approving_parties) or 'off'})")
+    if party in project.config.approval_settings.desk_only:
+        raise SamverkanError(f"{party}'s approvals come through the press desk only (config.yaml approval: desk_only); "
+                             "sign in on the desk and approve there")
     out = []
     for m in messages:
         assert m is not None
         h = message_hash(project, campaign, m)
-        ledger.approve(f"{campaign.key}/{m.key}", party, by, note, h, now)
+        ledger.approve(f"{campaign.key}/{m.key}", party, by, note, h, now, way="cli", os_user=os_user)
         out.append(approval_of(project, ledger, campaign, m, h))
     return out
+
+
+def sign(project: Project, ledger: Ledger, campaign: LoadedCampaign, message: LoadedMessage, *, party: str,
+         name: str, email: str, verdict: str, seen_hash: str, comment: str | None, now: datetime) -> MessageApproval:
+    """A signed-in person's word on the text they were shown (``seen_hash``), for their own
+    party, through the desk: ``approve``, or ``changes`` with a comment. TextChanged if the
+    text is not the one they saw."""
+    if party not in required_parties(project, campaign):
+        raise SamverkanError(f"{party} need not approve {campaign.key}")
+    if verdict == "changes" and not (comment or "").strip():
+        raise SamverkanError("say what should change")
+    current = message_hash(project, campaign, message)
+    if current != seen_hash:
+        raise TextChanged("the text has changed: look again")
+    ledger.approve(f"{campaign.key}/{message.key}", party, name, (comment or "").strip() or None, current, now,
+                   verdict=verdict, person=email, way="desk")
+    return approval_of(project, ledger, campaign, message, current)
 
 
 def pending(project: Project, ledger: Ledger, now: datetime | None = None) -> list[MessageApproval]:

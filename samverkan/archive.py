@@ -107,7 +107,8 @@ def export(ledger: Ledger, start: datetime, end: datetime, out: Path, *, source:
         message_id = f"{row.campaign}/{row.message}"
         approvals = [
             {"party": a["party"], "by": a["approved_by"], "at": a["at"], "content_hash": a["content_hash"],
-             "note": a["note"], "before_publication": bool(row.published_at and
+             "note": a["note"], "verdict": a["verdict"], "person": a["person"], "way": a["way"],
+             "os_user": a["os_user"], "before_publication": bool(row.published_at and
                                                            datetime.fromisoformat(a["at"]) <= row.published_at)}
             for a in ledger.approvals(message_id)
         ]

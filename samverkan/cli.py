@@ -326,12 +326,25 @@ def approve(ctx: Context, target: str, party: str, by: str, note: str | None) ->
     from .approvals import approve as record
 
     project, ledger, clock = _open(ctx)
+    user = _os_user()
     with ledger:
-        done = record(project, ledger, target, party, by, note, clock())
+        done = record(project, ledger, target, party, by, note, clock(), os_user=user)
     for a in done:
         rest = f"still awaiting {', '.join(a.missing)}" if a.missing else "approved by every party: it may be published"
         click.echo(f"{a.message_id}: approved by {party} ({by}); {rest}")
+    click.echo(f"recorded with the operating-system user {user}")
     return 0
+
+
+def _os_user() -> str:
+    """Who runs this command, for the record beside --by."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no password entry (a bare container)
+        return f"uid {os.getuid()}"
 
 
 @cli.command()
@@ -358,6 +371,8 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
         elif a.missing:
             cmds = "; ".join(f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
             click.echo(f"{when}  {a.message_id}  awaiting {', '.join(a.missing)}\n      {cmds}")
+            for p, c in a.changes.items():
+                click.echo(f"      changes requested by {p} ({c['approved_by']}, {c['at'][:16].replace('T', ' ')} UTC): {c['note']}")
         else:
             click.echo(f"{when}  {a.message_id}  approved")
     return 0

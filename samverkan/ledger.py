@@ -106,6 +106,50 @@ MIGRATIONS: list[str] = [
     CREATE INDEX alerts_open ON alerts (key, resolved_at);
     CREATE INDEX alerts_state ON alerts (state);
     """,
+    # The press desk (samverkan.desk, samverkan.pauses, samverkan.approvalmail): who signed
+    # what and how, requests for changes (verdict 'changes'), pauses, sign-in links and
+    # sessions (only the hashes of their tokens), and the approval mails sent.
+    """
+    ALTER TABLE approvals ADD COLUMN verdict TEXT NOT NULL DEFAULT 'approve';
+    ALTER TABLE approvals ADD COLUMN person TEXT;
+    ALTER TABLE approvals ADD COLUMN way TEXT NOT NULL DEFAULT 'cli';
+    ALTER TABLE approvals ADD COLUMN os_user TEXT;
+    CREATE TABLE pauses (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        action TEXT NOT NULL,
+        channel TEXT,
+        reason TEXT,
+        by TEXT NOT NULL,
+        person TEXT,
+        way TEXT NOT NULL,
+        os_user TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE desk_links (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_hash TEXT UNIQUE,
+        email TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE INDEX desk_links_email ON desk_links (email, created_at);
+    CREATE TABLE desk_sessions (
+        token_hash TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE TABLE approval_mails (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        at TEXT NOT NULL,
+        note TEXT
+    );
+    """,
 ]
 
 STATES = ("pending", "in_flight", "published", "failed", "unknown", "missed", "held")
@@ -590,14 +634,15 @@ class Ledger:
             ).fetchone()
         return r[0] if r else None
 
-    def changes(self) -> tuple[int, int]:
-        """Grows with every event and approval, whoever wrote it: the daemon's cue to look
-        at the ledger again (a retry planned by hand, an approval)."""
+    def changes(self) -> tuple[int, int, int]:
+        """Grows with every event, approval and pause, whoever wrote it: the daemon's cue to
+        look at the ledger again (a retry planned by hand, an approval, a resume)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM approvals)"
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM approvals), "
+                "(SELECT COALESCE(MAX(seq), 0) FROM pauses)"
             ).fetchone()
-            return int(row[0]), int(row[1])
+            return int(row[0]), int(row[1]), int(row[2])
 
     def failed(self, delivery_id: str, now: datetime, *, error: str, state: str,
                next_retry: datetime | None = None, uncertain: bool = False, note: str | None = None) -> None:
@@ -650,28 +695,43 @@ class Ledger:
                 settled.append(r["id"])
         return settled
 
-    def approve(self, message_id: str, party: str, by: str, note: str | None, content_hash: str, now: datetime) -> None:
+    def approve(self, message_id: str, party: str, by: str, note: str | None, content_hash: str, now: datetime, *,
+                verdict: str = "approve", person: str | None = None, way: str = "cli", os_user: str | None = None) -> None:
+        """Record a party's word on one text: ``approve``, or ``changes`` (a request for
+        changes, ``note`` its comment); ``way`` is ``desk`` or ``cli``, ``person`` the
+        signed-in person's address, ``os_user`` the operating-system user of a command."""
+        assert verdict in ("approve", "changes") and way in ("desk", "cli")
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO approvals (message_id, party, approved_by, note, content_hash, at) VALUES (?, ?, ?, ?, ?, ?)",
-                (message_id, party, by, note, content_hash, _iso(now)),
+                "INSERT INTO approvals (message_id, party, approved_by, note, content_hash, at, verdict, person, way, os_user) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message_id, party, by, note, content_hash, _iso(now), verdict, person, way, os_user),
             )
 
     def approvals(self, message_id: str | None = None) -> list[dict[str, Any]]:
-        """Every approval ever given (the archive), oldest first."""
-        sql, args = "SELECT message_id, party, approved_by, note, content_hash, at FROM approvals", []
+        """Every approval and request for changes ever given (the archive), oldest first."""
+        sql = ("SELECT message_id, party, approved_by, note, content_hash, at, verdict, person, way, os_user "
+               "FROM approvals")
+        args = []
         if message_id:
             sql += " WHERE message_id = ?"
             args.append(message_id)
         with self._lock:
             return [dict(r) for r in self._db.execute(sql + " ORDER BY seq", args)]
 
-    def approved_parties(self, message_id: str, content_hash: str) -> set[str]:
+    def verdicts(self, message_id: str, content_hash: str) -> dict[str, dict[str, Any]]:
+        """Each party's last word on this text: its approval or its request for changes."""
         with self._lock:
             cur = self._db.execute(
-                "SELECT DISTINCT party FROM approvals WHERE message_id = ? AND content_hash = ?", (message_id, content_hash)
+                "SELECT party, approved_by, note, at, verdict, person, way, os_user FROM approvals "
+                "WHERE message_id = ? AND content_hash = ? ORDER BY seq", (message_id, content_hash)
             )
-            return {r[0] for r in cur}
+            return {r["party"]: dict(r) for r in cur}
+
+    def approved_parties(self, message_id: str, content_hash: str) -> set[str]:
+        """The parties whose last word on this text is an approval (a later request for
+        changes takes it back)."""
+        return {p for p, v in self.verdicts(message_id, content_hash).items() if v["verdict"] == "approve"}
 
     def journal(self, delivery_id: str, channel: str, clock: Any) -> LedgerJournal:
         return LedgerJournal(self, delivery_id, channel, clock)

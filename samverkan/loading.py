@@ -229,7 +229,7 @@ def _load_config(
 # Settings campaign checks never read: dropping a broken one (its default applies) cannot
 # make a campaign look wrong.
 _RESETTABLE = {
-    ("locale",), ("state",), ("catch_up",), ("checks",), ("approval",),
+    ("locale",), ("state",), ("catch_up",), ("checks",), ("approval",), ("people",), ("desk",),
     ("agreement", "min_campaigns_per_year"), ("agreement", "briefing_interval_days"),
 }
 _RESETTABLE_PARTY = {"logo", "website", "press_contact"}
@@ -333,9 +333,9 @@ def _check_config(
     for key, party in parties.items():
         if party.logo and not (root / party.logo).is_file():
             err(("agreement", "parties", key, "logo"), f"logo: no file '{party.logo}' (paths are relative to the folder of config.yaml)")
-    for i, name in enumerate(config.approval or []):
-        if name not in parties:
-            err(("approval", i), f"approval: unknown party '{name}'{modelerrors.suggest(name, parties)} (known: {', '.join(parties)})")
+    from .people import check_config as check_people
+
+    check_people(config, err)
     for i, name in enumerate(config.defaults.channels):
         if name not in config.channels:
             err(("defaults", "channels", i), f"defaults: unknown channel '{name}'{modelerrors.suggest(name, config.channels)} (known: {', '.join(config.channels)})")

@@ -257,6 +257,35 @@ class Alerts(Strict):
     """A delivery still held this long before its time is alerted."""
 
 
+class Person(Strict):
+    """One of a party's people on the press desk."""
+
+    name: Line
+    email: Line
+    role: Literal["approver", "operator", "viewer"] = "viewer"
+    """``approver`` signs off for the party, ``operator`` pauses and resumes, ``viewer`` looks."""
+
+
+class Desk(Strict):
+    """The press desk (``samverkan desk``)."""
+
+    base_url: Line
+    """Where people reach the desk (behind the TLS proxy), for the links in mails."""
+    channel: str
+    """A channel with ``publisher: mailer`` that sends sign-in links and approval requests."""
+
+
+class ApprovalSettings(Strict):
+    """``approval:`` as a mapping; a list is short for ``parties:``."""
+
+    parties: list[str] | None = None
+    """Which parties must approve (default: all; ``[]`` turns approval off)."""
+    request_ahead: Duration = "7d"
+    """How long before a message's first time its approvers are asked by mail."""
+    desk_only: list[str] = Field(default_factory=list)
+    """Parties whose approvals must come through the desk (not ``samverkan approve``)."""
+
+
 class Config(Strict):
     agreement: Agreement
     timezone: str = "Europe/Stockholm"
@@ -264,7 +293,9 @@ class Config(Strict):
     state: str = "state/samverkan.db"
     channels: dict[Key, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
-    approval: list[str] | None = None
+    approval: list[str] | ApprovalSettings | None = None
+    people: dict[Key, list[Person]] = Field(default_factory=dict)
+    desk: Desk | None = None
     catch_up: Duration = "6h"
     retry: Retry = Field(default_factory=Retry)
     checks: Checks = Field(default_factory=Checks)
@@ -277,7 +308,12 @@ class Config(Strict):
 
     @property
     def approving_parties(self) -> list[str]:
-        return list(self.agreement.parties) if self.approval is None else list(self.approval)
+        parties = self.approval.parties if isinstance(self.approval, ApprovalSettings) else self.approval
+        return list(self.agreement.parties) if parties is None else list(parties)
+
+    @property
+    def approval_settings(self) -> ApprovalSettings:
+        return self.approval if isinstance(self.approval, ApprovalSettings) else ApprovalSettings(parties=self.approval)
 
 
 # --- campaigns/*.yaml --------------------------------------------------------------------

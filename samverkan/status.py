@@ -45,7 +45,9 @@ class Status:
             ],
             "changed_after_publishing": [r.id for r in self.changed],
             "broken_campaigns": self.broken,
-            "awaiting_approval": [{"message": a.message_id, "missing": a.missing, "next_at": self.next_at(a).isoformat()}
+            "awaiting_approval": [{"message": a.message_id, "missing": a.missing, "next_at": self.next_at(a).isoformat(),
+                                   "changes_requested": {p: {"by": c["approved_by"], "comment": c["note"]}
+                                                         for p, c in getattr(a, "changes", {}).items()}}
                                   for a in self.awaiting],
         }
 
@@ -201,6 +203,8 @@ def format_text(s: Status, tz: Any) -> str:
         lines += ["", "Awaiting approval (held at their time until approved)"]
         for a in s.awaiting[:20]:
             lines.append(f"  {s.next_at(a).astimezone(tz):%Y-%m-%d %H:%M}  {a.message_id}  by {', '.join(a.missing)}")
+            for p, c in a.changes.items():  # held by a request for changes
+                lines.append(f"            changes requested by {p} ({c['approved_by']}): {c['note']}")
         if len(s.awaiting) > 20:
             lines.append(f"  ... and {len(s.awaiting) - 20} more (samverkan approvals lists them)")
     lines += ["", "Upcoming"]
