@@ -9,6 +9,7 @@ A package is a folder:
 - ``payloads/<delivery>/``: the files exactly as sent, from the ledger's archive (the
   ``.eml``, the Facebook request and the photo it uploaded, the RSS item), and
   ``fields.json``, the payload's fields;
+- ``pauses.jsonl``: the pauses and resumes in the period (who, when, why), if any;
 - ``about.json``: the period, when and from which ledger it was made;
 - ``MANIFEST.sha256``: the SHA-256 of every other file, in ``sha256sum`` format, so
   ``sha256sum -c MANIFEST.sha256`` checks it too, without samverkan.
@@ -33,6 +34,7 @@ INDEX = "index.jsonl"
 ABOUT = "about.json"
 PAYLOADS = "payloads"
 FIELDS = "fields.json"
+PAUSES = "pauses.jsonl"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
@@ -132,6 +134,11 @@ def export(ledger: Ledger, start: datetime, end: datetime, out: Path, *, source:
         }, ensure_ascii=False, sort_keys=True))
         result.deliveries.append(row.id)
     write(INDEX, ("\n".join(index_lines) + "\n" if index_lines else "").encode("utf-8"))
+    from .pauses import history
+
+    paused = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in history(ledger, start, end)]
+    if paused:  # who stopped publishing, when and why
+        write(PAUSES, ("\n".join(paused) + "\n").encode("utf-8"))
     about = {
         "what": "samverkan archive: everything published in the period, exactly as sent",
         "from": start.isoformat(),

@@ -348,6 +348,43 @@ def _os_user() -> str:
 
 
 @cli.command()
+@click.option("--channel", help="Only this channel (default: every channel).")
+@click.option("--reason", required=True, metavar="TEXT", help="Why: shown on status and the desk, kept in the ledger.")
+@click.option("--by", "by", metavar="NAME", help="Who pauses, for the record (default: the operating-system user).")
+@common
+def pause(ctx: Context, channel: str | None, reason: str, by: str | None) -> int:
+    """Stop publishing on one channel or all of them; what falls due meanwhile is held."""
+    from .pauses import describe, pause as record
+
+    project, ledger, clock = _open(ctx)
+    user = _os_user()
+    with ledger:
+        p = record(ledger, channel, reason, by=by or user, way="cli", os_user=user, now=clock(),
+                   channels=list(project.config.channels))
+    click.echo(f"{describe(p, project.tz)}; a running daemon publishes nothing more there. "
+               f"Start again with: samverkan resume{f' --channel {channel}' if channel else ''}")
+    return 0
+
+
+@cli.command()
+@click.option("--channel", help="Only this channel's pause (default: every pause).")
+@click.option("--by", "by", metavar="NAME", help="Who resumes, for the record (default: the operating-system user).")
+@common
+def resume(ctx: Context, channel: str | None, by: str | None) -> int:
+    """Start publishing again: what fell due meanwhile goes out if within catch_up, else is missed."""
+    from .pauses import resume as record
+
+    project, ledger, clock = _open(ctx)
+    user = _os_user()
+    with ledger:
+        ended = record(ledger, channel, by=by or user, way="cli", os_user=user, now=clock())
+    for p in ended:
+        click.echo(f"resumed {p.what} (paused by {p.by}: {p.reason}); held deliveries due within "
+                   f"catch_up ({project.config.catch_up}) go out now, older ones are missed")
+    return 0
+
+
+@cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--all", "all_", is_flag=True, help="Also messages whose time has passed.")
 @common

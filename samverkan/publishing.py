@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from .ledger import BLOCKED_NOTE, Conflict, Ledger, Row
 from .loading import Project
+from .pauses import PAUSED_NOTE, paused_note
 from .plan import Delivery
 from .problems import SamverkanError
 from .timeutil import parse_duration, utc
@@ -38,7 +39,7 @@ class Outcome:
 APPROVAL_NOTE = "awaiting approval"
 CONTENT_NOTE = "the campaign does not validate"
 CHANNEL_NOTE = "the channel's settings in config.yaml do not validate"
-RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE, CHANNEL_NOTE)
+RECHECKED_NOTES = (APPROVAL_NOTE, CONTENT_NOTE, CHANNEL_NOTE, PAUSED_NOTE)
 # The daemon holds a broken campaign file's deliveries, and lets them go when it validates.
 BROKEN_NOTE = "the campaign file does not validate"
 
@@ -198,6 +199,8 @@ class Publishing:
             missing = self._approvals(delivery)
             if missing:
                 return self._hold(row, f"{APPROVAL_NOTE} by {', '.join(missing)}")
+        if not force and (paused := paused_note(self.ledger, delivery.channel)):
+            return self._hold(row, paused)
         if not force:
             blocked = self.ledger.blocked(delivery.channel, exclude=delivery.id)
             if blocked is not None:

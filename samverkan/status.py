@@ -9,6 +9,7 @@ from typing import Any
 from .alerts import OpenAlert, open_alerts
 from .ledger import Ledger, Row, part_groups
 from .loading import Project
+from .pauses import active as active_pauses, describe as describe_pause
 from .plan import Delivery, deliveries, message_deliveries
 from .timeutil import utc
 
@@ -29,6 +30,7 @@ class Status:
     checks: list[OpenAlert] = field(default_factory=list)  # channel checks failing now (open alerts)
     # delivery id -> its recipients by group (ledger.PART_GROUPS), for press deliveries that need a person
     recipients: dict[str, dict[str, list[tuple[str, str | None]]]] = field(default_factory=dict)
+    pauses: list[Any] = field(default_factory=list)  # pauses in force (samverkan.pauses.Pause)
 
     def next_at(self, approval: Any) -> datetime:
         return self.awaiting_next.get(approval.message_id, approval.first_at)
@@ -36,6 +38,7 @@ class Status:
     def as_dict(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
+            "paused": [p.as_dict() for p in self.pauses],
             "upcoming": [{"id": d.id, "at": d.at.isoformat(), "state": s} for d, s in self.upcoming],
             "published": [r.as_dict() for r in self.published],
             "needs_attention": [self._attention(r) for r in self.attention],
@@ -91,7 +94,7 @@ def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 1
     published = sorted((r for r in rows.values() if r.state == "published"), key=lambda r: r.published_at or now, reverse=True)
     attention = [r for r in rows.values() if r.state in NEEDS_A_PERSON or (r.state == "pending" and r.last_error)]
     out = Status(now, coming, published[:recent], attention, broken=sorted(project.broken.values()),
-                 checks=open_alerts(ledger, "check"))
+                 checks=open_alerts(ledger, "check"), pauses=active_pauses(ledger))
     for r in attention:
         groups = recipients_of(ledger, r)
         if groups is not None:
@@ -181,6 +184,10 @@ def recipient_lines(r: Row, groups: dict[str, list[tuple[str, str | None]]], ind
 
 def format_text(s: Status, tz: Any) -> str:
     lines = [f"Status at {s.now.astimezone(tz):%Y-%m-%d %H:%M}", ""]
+    if s.pauses:
+        lines.append("Paused (nothing is published there until: samverkan resume)")
+        lines += [f"  {describe_pause(p, tz)}" for p in s.pauses]
+        lines.append("")
     lines.append("Needs a person" if s.attention or s.checks else "Needs a person: nothing")
     for r in s.attention:
         lines.append(_row_line(r, tz))
