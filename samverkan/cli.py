@@ -492,6 +492,21 @@ def preview(ctx: Context, target: str | None, channel: str | None, out: str, ope
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (keep it local behind a TLS proxy).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--base-url", metavar="URL", help="Where people reach the desk (default: config.yaml desk.base_url).")
+@common
+def desk(ctx: Context, host: str, port: int, base_url: str | None) -> int:
+    """The press desk: people sign in, preview, approve or ask for changes; operators pause."""
+    from . import logs
+    from .desk.server import serve
+
+    logs.setup("text")
+    serve(ctx.root, host=host, port=port, now=ctx.now_text, base_url=base_url, echo=click.echo)
+    return 0
+
+
+@cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @common
 def doctor(ctx: Context, fmt: str) -> int:

@@ -93,3 +93,23 @@ def check_config(config: Config, err: Callable[..., None]) -> None:
         elif channel.get("publisher") != "mailer":
             err(("desk", "channel"), f"desk: channel: {config.desk.channel} is not a mailer channel; "
                 "sign-in links and approval requests go by e-mail")
+
+
+def send_mail(project: Any, to: list[str], subject: str, text: str, env: Any = None) -> str:
+    """Mail ``text`` to ``to`` through the desk's mailer channel (``desk.channel``): over its
+    SMTP server, or into its outbox when it names no host. Returns what was done (where the
+    outbox file is), never the text."""
+    import os
+
+    from publishers.base import Channel, get
+
+    from .problems import SamverkanError
+
+    config = project.config
+    if config is None or config.desk is None:
+        raise SamverkanError("config.yaml has no desk: section; add desk: {base_url: ..., channel: A-MAILER-CHANNEL}")
+    settings = project.channel_settings.get(config.desk.channel)
+    if settings is None:
+        raise SamverkanError(f"desk: channel: no valid channel '{config.desk.channel}'; run samverkan validate")
+    publisher = get(settings.publisher)(Channel(config.desk.channel, settings, project.root, os.environ if env is None else env))
+    return str(publisher.notify(to, subject, text))
