@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from samverkan.alerts import AheadChecker, Alerter
+from samverkan.approvalmail import ApprovalMailer
 from samverkan.ledger import Ledger
 from samverkan.loading import CONFIG_FILE, LoadCache, load_configured, load_project
 from samverkan.plan import Delivery, deliveries
@@ -121,6 +122,7 @@ class Daemon:
         self.publishing = self._publishing()
         self.alerter: Alerter | None = None  # made in start(), once this daemon holds the lock
         self.ahead = AheadChecker.for_project(self.project)
+        self.asking = ApprovalMailer(env)  # approval requests, reminders and their alerts
         self.results: list[str] = []  # every outcome of this run: published, failed, missed ...
 
     def _publishing(self) -> Publishing:
@@ -281,6 +283,7 @@ class Daemon:
                 self.ahead.run(now, self._plan, self.project, self.alerter, env=self.env, times=self._times)
             self.alerter.scan(now)
             self.alerter.flush(now)
+            self.asking.start(now, self.project, self.ledger, background=background)
         except Exception:  # alerting must never stop publishing
             log.exception("alerting failed", extra={"event": "alert_failed", "delivery": "", "detail": ""})
 
@@ -372,6 +375,7 @@ class Daemon:
         self.ahead.join(timeout=60)  # a check round in flight queues its alerts first
         if self.alerter is not None:
             self.alerter.join(timeout=30)  # the alert in flight finishes; the rest wait in the ledger
+        self.asking.join(timeout=30)
         self.ledger.close()
         self.lock.release()
 
