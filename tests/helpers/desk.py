@@ -44,13 +44,13 @@ def mail_channel(smtp: SmtpServer | None) -> str:
 
 
 def desk_plan(make_root: Callable[..., Path], smtp: SmtpServer | None, *, at: str = "2018-08-13 07:30",
-              extra: str = "", campaigns: dict[str, str] | None = None) -> Path:
+              extra: str = "", campaigns: dict[str, str] | None = None, channels: str = "[notes]") -> Path:
     """A plan both parties must approve, with the people above, the notebook channel (the
     message skola/start at ``at``), the mailer channel ``brev`` and ``extra`` config."""
     config = with_channels(NOTEBOOK_CHANNEL, mail_channel(smtp),
                            config=MINIMAL_CONFIG.replace("approval: []", "approval: [kommunen, polisen]"))
     config += PEOPLE + extra
-    text = campaign(message(at=at, channels="[notes]"), period=("2018-08-01", "2018-09-09"))
+    text = campaign(message(at=at, channels=channels), period=("2018-08-01", "2018-09-09"))
     root = make_root(config=config, campaigns=campaigns if campaigns is not None else {"skola": text})
     (root / "content").mkdir(exist_ok=True)
     (root / "content" / "press.csv").write_text("name,email,outlet\nLena,lena@tidning.example,Tidningen\n", encoding="utf-8")
