@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from .pauses import PAUSED_NOTE
 from .publishing import APPROVAL_NOTE, BROKEN_NOTE
 from .timeutil import parse_duration, utc
 
@@ -113,6 +114,8 @@ def fix_for(kind: str, row: Row) -> str:
             return "; ".join(f"samverkan approve {row.campaign}/{row.message} --party {p} --by NAME" for p in parties)
         if note.startswith(BROKEN_NOTE):
             return "samverkan validate, then fix the campaign file; it is published when it validates"
+        if note.startswith(PAUSED_NOTE):
+            return "when publishing may go on: samverkan resume (or Återuppta on the press desk)"
         return f"once the channel works again: samverkan publish {did}"
     return f"fix the cause above, then: samverkan publish {did}"
 

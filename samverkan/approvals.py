@@ -43,6 +43,8 @@ class MessageApproval:
     # party -> its request for changes of this text (who, when, the comment): it holds the
     # message as a missing approval does, until the text is changed or the party approves
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # party -> its approval of this text (who, when, how), for the approved parties
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -74,7 +76,8 @@ def approval_of(
     said = ledger.verdicts(mid, h)
     approved = [p for p in req if said.get(p, {}).get("verdict") == "approve"]
     changes = {p: said[p] for p in req if said.get(p, {}).get("verdict") == "changes"}
-    return MessageApproval(mid, h, req, approved, _first_at(project, message), changes=changes)
+    return MessageApproval(mid, h, req, approved, _first_at(project, message), changes=changes,
+                           approvals={p: said[p] for p in approved})
 
 
 def _first_at(project: Project, message: LoadedMessage) -> datetime:

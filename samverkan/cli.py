@@ -406,12 +406,17 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
         if a.error:
             click.echo(f"{when}  {a.message_id}  cannot be rendered, so not approved: {a.error}")
         elif a.missing:
-            cmds = "; ".join(f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
+            desk_only = project.config.approval_settings.desk_only if project.config else []
+            cmds = "; ".join(f"{p} on the press desk" if p in desk_only else
+                             f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
             click.echo(f"{when}  {a.message_id}  awaiting {', '.join(a.missing)}\n      {cmds}")
             for p, c in a.changes.items():
                 click.echo(f"      changes requested by {p} ({c['approved_by']}, {c['at'][:16].replace('T', ' ')} UTC): {c['note']}")
         else:
             click.echo(f"{when}  {a.message_id}  approved")
+        for p, v in a.approvals.items():
+            how = "desk" if v["way"] == "desk" else f"cli, user {v['os_user'] or 'unknown'}"
+            click.echo(f"      approved by {p}: {v['approved_by']} ({how}), {v['at'][:16].replace('T', ' ')} UTC")
     return 0
 
 @cli.command()

@@ -81,6 +81,9 @@ def check_config(config: Config, err: Callable[..., None]) -> None:
                 err(("people", party, i, "email"),
                     f"people: {person.email} is listed twice (also under {seen[address]}); a person belongs to one party")
             seen.setdefault(address, party)
+    if isinstance(config.approval, ApprovalSettings) and config.approval.desk_only and config.desk is None:
+        err(("approval", "desk_only"), "approval: desk_only: the parties named approve on the press desk, but config.yaml "
+            "has no desk: section; add desk: {base_url: ..., channel: A-MAILER-CHANNEL} and people:")
     if config.desk is not None:
         url = urlsplit(config.desk.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -112,4 +115,7 @@ def send_mail(project: Any, to: list[str], subject: str, text: str, env: Any = N
     if settings is None:
         raise SamverkanError(f"desk: channel: no valid channel '{config.desk.channel}'; run samverkan validate")
     publisher = get(settings.publisher)(Channel(config.desk.channel, settings, project.root, os.environ if env is None else env))
-    return str(publisher.notify(to, subject, text))
+    notify = getattr(publisher, "notify", None)  # the mailer's plain-text notice
+    if notify is None:
+        raise SamverkanError(f"desk: channel: {config.desk.channel} cannot send e-mail; name a mailer channel")
+    return str(notify(to, subject, text))

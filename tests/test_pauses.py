@@ -38,6 +38,10 @@ def test_pause_and_resume_are_recorded_and_shown(make_root, plugin_env) -> None:
     held = invoke("publish", "--root", str(root), "--now", "2018-08-13T07:31", "skola/start")
     assert "held" in held.output and "the channel is paused" in held.output
     assert read_notebook(root / "out/notes.jsonl") == []
+    from samverkan.alerts import fix_for
+
+    with Ledger(root / "state/samverkan.db") as ledger:  # the alert of a held delivery says how to go on
+        assert fix_for("held", ledger.get("skola/start/notes")).startswith("when publishing may go on: samverkan resume")
     again = invoke("resume", "--root", str(root), "--now", "2018-08-13T07:32", "--channel", "notes")
     assert again.exit_code == 0 and "resumed notes (paused by Kim: Fel bild i inlägget)" in again.output
     assert "Paused" not in invoke("status", "--root", str(root), "--now", "2018-08-13T07:33").output

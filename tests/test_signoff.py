@@ -128,3 +128,26 @@ def test_a_role_is_one_of_three(make_root) -> None:
     code, lines = validate(make_root(config=config))
     assert code == 1
     assert "config.yaml:32:53: error: role: 'boss' is not allowed; use one of: 'approver', 'operator' or 'viewer'" in lines
+
+
+def test_desk_only_needs_a_desk(make_root) -> None:
+    config = MINIMAL_CONFIG.replace("approval: []", "approval: {desk_only: [polisen]}")
+    code, lines = validate(make_root(config=config))
+    assert code == 1
+    assert any("approval: desk_only: the parties named approve on the press desk, but config.yaml has no desk: section"
+               in line for line in lines)
+
+
+def test_approvals_say_who_approved_and_how(approval_root: Path) -> None:
+    invoke("approve", "skola/start", "--party", "kommunen", "--by", "Kim", "--root", str(approval_root), "--now", NOW)
+    said(approval_root, "polisen", "approve")
+    listing = invoke("approvals", "--root", str(approval_root), "--now", NOW).output
+    assert "skola/start  approved" in listing
+    assert f"approved by kommunen: Kim (cli, user {getpass.getuser()}), 2018-08-13 05:00 UTC" in listing
+    assert "approved by polisen: Anna polisen (desk), 2018-08-13 05:00 UTC" in listing
+
+
+def test_the_desk_needs_its_section(approval_root: Path) -> None:
+    out = invoke("desk", "--root", str(approval_root), "--port", "0")
+    assert out.exit_code == 1
+    assert "config.yaml has no desk: section" in out.output

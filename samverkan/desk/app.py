@@ -12,11 +12,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import escape
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, g, redirect, request
+from werkzeug.wrappers import Response as AnyResponse  # what redirect() gives, too
 
 from ..ledger import Ledger
 from ..loading import LoadCache, LoadedCampaign, LoadedMessage, Project, load_project
@@ -104,6 +106,17 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
     app = Flask("samverkan.desk")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
     app.extensions["samverkan_desk"] = desk
+    # One request at a time: the loaded plan and the renderer's caches are shared, and the
+    # core is written for one thread. A page takes milliseconds; the desk has a few users.
+    # waitress's threads still read requests and write answers in parallel.
+    serial = threading.Lock()
+    inner = app.wsgi_app
+
+    def one_at_a_time(environ: Any, start_response: Any) -> Any:
+        with serial:
+            return inner(environ, start_response)
+
+    app.wsgi_app = one_at_a_time  # type: ignore[method-assign]
 
     def now() -> datetime:
         return desk.clock()
@@ -168,7 +181,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
         return resp
 
-    def signed_in() -> Response | None:
+    def signed_in() -> AnyResponse | None:
         if g.member is None:
             return redirect("/login?next=" + quote(request.full_path.rstrip("?")), 303)
         return None
@@ -176,11 +189,11 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
     # --- signing in and out -----------------------------------------------------------
 
     @app.get("/login")
-    def login_form() -> Response:
+    def login_form() -> AnyResponse:
         return render("Logga in", pages.login(g.csrf, _safe_next(request.args.get("next"))))
 
     @app.post("/login")
-    def login_request() -> Response:
+    def login_request() -> AnyResponse:
         project: Project = g.project
         assert project.config is not None and desk.ledger is not None
         email = (request.form.get("email") or "").strip().lower()
@@ -210,7 +223,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
             "inloggningslänk dit. Den gäller i 15 minuter och kan användas en gång."))
 
     @app.get("/login/<token>")
-    def login_link(token: str) -> Response:
+    def login_link(token: str) -> AnyResponse:
         assert desk.ledger is not None
         # Not used up by looking: mail scanners open links before people do.
         why = auth.check_link(desk.ledger, token, now())
@@ -218,7 +231,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
                       200 if why is None else 400)
 
     @app.post("/login/<token>")
-    def login_use(token: str) -> Response:
+    def login_use(token: str) -> AnyResponse:
         project: Project = g.project
         assert project.config is not None and desk.ledger is not None
         email, why = auth.use_link(desk.ledger, token, now())
@@ -233,7 +246,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         return resp
 
     @app.post("/logout")
-    def logout() -> Response:
+    def logout() -> AnyResponse:
         assert desk.ledger is not None
         if g.session:
             auth.close_session(desk.ledger, g.session, now())
@@ -246,7 +259,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
     # --- the pages ----------------------------------------------------------------------
 
     @app.get("/")
-    def index() -> Response:
+    def index() -> AnyResponse:
         if (away := signed_in()) is not None:
             return away
         from ..approvals import pending
@@ -257,8 +270,8 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         project: Project = g.project
         assert project.config is not None and desk.ledger is not None
         at = now()
-        body = [f"<h1>Kommande meddelanden</h1><p>{pages.escape(project.config.agreement.title)}</p>",
-                f'<p>Nu: <time datetime="{at.isoformat()}">{pages.escape(at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M"))}</time>.</p>',
+        body = [f"<h1>Kommande meddelanden</h1><p>{escape(project.config.agreement.title)}</p>",
+                f'<p>Nu: <time datetime="{at.isoformat()}">{escape(at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M"))}</time>.</p>',
                 pages.message_note(request.args.get("notice"), None)]
         errors = [p for p in project.problems.sorted() if p.severity == "error"]
         if errors:
@@ -282,7 +295,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         return (campaign, message) if campaign is not None and message is not None else None
 
     @app.get("/m/<ckey>/<mkey>")
-    def message_page(ckey: str, mkey: str) -> Response:
+    def message_page(ckey: str, mkey: str) -> AnyResponse:
         if (away := signed_in()) is not None:
             return away
         return _message(ckey, mkey, request.args.get("at"))
@@ -306,14 +319,14 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
                 problems, f"Fel i {file}", "Rätta felen och ladda om sidan.", "problems"))
         pair = found(ckey, mkey)
         if pair is None:
-            return render("Hittades inte", back + f"<h1>Inget meddelande {pages.escape(ckey)}/{pages.escape(mkey)}</h1>", 404)
+            return render("Hittades inte", back + f"<h1>Inget meddelande {escape(ckey)}/{escape(mkey)}</h1>", 404)
         campaign, message = pair
         # The hash first, from the plan this page shows: what is signed is never newer
         # than what was seen.
         approval = approval_of(project, desk.ledger, campaign, message)
         picked = occurrence(message, now())
         if picked is None:
-            return render("Hittades inte", back + f"<h1>{pages.escape(ckey)}/{pages.escape(mkey)} skickas aldrig</h1>", 404)
+            return render("Hittades inte", back + f"<h1>{escape(ckey)}/{escape(mkey)} skickas aldrig</h1>", 404)
         if at_text:
             try:
                 wanted: datetime | None = datetime.fromisoformat(at_text)
@@ -324,11 +337,11 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         when, suffix = picked
         first = not message.times or picked == message.times[0]
         base = f"/m/{quote(ckey)}/{quote(mkey)}"
-        body = [back, pages.message_note(notice, error), f"<h1>{pages.escape(message.model.title)}</h1>",
-                f"<p>Kampanj: {pages.escape(campaign.model.title)} ({pages.escape(campaign.file)})<br>"
-                f'Publiceras: <time datetime="{when.isoformat()}">{pages.escape(format_datetime(project, when))}</time>']
+        body = [back, pages.message_note(notice, error), f"<h1>{escape(message.model.title)}</h1>",
+                f"<p>Kampanj: {escape(campaign.model.title)} ({escape(campaign.file)})<br>"
+                f'Publiceras: <time datetime="{when.isoformat()}">{escape(format_datetime(project, when))}</time>']
         if message.embargo and message.embargo > when:
-            body.append(f"<br><strong>Embargo till {pages.escape(format_datetime(project, message.embargo))}</strong>")
+            body.append(f"<br><strong>Embargo till {escape(format_datetime(project, message.embargo))}</strong>")
         if len(message.times) > 1:
             body.append(f"<br>Upprepas: {len(message.times)} gånger")
         body.append("</p>")
@@ -343,12 +356,13 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         body.append("</div>")
         return render(message.model.title, "".join(body), status)
 
-    def _verdict(ckey: str, mkey: str, verdict: str) -> Response:
+    def _verdict(ckey: str, mkey: str, verdict: str) -> AnyResponse:
         from ..approvals import TextChanged, sign
 
         if (away := signed_in()) is not None:
             return away
         member: Member = g.member
+        assert desk.ledger is not None
         pair = found(ckey, mkey)
         if pair is None:
             return refuse(404, f"no message {ckey}/{mkey}", "Meddelandet finns inte (längre).")
@@ -375,16 +389,16 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         return _message(ckey, mkey, None, notice=notice)
 
     @app.post("/m/<ckey>/<mkey>/approve")
-    def approve(ckey: str, mkey: str) -> Response:
+    def approve(ckey: str, mkey: str) -> AnyResponse:
         return _verdict(ckey, mkey, "approve")
 
     @app.post("/m/<ckey>/<mkey>/changes")
-    def changes(ckey: str, mkey: str) -> Response:
+    def changes(ckey: str, mkey: str) -> AnyResponse:
         return _verdict(ckey, mkey, "changes")
 
     # --- pause and resume ------------------------------------------------------------------
 
-    def _operator() -> Response | None:
+    def _operator() -> AnyResponse | None:
         if (away := signed_in()) is not None:
             return away
         if not g.member.operates:
@@ -393,7 +407,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         return None
 
     @app.post("/pause")
-    def pause() -> Response:
+    def pause() -> AnyResponse:
         from ..pauses import describe, pause as record
 
         if (away := _operator()) is not None:
@@ -409,7 +423,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         return redirect("/?notice=" + quote("Publiceringen är pausad."), 303)
 
     @app.post("/resume")
-    def resume() -> Response:
+    def resume() -> AnyResponse:
         from ..pauses import resume as record
 
         if (away := _operator()) is not None:

@@ -33,7 +33,7 @@ class DeskServer:
 
     def __init__(self, root: Path, *, clock: Callable[[], datetime], host: str = HOST, port: int = 8080,
                  base_url: str | None = None, env: Mapping[str, str] | None = None, threads: int = 4):
-        from waitress import create_server
+        from waitress.server import create_server
 
         from .app import create_app
 
