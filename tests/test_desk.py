@@ -222,6 +222,7 @@ def test_an_operator_pauses_and_every_page_says_so(root, smtp, clock) -> None:
         for path in ("/", PAGE):
             assert "notes</strong> pausad" in vera.get(path).text and "av Olle Operatör (pressdesken): Fel bild" in vera.last
         assert 'action="/pause"' not in vera.get("/").text
+        assert "pausad" not in Visitor(desk.url).get("/login").text  # not to strangers
         assert vera.post("/resume", {"channel": "notes"}).status_code == 403
         with ledger_of(root) as ledger:
             from samverkan.pauses import active

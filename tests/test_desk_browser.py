@@ -65,6 +65,21 @@ def test_sign_in_approve_and_no_accessibility_violation(make_root, smtp_server, 
         page.get_by_role("button", name="Godkänn för Kommunen").click()
         assert page.get_by_text("Du har godkänt texten.").is_visible()
         assert violations(page) == []
+        page.get_by_role("button", name="Logga ut").click()
+        assert page.url.endswith("/login")
+        # an operator's index, with the pause form, and every page's pause banner
+        page.get_by_label("E-postadress").fill("olle@kommun.example")
+        page.get_by_role("button", name="Skicka inloggningslänk").click()
+        page.goto(link_in(mails_to(smtp, "olle@kommun.example")[-1]))
+        page.get_by_role("button", name="Logga in").click()
+        assert violations(page) == []
+        page.get_by_label("Kanal").select_option("webb")
+        page.get_by_label("Varför (visas för alla och sparas)").fill("Fel bild")
+        page.get_by_role("button", name="Pausa").click()
+        assert page.get_by_role("heading", name="Publiceringen är pausad").is_visible()
+        assert violations(page) == []
+        page.get_by_role("link", name="Nu börjar skolan").click()
+        assert page.get_by_text("Fel bild").is_visible() and violations(page) == []
     with Ledger(root / "state/samverkan.db") as ledger:
         [a] = ledger.approvals("skola/start")
     assert (a["party"], a["person"], a["way"]) == ("kommunen", "kim@kommun.example", "desk")

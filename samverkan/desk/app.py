@@ -130,7 +130,9 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
 
         project: Project = g.project
         assert desk.ledger is not None
-        html = pages.page(title, main, member=g.member, csrf=g.csrf, pauses=active(desk.ledger), tz=project.tz,
+        # The pauses to the signed-in only: a reason may say more than a stranger should read.
+        shown = active(desk.ledger) if g.member is not None else []
+        html = pages.page(title, main, member=g.member, csrf=g.csrf, pauses=shown, tz=project.tz,
                           party_names=names(project) if project.config else {})
         return Response(html, status=status, mimetype="text/html")
 
