@@ -90,7 +90,8 @@ def test_sign_in_links_are_rate_limited_and_tell_nobody_who_is_known(root, smtp,
         assert v.ask_link(KIM).status_code == 200 and len(mails_to(smtp, KIM)) == 4
 
 
-def test_every_post_needs_its_csrf_token(root, smtp, clock) -> None:
+def test_every_post_needs_its_csrf_token(root, smtp, clock, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="samverkan")
     with running_desk(root, clock) as desk:
         kim = Visitor(desk.url)
         kim.sign_in(KIM, smtp)
@@ -108,6 +109,7 @@ def test_every_post_needs_its_csrf_token(root, smtp, clock) -> None:
     with ledger_of(root) as ledger:
         assert ledger.approvals() == []
     assert len(mails_to(smtp, KIM)) == 1
+    assert f"desk refused POST /m/skola/start/approve ({KIM}): no valid CSRF token" in caplog.text
 
 
 def test_an_approver_signs_for_their_own_party_only(make_root, smtp, clock, plugin_env) -> None:
@@ -145,12 +147,18 @@ def test_an_approval_of_a_text_changed_since_the_page_loaded_is_refused(root, sm
         assert r.status_code == 409 and "Texten har ändrats sedan sidan visades: titta igen" in r.text
         with ledger_of(root) as ledger:
             assert ledger.approvals() == []
-        # the page shown with the refusal carries the new text's hash: approving it works
+        # the page shown with the refusal carries the new text's hash: asking for changes and
+        # then approving it works, and the request stays on the page once the text changes
+        asked = kim.post(PAGE + "/changes", {"hash": kim.content_hash(), "comment": "Lägg till en länk"})
+        assert asked.status_code == 200
+        path.write_text(path.read_text(encoding="utf-8").replace("farten nu", "farten nu!"), encoding="utf-8")
+        kim.get(PAGE)
+        assert "Tidigare begärda ändringar" in kim.last and "Lägg till en länk" in kim.last
         assert kim.content_hash() != seen
         ok = kim.post(PAGE + "/approve", {"hash": kim.content_hash()})
         assert ok.status_code == 200 and "Du har godkänt texten." in ok.text
     with ledger_of(root) as ledger:
-        [a] = ledger.approvals()
+        _, a = ledger.approvals()
     assert (a["party"], a["approved_by"], a["person"], a["way"], a["verdict"]) == (
         "kommunen", "Kim Kommun", KIM, "desk", "approve")
 

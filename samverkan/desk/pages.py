@@ -204,6 +204,11 @@ def signoff(project: Any, approval: Any, names: dict[str, str], history: list[di
             line += f" av {escape(last['approved_by'])} {_utc(last['at'])} ({escape(way)})"
         out.append(f"<li>{line}</li>")
     out.append("</ul>")
+    earlier = [h for h in history if h["verdict"] == "changes" and h["content_hash"] != approval.content_hash]
+    if earlier:  # what was asked for, so the officers can see it was done
+        items = "".join(f"<li>{escape(names.get(h['party'], h['party']))}, {escape(h['approved_by'])} {_utc(h['at'])}: "
+                        f"{escape(h['note'] or '')}</li>" for h in earlier[-5:])
+        out.append(f"<p>Tidigare begärda ändringar (av en äldre version av texten):</p><ul>{items}</ul>")
     if approval.missing:
         out.append("<p>Meddelandet hålls inne tills alla parter har godkänt den här texten. "
                    "Ändras texten efter ett godkännande måste den godkännas igen.</p>")

@@ -71,13 +71,23 @@ class DeskServer:
         return self
 
     def stop(self) -> None:
-        # Closing the listening socket and every open connection empties waitress's
-        # socket map, which ends its loop.
-        for channel in list(self.server._map.values()):
-            channel.close()
-        self.server.task_dispatcher.shutdown()
-        if self._thread is not None:
+        """Close every connection and the listening socket, which empties waitress's socket
+        map and so ends its loop; from inside the loop (its trigger), since a socket closed
+        under the loop's select() by another thread breaks it."""
+        server = self.server
+
+        def close_all() -> None:
+            for channel in list(server._map.values()):
+                if channel not in (server, server.trigger):
+                    channel.close()
+            server.close()  # the listening socket and the trigger
+
+        if self._thread is not None and self._thread.is_alive():
+            server.trigger.pull_trigger(close_all)
             self._thread.join(timeout=10)
+        else:
+            close_all()
+        server.task_dispatcher.shutdown()
         self.desk.close()
 
 
