@@ -300,3 +300,21 @@ def test_samverkan_desk_serves_until_stopped(root) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
+
+
+def test_after_sign_in_only_a_page_of_the_desk_is_next(root, smtp, clock) -> None:
+    with running_desk(root, clock) as desk:
+        v = Visitor(desk.url)
+        v.get("/login?next=" + PAGE)
+        v.post("/login", {"email": KIM, "next": PAGE})
+        link = link_in(mails_to(smtp, KIM)[-1])
+        assert link.endswith("?next=/m/skola/start")
+        path = link.split(str(desk.port), 1)[1]
+        v.get(path)
+        r = v.post(path.split("?")[0], {"next": PAGE}, allow_redirects=False)
+        assert r.status_code == 303 and r.headers["Location"] == PAGE
+        v.ask_link(KIM)
+        path = link_in(mails_to(smtp, KIM)[-1]).split(str(desk.port), 1)[1]
+        v.get(path)
+        r = v.post(path, {"next": "//evil.example/"}, allow_redirects=False)
+        assert r.headers["Location"] == "/"
