@@ -8,8 +8,8 @@ operators among ``people:``, and ``alerts.mail.to``) are told it will be held.
 
 Each mail goes once per message, party and text (an edited text is asked for again): the
 ledger's ``approval_mails`` table keeps its key from before it is sent, so a restart, or a
-crash while sending, never sends it twice. One that fails to send is forgotten and tried
-again on a later round.
+crash while sending, never sends it twice. One that fails to send is tried again ten
+minutes later.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ log = logging.getLogger("samverkan")
 REMIND_BEFORE = timedelta(hours=24)
 ALERT_BEFORE = timedelta(hours=2)
 EVERY_SECONDS = 60.0  # how often the daemon looks again while the plan stays the same
+RETRY_AFTER = timedelta(minutes=10)  # a mail that could not be sent is tried again after this
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ def due_mails(project: Project, ledger: Ledger, now: datetime) -> list[Mail]:
     if config is None or config.desk is None or not config.approving_parties:
         return []
     ahead = parse_duration(config.approval_settings.request_ahead)
-    sent = {r["key"]: datetime.fromisoformat(r["at"]) for r in ledger.read("SELECT key, at FROM approval_mails")}
+    # A mail that failed is tried again after RETRY_AFTER; until then it counts as sent.
+    sent = {r["key"]: datetime.fromisoformat(r["at"]) for r in ledger.read("SELECT key, at, state FROM approval_mails")
+            if r["state"] != "failed" or utc(now) - datetime.fromisoformat(r["at"]) < RETRY_AFTER}
     officers = sorted({m.email for m in operators(config)} | set(config.alerts.mail.to if config.alerts.mail else []))
     out: list[Mail] = []
     for campaign in project.campaigns.values():
@@ -162,15 +165,17 @@ def send(project: Project, ledger: Ledger, mails: list[Mail], now: datetime, env
     when = now.astimezone(timezone.utc).isoformat(timespec="seconds")
     for mail in mails:
         with ledger.transaction() as db:
-            fresh = db.execute("INSERT OR IGNORE INTO approval_mails (key, kind, message_id, state, at) VALUES (?, ?, ?, 'sending', ?)",
-                               (mail.key, mail.kind, mail.message_id, when)).rowcount
+            fresh = db.execute(
+                "INSERT INTO approval_mails (key, kind, message_id, state, at) VALUES (?, ?, ?, 'sending', ?) "
+                "ON CONFLICT (key) DO UPDATE SET state = 'sending', at = excluded.at WHERE state = 'failed'",
+                (mail.key, mail.kind, mail.message_id, when)).rowcount
         if not fresh:
             continue
         try:
             note = send_mail(project, list(mail.to), mail.subject, mail.text, env)
-        except Exception as exc:  # the mail server's trouble: try again on a later round
+        except Exception as exc:  # the mail server's trouble: tried again after RETRY_AFTER
             with ledger.transaction() as db:
-                db.execute("DELETE FROM approval_mails WHERE key = ?", (mail.key,))
+                db.execute("UPDATE approval_mails SET state = 'failed', note = ? WHERE key = ?", (str(exc)[:500], mail.key))
             log.error("approval %s for %s not sent: %s", mail.kind, mail.message_id, exc,
                       extra={"event": "approval_mail_failed", "delivery": mail.message_id, "detail": str(exc)})
             continue

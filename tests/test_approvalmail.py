@@ -88,3 +88,18 @@ def test_a_request_within_the_last_day_is_not_followed_by_a_reminder(make_root, 
     for now in ("2018-08-12T12:00", "2018-08-12T13:00"):
         assert invoke("run", "--root", str(root), "--now", now, "--once", env=plugin_env).exit_code == 0
     assert [m["Subject"].split(":")[0] for m in mails_to(smtp, PAT)] == ["Godkänn"]
+
+
+def test_a_mail_that_could_not_be_sent_is_tried_again_ten_minutes_later(make_root, smtp, plugin_env) -> None:
+    root = desk_plan(make_root, smtp)
+    config = root / "config.yaml"
+    good = config.read_text(encoding="utf-8")
+    config.write_text(good.replace(f"port: {smtp.port}", "port: 1"), encoding="utf-8")  # nobody listens there
+    assert invoke("run", "--root", str(root), "--now", "2018-08-08T07:30", "--once", env=plugin_env).exit_code == 0
+    config.write_text(good, encoding="utf-8")
+    assert invoke("run", "--root", str(root), "--now", "2018-08-08T07:35", "--once", env=plugin_env).exit_code == 0
+    assert smtp.messages == []  # not yet: a server that is down is not asked every minute
+    assert invoke("run", "--root", str(root), "--now", "2018-08-08T07:41", "--once", env=plugin_env).exit_code == 0
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == [KIM, PAT]
+    assert invoke("run", "--root", str(root), "--now", "2018-08-08T07:52", "--once", env=plugin_env).exit_code == 0
+    assert len(smtp.messages) == 2
