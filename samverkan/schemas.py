@@ -31,6 +31,22 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "retry": "Hur tillfälliga fel försöks igen.",
         "checks": "Gränser för innehållskontrollerna i validate.",
         "alerts": "Vem som får veta när något behöver en människa, och hur.",
+        "people": "Per part: de som använder pressdesken (namn, e-post, roll: approver, operator eller viewer).",
+        "desk": "Pressdesken: dess publika adress (base_url) och mailer-kanalen som skickar inloggningslänkar.",
+    },
+    "ApprovalSettings": {
+        "parties": "Parterna som måste godkänna; [] stänger av godkännande.",
+        "request_ahead": "Hur långt i förväg godkännarna tillfrågas, t.ex. 7d.",
+        "desk_only": "Parter vars godkännanden måste ges på pressdesken, inte på kommandoraden.",
+    },
+    "Desk": {
+        "base_url": "Pressdeskens publika adress (https://...), för länkarna i mejlen.",
+        "channel": "Mailer-kanalen som skickar inloggningslänkar och frågor om godkännande.",
+    },
+    "Person": {
+        "name": "Namn.",
+        "email": "E-postadressen som inloggningslänken skickas till.",
+        "role": "approver godkänner för sin part, operator pausar och återupptar, viewer läser.",
     },
     "Agreement": {
         "title": "Överenskommelsens titel.",
