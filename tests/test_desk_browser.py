@@ -1,12 +1,11 @@
-"""The desk in a real browser: headless Chromium (Debian's ``chromium``, which .ci/run
+"""The desk in a real browser (the ``browser`` fixture: tests/helpers/browser.py): headless Chromium (Debian's ``chromium``, which .ci/run
 installs) driven by Playwright signs in through the mailed link and approves, and axe-core
 finds no WCAG 2.1 A or AA violation on the sign-in page, the index and a message page."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,22 +14,7 @@ from tests.helpers.daemon import Clock
 from tests.helpers.desk import desk_plan, link_in, mails_to, running_desk
 from tests.helpers.smtp import smtp_server  # noqa: F401 (fixture)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (apt-get install chromium; .ci/run does)")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
-    with sync_api.sync_playwright() as p:
-        # Debian's browser, never one Playwright would download; as root it needs --no-sandbox.
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def violations(page: Any) -> list[str]:
