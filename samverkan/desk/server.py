@@ -83,7 +83,10 @@ class DeskServer:
             server.close()  # the listening socket and the trigger
 
         if self._thread is not None and self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)
+            try:
+                server.trigger.pull_trigger(close_all)
+            except OSError:  # the trigger is gone already: nothing runs the loop's thunks
+                close_all()
             self._thread.join(timeout=10)
         else:
             close_all()
