@@ -44,8 +44,9 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Annotated, ClassVar, Literal, Mapping, Protocol
+from typing import Any, Annotated, Callable, ClassVar, Literal, Mapping, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -253,6 +254,8 @@ class Channel:
     root: Path
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     durable: bool = True  # False in a rehearsal: files are written without fsync
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), compare=False)
+    """The time for checks that depend on it (``--now``: a Graph API version ending soon)."""
 
     def path(self, relative: str) -> Path:
         """A setting's path: relative ones are relative to the plan's folder."""
@@ -267,7 +270,7 @@ class Channel:
     def rehearsal(self, settings: Any) -> Channel:
         """This channel in a rehearsal, with ``settings``: no environment (no secrets),
         files written without fsync."""
-        return Channel(self.name, settings, self.root, {}, durable=False)
+        return Channel(self.name, settings, self.root, {}, durable=False, clock=self.clock)
 
 
 @dataclass
@@ -292,6 +295,10 @@ class PublishError(Exception):
 class TransientError(PublishError):
     """Try again later: nothing or not everything was sent."""
 
+    retry_after: timedelta | None = None
+    """How long to wait when the platform said (Meta's estimated_time_to_regain_access):
+    used instead of the generic backoff."""
+
 
 class UncertainError(TransientError):
     """The publication may exist; look before trying again."""
@@ -307,6 +314,12 @@ class PermanentError(PublishError):
 
     hold_channel: bool = False
     """True when the channel itself is blocked for now: the delivery is held, not failed."""
+
+
+class OutcomeUnknown(PermanentError):
+    """After an uncertain attempt, looking could not tell whether the publication exists:
+    the delivery becomes ``unknown`` for a person to settle, and is never sent again by
+    itself."""
 
 
 @dataclass(frozen=True)

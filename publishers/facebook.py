@@ -1,17 +1,23 @@
 """Posts on a Facebook Page through facebook-sdk's GraphAPI.
 
-A message becomes a link post (``POST /{page-id}/feed`` with ``message`` and ``link``) or,
-when it has an image, a photo post (``POST /{page-id}/photos`` with the image as multipart
-``source``, ``caption`` and the alt text in ``alt_text_custom``).
+A message becomes a link post (``POST /{page-id}/feed`` with ``message`` and ``link``; the
+text does not repeat the link, which Facebook shows as a preview) or, when it has an
+image, a photo post (``POST /{page-id}/photos`` with the image as multipart ``source``,
+``caption`` and the alt text in ``alt_text_custom``).
 
-Outcomes are sorted so the daemon knows what to do:
+Outcomes are sorted so the daemon knows what to do (publishers/graph.py, shared with
+instagram):
 
-- nothing was sent (connection refused) or Facebook throttles → :class:`TransientError`;
+- nothing was sent (connection refused) or Facebook throttles → :class:`TransientError`
+  (after the wait Meta gives in ``X-Business-Use-Case-Usage`` when it gives one);
 - the post may exist (a timeout after sending, HTTP 5xx, a reply that is not JSON, codes 1
-  and 2) → :class:`UncertainError`: :meth:`FacebookPublisher.lookup` looks for it first;
+  and 2) → :class:`UncertainError`: the next attempt looks for it first, among what the page
+  itself published since the attempt began (``/published_posts``, and the page's uploaded
+  photos for a photo post). Where that look cannot settle it, the delivery becomes
+  ``unknown`` (:class:`OutcomeUnknown`) for a person: it is never posted twice;
 - Facebook blocks the page for a while (368) → :class:`ChannelBlocked`: hold the channel;
-- everything else (token, permissions, parameters, duplicates, links) →
-  :class:`PermanentError` with a message that says what to do.
+- everything else (token, permissions, a login needed on facebook.com, parameters,
+  duplicates, links) → :class:`PermanentError` with a message that says what to do.
 
 The page token comes from the environment variable the channel names and travels only in
 the body of a POST or in the ``Authorization`` header of a GET: never in a URL (urllib3
@@ -21,17 +27,14 @@ an error message or the ledger.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
 import mimetypes
-import os
 import re
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -40,46 +43,47 @@ from .base import (
     CheckResult,
     EnvRef,
     Journal,
+    OutcomeUnknown,
     Payload,
     PermanentError,
     Receipt,
     Settings,
     TransientError,
     UncertainError,
-    env_name,
-    expand,
-    write_atomic,
 )
+from .graph import (
+    DEFAULT_VERSION,
+    TOKEN,
+    VERSION_PATTERN,
+    ChannelBlocked,
+    GraphPublisher,
+    _int,
+    attempt_time,
+    days,
+    http_url,
+    normalize,
+    parse_time,
+    scrubbed_logs,
+    version_problems,
+)
+
+__all__ = ["ChannelBlocked", "FacebookPublisher", "FacebookSettings"]
 
 log = logging.getLogger(__name__)
 
-# Graph API error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling)
-THROTTLED = frozenset({4, 17, 32, 341, 613, 80001})  # app, user, page, app-limit, call rate
-MAYBE_DONE = frozenset({1, 2})  # unknown error, service unavailable: the post may exist
-BLOCKED = 368  # temporarily blocked for policy reasons
-TOKEN = 190
 PHOTO_FILE = "photo"  # the payload's file with the uploaded picture: photo.jpg, photo.png ...
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
-TOKEN_EXPIRED, TOKEN_PASSWORD_CHANGED = 463, 460
-PERMISSION = 10  # and 200-299
-INVALID_PARAMETER = 100
-DUPLICATE = 506
-LINK_ERROR = 1609005
 
-LOOKUP_LIMIT = 25
+# How many of the page's own posts (and photos) one look reads; more in the attempt's time
+# window than this and the look cannot tell (the delivery becomes unknown).
+LOOKUP_LIMIT = 100
 # A token that expires sooner than this is reported (doctor, the daemon's daily check).
 EXPIRY_WARNING = timedelta(days=7)
 # How far before our own attempt a post found by lookup may be dated (clock skew).
 LOOKUP_SKEW = timedelta(minutes=5)
-
-
-class ChannelBlocked(PermanentError):
-    """Facebook has blocked the page from posting for a while (code 368).
-
-    Hold every delivery of this channel and alert a person; retrying only prolongs it.
-    """
-
-    hold_channel = True
+# When the attempt's start is not known (an old ledger): how far back a post with our
+# text may be found. Not finding it there settles nothing: the delivery becomes unknown.
+LOOKUP_FALLBACK = timedelta(days=1)
 
 
 class FacebookSettings(Settings):
@@ -87,7 +91,9 @@ class FacebookSettings(Settings):
     token: EnvRef | None = None
     """``${ENV}`` naming the page access token. Not given → posts go to the outbox; given
     but the variable unset or empty → publishing fails and says so (never the outbox)."""
-    api_version: str = Field("v21.0", pattern=r"^v\d+\.\d+$")
+    api_version: str = Field(DEFAULT_VERSION, pattern=VERSION_PATTERN)
+    """A current Graph API version; validate warns and doctor fails 90 days before Meta
+    ends it (see publishers/graph.py)."""
     graph_url: str = "https://graph.facebook.com/"
     outbox: str | None = None
     """Folder for posts when no token is configured (default ``outbox/<channel name>``)."""
@@ -97,12 +103,10 @@ class FacebookSettings(Settings):
     @field_validator("graph_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL, e.g. https://graph.facebook.com/")
-        return value if value.endswith("/") else value + "/"
+        return http_url(value)
 
 
-class FacebookPublisher:
+class FacebookPublisher(GraphPublisher):
     name: ClassVar[str] = "facebook"
     label: ClassVar[str] = "Facebookinlägg"
     max_chars: ClassVar[int] = 63206  # the Graph API's limit of a post's message
@@ -110,10 +114,19 @@ class FacebookPublisher:
     parts: ClassVar[dict[str, str]] = {"text": "facebook/post.txt.j2"}
 
     def __init__(self, channel: Channel) -> None:
-        self.channel = channel
+        super().__init__(channel)
         self.settings: FacebookSettings = channel.settings
         # delivery id → when we last started sending it; bounds what lookup() may match.
         self._attempts: dict[str, datetime] = {}
+
+    @property
+    def target_id(self) -> str:
+        return self.settings.page_id
+
+    @staticmethod
+    def settings_problems(settings: FacebookSettings, now: datetime) -> list[tuple[str, str, str]]:
+        """``validate``'s findings on a channel's settings: (setting, severity, text)."""
+        return version_problems(settings, now)
 
     # -- building ------------------------------------------------------------------------
     def payload(self, message: Any) -> Payload:
@@ -151,13 +164,15 @@ class FacebookPublisher:
             }
         else:
             fields["endpoint"] = f"/{page}/feed"
+            if message.link:
+                text = without_link(text, message.link)
             params = {"message": text}
             if message.link:
                 params["link"] = message.link
             fields["params"] = params
         reader = text
         if message.link and message.image is None:
-            reader += f"\n\n{message.link}"
+            reader += f"\n\n{message.link}"  # where the preview shows
         if message.image is not None:
             reader += f"\n\n[bild: {message.image.alt}]"
         files = {
@@ -169,25 +184,26 @@ class FacebookPublisher:
         return Payload(fields=fields, files=files)
 
     # -- sending -------------------------------------------------------------------------
-    def outbox(self) -> bool:
-        # Only when config.yaml gives no token: a token that names an unset variable is a
-        # mistake in the daemon's environment, and quietly writing files would hide it.
-        return not self.settings.token
-
     def rehearsal(self, folder: Path) -> FacebookPublisher:
         """This channel in a rehearsal: every post written to ``folder``, no token, no network."""
         settings = self.settings.model_copy(update={"token": None, "outbox": str(folder)})
         return FacebookPublisher(self.channel.rehearsal(settings))
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
-        """Post it; raise TransientError, UncertainError, ChannelBlocked or PermanentError."""
+        """Post it; raise TransientError, UncertainError, ChannelBlocked, OutcomeUnknown or
+        PermanentError."""
         if self.outbox():
             return self._write_outbox(payload, delivery_id)
         self._require_token()
         previous = journal.part_state("post")
         if previous in ("in_flight", "sent"):
             # An earlier attempt may have posted it: look before posting again.
-            found = self._lookup(payload, delivery_id, _attempt_time(journal))
+            try:
+                found = self._lookup(payload, delivery_id, attempt_time(journal.part_detail("post")))
+            except OutcomeUnknown:
+                if previous != "sent":
+                    raise
+                found = None
             if found is not None:
                 journal.set_part("post", "sent", found.external_id)
                 return found
@@ -216,57 +232,87 @@ class FacebookPublisher:
         post_id = str(result.get("post_id") or result["id"])
         journal.set_part("post", "sent", post_id)
         log.info("%s: posted %s as %s", self.channel.name, delivery_id, post_id)
-        return Receipt(external_id=post_id, url=f"https://www.facebook.com/{post_id}")
+        return Receipt(external_id=post_id, url=f"https://www.facebook.com/{post_id}", note=self._served_note())
+
+    def _served_note(self) -> str | None:
+        """The note of a post Meta served with another version than asked for."""
+        served = self.served_version
+        if served and served != self.settings.api_version:
+            return f"Meta answered with Graph API {served}, not {self.settings.api_version}: {self.version_fix(served)}"
+        return None
 
     def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
-        """The page's recent post with exactly our text, if there is one.
-
-        Only posts made after our last attempt count (so a weekly repeat with the same text
-        does not settle on last week's post), when the attempt's time is known: from this
-        process, or from the journal when it keeps details. Otherwise the newest post with
-        our text counts.
-        """
+        """Our post among what the page published since our last attempt in this process:
+        the receipt, None when it is surely not there, or :class:`OutcomeUnknown` when the
+        look cannot tell (see :meth:`_lookup`)."""
         return self._lookup(payload, delivery_id, None)
 
     def _lookup(
         self, payload: Payload, delivery_id: str, since: datetime | None
     ) -> Receipt | None:
+        """Look where Meta lists what the page itself published, newest first and without
+        ranking (``/feed`` and ``/posts`` are ranked and may leave posts out:
+        https://developers.facebook.com/docs/graph-api/reference/page/published_posts/), and
+        for a photo post also among the page's uploaded photos
+        (``/photos?type=uploaded``: https://developers.facebook.com/docs/graph-api/reference/page/photos/),
+        from a little before the attempt began.
+
+        Conclusive only when the attempt's start is known and every list was read to its
+        end; otherwise a post not found raises :class:`OutcomeUnknown`.
+        """
         if self.outbox():
             return None
         self._require_token()
         since = since or self._attempts.get(delivery_id)
-        ours = _normalize(_text(payload))
-        if not ours:
-            return None  # an empty caption matches anything: cannot tell
+        ours = normalize(_text(payload))
+        ch = self.channel.name
+        settle = (f"look at the page; settle it with `samverkan resolve {delivery_id} --as published` if the post "
+                  f"is there, or `--as failed` and then `samverkan publish {delivery_id} --force` if it is not")
+        if not ours:  # an empty caption matches anything: cannot tell
+            raise OutcomeUnknown(f"{ch}: cannot tell whether {delivery_id} went out (the post has no text to "
+                                 f"recognise it by): {settle}")
+        start = (since - LOOKUP_SKEW) if since is not None else datetime.now(timezone.utc) - LOOKUP_FALLBACK
+        lists = [("published_posts", "message", "id,message,created_time,permalink_url")]
+        if "source" in payload.fields:
+            lists.append(("photos", "name", "id,name,created_time,link,page_story_id"))
         graph, session = self._graph()
-        log.info("%s: looking for %s among the page's recent posts", self.channel.name, delivery_id)
-        try:
-            result = graph.get_connections(
-                self.settings.page_id,
-                "posts",
-                fields="id,message,created_time,permalink_url",
-                limit=LOOKUP_LIMIT,
-            )
-        except Exception as exc:  # sorted like a post; a failed look is never "not found"
-            err = self._sort(exc, session, payload, delivery_id, looking=True)
-            raise err from self._safe_cause(exc)
-        for post in result.get("data", []) if isinstance(result, dict) else []:
-            if _normalize(post.get("message", "")) != ours:
-                continue
-            created = _parse_time(post.get("created_time"))
-            if since is not None and created is not None and created < since - LOOKUP_SKEW:
-                continue
-            post_id = str(post["id"])
-            url = post.get("permalink_url") or f"https://www.facebook.com/{post_id}"
-            log.info("%s: %s is on the page as %s", self.channel.name, delivery_id, post_id)
-            note = "found on the page after an uncertain attempt"
-            return Receipt(external_id=post_id, url=url, note=note)
-        return None
+        log.info("%s: looking for %s among what the page published since %s", ch, delivery_id,
+                 start.isoformat(timespec="seconds"))
+        complete = since is not None
+        for edge, text_field, wanted in lists:
+            args: dict[str, Any] = {"fields": wanted, "since": int(start.timestamp()), "limit": LOOKUP_LIMIT}
+            if edge == "photos":
+                args["type"] = "uploaded"  # the page's own photos, not those it is tagged in
+            try:
+                result = graph.get_connections(self.settings.page_id, edge, **args)
+            except Exception as exc:  # sorted like a post; a failed look is never "not found"
+                err = self._sort(exc, session, payload, delivery_id, looking=True)
+                raise err from self._safe_cause(exc)
+            items = result.get("data", []) if isinstance(result, dict) else []
+            for item in items if isinstance(items, list) else []:
+                if not isinstance(item, dict) or normalize(str(item.get(text_field) or "")) != ours:
+                    continue
+                created = parse_time(item.get("created_time"))
+                if created is not None and created < start:
+                    continue
+                post_id = str(item.get("page_story_id") or item["id"])
+                url = item.get("permalink_url") or item.get("link") or f"https://www.facebook.com/{post_id}"
+                log.info("%s: %s is on the page as %s", ch, delivery_id, post_id)
+                return Receipt(external_id=post_id, url=url, note="found on the page after an uncertain attempt")
+            paging = result.get("paging") if isinstance(result, dict) else None
+            if isinstance(paging, dict) and paging.get("next"):
+                complete = False  # more posts in the window than one look reads
+        if complete:
+            return None
+        why = ("when the earlier attempt began is not recorded" if since is None
+               else f"the page published more than {LOOKUP_LIMIT} posts since the attempt")
+        raise OutcomeUnknown(f"{ch}: cannot tell whether {delivery_id} went out ({why}): {settle}")
 
     # -- checking (samverkan doctor, the daemon's checks ahead) ---------------------------
     def check(self) -> list[CheckResult]:
-        """Read-only: the token is set, valid, the configured page's, may post, and when it
-        expires if Facebook says. Nothing is posted.
+        """Read-only: the Graph API version lives on and is the one Meta answers with, the
+        token is set, valid, the configured page's, may post, and when it expires if
+        Facebook says. Nothing is posted.
 
         Two GETs, the token in the ``Authorization`` header as for every call here:
 
@@ -280,6 +326,13 @@ class FacebookPublisher:
         ``debug_token`` wants the token in its query string, so during that call
         urllib3's DEBUG lines (which show URLs) are scrubbed of it.
         """
+        results = self._token_checks()
+        versions = self.version_checks(self.channel.clock())
+        if not self.settings.token:  # nothing goes to Meta yet: the version is for later
+            versions = [CheckResult.warn(r.what, r.message, r.fix) if r.status == "fail" else r for r in versions]
+        return versions + results
+
+    def _token_checks(self) -> list[CheckResult]:
         ch, page, env = self.channel.name, self.settings.page_id, self._env()
         outbox = self.channel.outbox(self.settings.outbox)
         if not self.settings.token:
@@ -311,7 +364,7 @@ class FacebookPublisher:
             )]
         results = [CheckResult.ok("token", f"valid page token for {me.get('name') or page} ({page})")]
         try:
-            with _scrubbed_logs(token):
+            with scrubbed_logs(token):
                 answer = graph.request(f"{graph.version}/debug_token", {"input_token": token})
         except Exception as exc:
             failure = self._check_failure(exc, session, "permissions")
@@ -353,7 +406,7 @@ class FacebookPublisher:
         return out
 
     def _check_expiry(self, data: dict[str, Any], renew: str) -> CheckResult:
-        now = datetime.now(timezone.utc)
+        now = self.channel.clock()
         ends = []
         for key, what in (("expires_at", "the token expires"), ("data_access_expires_at", "its data access ends")):
             stamp = _int(data.get(key))
@@ -366,79 +419,10 @@ class FacebookPublisher:
         if when <= now:
             return CheckResult.fail("expiry", f"the page token for {self.channel.name} has expired ({what} {shown})", renew)
         if when - now < EXPIRY_WARNING:
-            return CheckResult.warn("expiry", f"{what} {shown}, in {_days(when - now)}", renew + " before then")
+            return CheckResult.warn("expiry", f"{what} {shown}, in {days(when - now)}", renew + " before then")
         return CheckResult.ok("expiry", f"{what} {shown}")
 
-    def _check_failure(self, exc: BaseException, session: Any, what: str) -> CheckResult:
-        """A failed read sorted like a failed post, worded for a check."""
-        import facebook
-        import requests
-
-        error = getattr(exc, "result", None)
-        if isinstance(exc, facebook.GraphAPIError) and isinstance(error, dict) and isinstance(error.get("error"), dict):
-            status = getattr(session.last_response, "status_code", None)
-            err = self._sort_graph_error(error["error"], status, Payload({}), "", looking=True)
-            message = str(err).replace("looking for the post", "checking the token")
-            if not isinstance(err, PermanentError):
-                return CheckResult.warn(what, message, "run the check again later")
-            code = _int(error["error"].get("code"))
-            if code == TOKEN or code == PERMISSION or (code is not None and 200 <= code <= 299):
-                return CheckResult.fail(what, message)  # already says what to do
-            said = self._scrub(str(error["error"].get("message") or "no message"))
-            return CheckResult.fail(
-                what, f'Facebook refused to check the token of {self.channel.name} ("{said}", code {code})',
-                "look the token up at https://developers.facebook.com/tools/debug/accesstoken/",
-            )
-        if isinstance(exc, requests.exceptions.RequestException):
-            return CheckResult.fail(
-                what, f"cannot reach {self.settings.graph_url} ({type(exc).__name__})",
-                "check the network and graph_url in config.yaml",
-            )
-        return CheckResult.fail(
-            what, f"{self.settings.graph_url} did not answer like the Graph API ({type(exc).__name__}: "
-            f"{self._scrub(str(exc))[:200]})", "check graph_url in config.yaml",
-        )
-
     # -- internals -----------------------------------------------------------------------
-    def _token(self) -> str | None:
-        if not self.settings.token:
-            return None
-        return expand(self.settings.token, self.channel.env)
-
-    def _env(self) -> str:
-        return env_name(self.settings.token) or "the variable named by `token:` in config.yaml"
-
-    def _require_token(self) -> str:
-        """The page token; PermanentError when config.yaml names a variable that is unset."""
-        token = self._token()
-        if token is None:
-            raise PermanentError(
-                f"{self._env()} is not set in the daemon's environment: set it, or remove token: "
-                f"from channel {self.channel.name} in config.yaml to write posts to the outbox"
-            )
-        return token
-
-    def _relative(self, path: Path) -> str:
-        # normpath, not resolve(): the same answer here without a stat per path part
-        root = Path(os.path.normpath(self.channel.root.absolute()))
-        try:
-            return Path(os.path.normpath(path.absolute())).relative_to(root).as_posix()
-        except ValueError:
-            return str(path)
-
-    def _graph(self) -> tuple[Any, Any]:
-        """A GraphAPI for this channel, and the session it talks through."""
-        import facebook
-
-        session = _session_class()(self.settings.graph_url)
-        graph = facebook.GraphAPI(
-            access_token=self._token(), timeout=self.settings.timeout, session=session
-        )
-        # The SDK only accepts versions up to 3.1 in its constructor; the attribute is
-        # what it puts in every path, so a current version is set here.
-        graph.version = self.settings.api_version
-        return graph, session
-
     def _send(self, payload: Payload, delivery_id: str) -> dict[str, Any]:
         fields = payload.fields
         params = dict(fields["params"])
@@ -464,303 +448,20 @@ class FacebookPublisher:
             )
         return result
 
-    def _sort(
-        self,
-        exc: BaseException,
-        session: Any,
-        payload: Payload,
-        delivery_id: str,
-        looking: bool = False,
-    ) -> Exception:
-        """The error to raise for ``exc``, a failure of facebook-sdk or of requests."""
-        import facebook
-        import requests
-
-        ch = self.channel.name
-        what = "looking for the post" if looking else "posting"
-        maybe = _maybe(looking)
-        status = getattr(session.last_response, "status_code", None)
-        if isinstance(exc, requests.exceptions.ConnectTimeout) or (
-            isinstance(exc, requests.exceptions.ConnectionError) and _nothing_sent(exc)
-        ):
-            return TransientError(
-                f"{ch}: cannot reach {self.settings.graph_url} ({type(exc).__name__}); "
-                "nothing was sent"
-            )
-        if isinstance(exc, requests.exceptions.RequestException):
-            # Read timeout, connection reset after sending: Facebook may have posted it.
-            if isinstance(exc, requests.exceptions.Timeout):
-                detail = f"no answer within {self.settings.timeout:g}s"
-            else:
-                detail = f"the connection broke ({type(exc).__name__})"
-            return maybe(f"{ch}: {what}: {detail}")
-        error = getattr(exc, "result", None)
-        if isinstance(exc, facebook.GraphAPIError) and isinstance(error, dict) and isinstance(
-            error.get("error"), dict
-        ):
-            return self._sort_graph_error(error["error"], status, payload, delivery_id, looking)
-        if isinstance(exc, (facebook.GraphAPIError, KeyError, ValueError)):
-            # facebook-sdk could not read the answer: an HTML error page, no content type...
-            if status == 429:
-                return TransientError(f"{ch}: {what}: HTTP 429 (too many requests)")
-            if status is not None and 400 <= status < 500:
-                # Refused before any post was made; no Graph API answers like this.
-                return PermanentError(
-                    f"{ch}: {what}: {self.settings.graph_url} answered HTTP {status} with "
-                    "something that is not the Graph API's JSON: check graph_url in config.yaml"
-                )
-            return maybe(
-                f"{ch}: {what}: Facebook answered HTTP {status} with something that is not JSON"
-            )
-        return maybe(f"{ch}: {what}: {type(exc).__name__}: {self._scrub(str(exc))}")
-
-    def _sort_graph_error(
-        self,
-        error: dict[str, Any],
-        status: int | None,
-        payload: Payload,
-        delivery_id: str,
-        looking: bool,
-    ) -> Exception:
-        ch = self.channel.name
-        what = "looking for the post" if looking else "posting"
-        maybe = _maybe(looking)
-        env = self._env()
-        code = _int(error.get("code"))
-        subcode = _int(error.get("error_subcode"))
-        said = self._scrub(str(error.get("message") or "no message"))
-        quoted = f'Facebook says: "{said}"'
-        delivery = delivery_id or "DELIVERY"
-        err: Exception
-        if code in MAYBE_DONE:
-            err = maybe(f"{ch}: {what}: {quoted} (code {code})")
-        elif code in THROTTLED:
-            err = TransientError(f"{ch}: Facebook limits the calls for now ({quoted}, code {code})")
-        elif code == BLOCKED:
-            err = ChannelBlocked(
-                f"Facebook has temporarily blocked {ch} from posting ({quoted}): publishing "
-                f"on this channel is held; look at the page's notices in Meta Business Suite "
-                f"and publish again when the block is lifted"
-            )
-        elif code == TOKEN:
-            if subcode == TOKEN_EXPIRED:
-                err = PermanentError(
-                    f"the page token for {ch} has expired: create a new one and set {env}"
-                )
-            elif subcode == TOKEN_PASSWORD_CHANGED:
-                err = PermanentError(
-                    f"the page token for {ch} stopped working because the password was "
-                    f"changed: create a new one and set {env}"
-                )
-            else:
-                err = PermanentError(
-                    f"the page token for {ch} is not valid ({quoted}): create a new one and "
-                    f"set {env}"
-                )
-        elif code == PERMISSION or (code is not None and 200 <= code <= 299):
-            err = PermanentError(
-                f"the page token for {ch} may not post on page {self.settings.page_id} "
-                f"({quoted}): create a page token with the pages_manage_posts and "
-                f"pages_read_engagement permissions for this page and set {env}"
-            )
-        elif code == INVALID_PARAMETER:
-            err = PermanentError(
-                f"Facebook rejected the post to {ch} ({quoted}): check page_id "
-                f"{self.settings.page_id} in config.yaml and the message's link and image"
-            )
-        elif code == DUPLICATE:
-            err = PermanentError(
-                f"Facebook refused the post to {ch} as a duplicate of a recent post "
-                f"({quoted}): if that post is this message, settle it with `samverkan "
-                f"resolve {delivery} --as published`; otherwise change the text"
-            )
-        elif code == LINK_ERROR:
-            link = payload.fields.get("params", {}).get("link", "the link")
-            err = PermanentError(
-                f"Facebook could not use {link} in the post to {ch} ({quoted}): make sure "
-                f"the page opens publicly, then publish again"
-            )
-        elif error.get("is_transient") is True and not (status and status >= 500):
-            err = TransientError(f"{ch}: Facebook asks to try again later ({quoted}, code {code})")
-        elif status is not None and status >= 500:
-            err = maybe(f"{ch}: {what}: Facebook answered HTTP {status} ({quoted}, code {code})")
-        else:
-            trace = error.get("fbtrace_id")
-            err = PermanentError(
-                f"Facebook refused the post to {ch} ({quoted}, code {code}"
-                + (f"/{subcode}" if subcode else "")
-                + (f", fbtrace_id {trace}" if trace else "")
-                + ")"
-            )
-        for name, value in (("code", code), ("subcode", subcode), ("http_status", status)):
-            setattr(err, name, value)
-        return err
-
-    def _safe_cause(self, exc: BaseException) -> BaseException | None:
-        """``exc`` to chain to our error, or None if its traceback would show the token."""
-        import traceback
-
-        token = self._token()
-        if token and token in "".join(traceback.format_exception(exc)):
-            return None
-        return exc
-
-    def _scrub(self, text: str) -> str:
-        """``text`` without the token, should Facebook or a library ever echo it."""
-        token = self._token()
-        return text.replace(token, "***") if token else text
-
-    def _write_outbox(self, payload: Payload, delivery_id: str) -> Receipt:
-        folder = self.channel.path(self.channel.outbox(self.settings.outbox))
-        target = folder / f"{_safe_name(delivery_id)}.json"
-        data = payload.files.get("post.json") or (
-            json.dumps(payload.fields, indent=2, ensure_ascii=False) + "\n"
-        ).encode()
-        write_atomic(target, data, durable=self.channel.durable)
-        shown = self._relative(target)
-        note = f"no token for {self.channel.name} (no token in config.yaml): wrote {shown}"
-        log.info("%s", note)
-        return Receipt(note=note)
-
-
-@functools.cache
-def _session_class() -> type:
-    """A requests.Session that points facebook-sdk at a base URL and keeps tokens out of URLs.
-
-    facebook-sdk builds every URL from its module-level ``FACEBOOK_GRAPH_URL``; changing
-    that would redirect every GraphAPI in the process. Its constructor takes a ``session``
-    instead, so each publisher passes one that rewrites the prefix to the channel's
-    ``graph_url``: the SDK's own request and answer handling stay in use, and other
-    instances and threads are untouched. The session also moves a token the SDK put in the
-    query string (it does for GETs, and for a POST without fields) into the POST body or
-    an ``Authorization: Bearer`` header, and remembers the last response so an error can
-    be sorted by its HTTP status (the SDK drops it).
-    """
-    import facebook
-    import requests
-
-    class GraphSession(requests.Session):
-        def __init__(self, base_url: str) -> None:
-            super().__init__()
-            self.base_url = base_url
-            self.last_response: requests.Response | None = None
-            self.headers["User-Agent"] = f"samverkan facebook-sdk/{facebook.__version__}"
-
-        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            prefix = facebook.FACEBOOK_GRAPH_URL
-            if url.startswith(prefix):
-                url = self.base_url + url[len(prefix) :]
-            params = dict(kwargs.get("params") or {})
-            token = params.pop("access_token", None)
-            if token is not None:
-                kwargs["params"] = params
-                if method.upper() == "POST":
-                    kwargs["data"] = {**(kwargs.get("data") or {}), "access_token": token}
-                else:
-                    headers = dict(kwargs.get("headers") or {})
-                    headers["Authorization"] = f"Bearer {token}"
-                    kwargs["headers"] = headers
-            self.last_response = None
-            response = super().request(method, url, *args, **kwargs)
-            self.last_response = response
-            return response
-
-    return GraphSession
-
-
-@contextmanager
-def _scrubbed_logs(secret: str) -> Iterator[None]:
-    """While it lasts, urllib3's log records show ``***`` instead of ``secret`` (for the one
-    call that must carry a token in its URL)."""
-
-    def scrub(record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = record.msg.replace(secret, "***")
-        if isinstance(record.args, tuple):
-            record.args = tuple(a.replace(secret, "***") if isinstance(a, str) else a for a in record.args)
-        return True
-
-    loggers = [logging.getLogger(n) for n in ("urllib3", "urllib3.connectionpool", "urllib3.util.retry")]
-    for lg in loggers:
-        lg.addFilter(scrub)
-    try:
-        yield
-    finally:
-        for lg in loggers:
-            lg.removeFilter(scrub)
-
-
-def _days(delta: timedelta) -> str:
-    if delta.days >= 2:
-        return f"{delta.days} days"
-    return "1 day" if delta.days == 1 else "less than a day"
-
-
-def _maybe(looking: bool) -> Callable[[str], TransientError]:
-    """How to report a failure that may have left a post: uncertain when posting; when only
-    looking for the post, plainly transient (look again later)."""
-
-    def make(message: str) -> TransientError:
-        if looking:
-            return TransientError(message)
-        return UncertainError(f"{message}; the post may exist")
-
-    return make
-
-
-def _nothing_sent(exc: BaseException) -> bool:
-    """True when the connection was never made (refused, no route, name not found)."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
-
-    seen: set[int] = set()
-    todo: list[Any] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (NewConnectionError, NameResolutionError)):
-            return True
-        if isinstance(item, BaseException):
-            todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
-            todo.extend(a for a in item.args if isinstance(a, BaseException))
-    return False
-
-
-def _attempt_time(journal: Journal) -> datetime | None:
-    """When the attempt in flight began, if the journal has it."""
-    try:
-        when = datetime.fromisoformat(str(journal.part_detail("post")))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
 
 def _text(payload: Payload) -> str:
     params = payload.fields.get("params", {})
     return str(params.get("message") or params.get("caption") or "")
 
 
-def _normalize(text: str) -> str:
-    # Facebook may store \r\n as \n and trim the ends; the words must be the same.
-    return text.replace("\r\n", "\n").strip()
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _safe_name(delivery_id: str) -> str:
-    """A file name for a delivery id: ``c/m/ch@2018-08-20`` → ``c--m--ch_2018-08-20``."""
-    name = delivery_id.replace("/", "--").replace("@", "_")
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+def without_link(text: str, link: str) -> str:
+    """``text`` without the lines that only show ``link`` ("Läs mer: https://..."): a link
+    post shows the link as a preview, and a template written for another channel may
+    still print it."""
+    kept = []
+    for line in text.split("\n"):
+        lead = line.strip()
+        if lead.endswith(link) and len(lead[: -len(link)].strip()) <= 20:
+            continue
+        kept.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()

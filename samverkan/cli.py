@@ -122,7 +122,7 @@ def _validate(ctx: Context, strict: bool, fmt: str) -> int:
 
     from .approvals import awaiting, summary_line
 
-    report = run(ctx.root, strict=strict)
+    report = run(ctx.root, strict=strict, clock=ctx.clock)
     waiting = awaiting(report.project, ctx.clock(report.project.tz)()) if report.ok else []
     if fmt == "json":
         data = report.as_dict()
@@ -519,7 +519,8 @@ def doctor(ctx: Context, fmt: str) -> int:
     without publishing anything; exit 1 if anything would fail."""
     from .doctor import doctor as run, load
 
-    report = run(load(ctx.root))
+    project = load(ctx.root)
+    report = run(project, clock=ctx.clock(project.tz))
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

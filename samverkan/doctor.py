@@ -13,7 +13,8 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .problems import InvalidInput
 
@@ -74,9 +75,11 @@ def load(root: Path) -> Project:
     return project
 
 
-def channel_checks(project: Project, channel: str, *, env: Mapping[str, str] | None = None) -> list[CheckResult]:
-    """The checks of one channel by its publisher (none if it has no ``check()``). A check
-    that raises is a failure of its own, never a crash of the caller."""
+def channel_checks(project: Project, channel: str, *, env: Mapping[str, str] | None = None,
+                   clock: Callable[[], datetime] | None = None) -> list[CheckResult]:
+    """The checks of one channel by its publisher (none if it has no ``check()``), at the
+    time ``clock`` gives (``--now``; default: the real time). A check that raises is a
+    failure of its own, never a crash of the caller."""
     from publishers.base import Channel, CheckResult, get
 
     from .alerts import scrub, secret_values
@@ -87,7 +90,9 @@ def channel_checks(project: Project, channel: str, *, env: Mapping[str, str] | N
         return [CheckResult.fail("settings", f"channel {channel} is not configured or its settings do not validate",
                                  "run samverkan validate")]
     try:
-        publisher = get(settings.publisher)(Channel(channel, settings, project.root, env))
+        where = Channel(channel, settings, project.root, env) if clock is None else \
+            Channel(channel, settings, project.root, env, clock=clock)
+        publisher = get(settings.publisher)(where)
         check = getattr(publisher, "check", None)
         if check is None:
             return [CheckResult.ok("checks", f"publisher {settings.publisher} has nothing to check")]
@@ -147,8 +152,10 @@ def state_checks(project: Project) -> list[CheckResult]:
     return out
 
 
-def doctor(project: Project, *, env: Mapping[str, str] | None = None) -> Report:
-    """Every check: the plan's state folder and ledger, the alerts, then each channel."""
+def doctor(project: Project, *, env: Mapping[str, str] | None = None,
+           clock: Callable[[], datetime] | None = None) -> Report:
+    """Every check: the plan's state folder and ledger, the alerts, then each channel
+    (at the time ``clock`` gives: ``--now``)."""
     from . import alerts
 
     report = Report()
@@ -162,5 +169,5 @@ def doctor(project: Project, *, env: Mapping[str, str] | None = None) -> Report:
     report.findings += [Finding("state", r) for r in state_checks(project)]
     report.findings += [Finding("alerts", r) for r in alerts.validate(project)]
     for channel in project.config.channels:
-        report.findings += [Finding(channel, r) for r in channel_checks(project, channel, env=env)]
+        report.findings += [Finding(channel, r) for r in channel_checks(project, channel, env=env, clock=clock)]
     return report

@@ -159,7 +159,9 @@ class Publishing:
 
     def publish(self, delivery: Delivery, *, force: bool = False, dry_run: bool = False) -> Outcome:
         """Publish one delivery at most once; every outcome is recorded in the ledger."""
-        from publishers.base import PermanentError, PublishError, TransientError, UncertainError, UnsettledError
+        from publishers.base import (
+            OutcomeUnknown, PermanentError, PublishError, TransientError, UncertainError, UnsettledError,
+        )
 
         from .rendering import RenderError
 
@@ -222,7 +224,7 @@ class Publishing:
             event("unknown", delivery.id, str(exc), logging.ERROR)
             return Outcome(delivery.id, "unknown", str(exc))
         except PermanentError as exc:
-            state = "held" if exc.hold_channel else "failed"
+            state = "held" if exc.hold_channel else "unknown" if isinstance(exc, OutcomeUnknown) else "failed"
             note = f"{BLOCKED_NOTE}: {exc}; once it is lifted: samverkan publish {delivery.id} --force" if exc.hold_channel else None
             self.ledger.failed(delivery.id, self.clock(), error=str(exc), state=state, note=note)
             event(state, delivery.id, note or str(exc), logging.ERROR)
@@ -232,7 +234,7 @@ class Publishing:
             policy = self.project.config.retry if self.project.config else None
             first = parse_duration(policy.first) if policy else timedelta(minutes=1)
             cap = parse_duration(policy.max_wait) if policy else timedelta(minutes=30)
-            retry_at = utc(self.clock()) + backoff(row.attempts, first, cap)
+            retry_at = utc(self.clock()) + (exc.retry_after or backoff(row.attempts, first, cap))
             if row.attempts >= (policy.attempts if policy else 6) or retry_at > utc(delivery.at) + self.project.catch_up:
                 self.ledger.failed(delivery.id, self.clock(), error=f"gave up after {row.attempts} attempt(s): {exc}", state="failed", uncertain=uncertain)
                 event("failed", delivery.id, f"gave up after {row.attempts} attempt(s): {exc}", logging.ERROR)

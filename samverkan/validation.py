@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
 
 from .loading import Project
 from .plan import check_agreement
@@ -70,15 +73,21 @@ def channel_file_problems(project: Project) -> list[Problem]:
     return out
 
 
-def validate(root: Path, *, strict: bool = False, project: Project | None = None) -> Report:
-    """Load and check everything; under ``strict`` every warning counts as an error."""
+def validate(root: Path, *, strict: bool = False, project: Project | None = None,
+             clock: Callable[[ZoneInfo], Callable[[], datetime]] | None = None) -> Report:
+    """Load and check everything; under ``strict`` every warning counts as an error.
+    ``clock``: the plan's time zone → its clock (``--now``), for rules that depend on the
+    date (a Graph API version that ends soon); default: the real time."""
+    from .channelrules import channel_problems
     from .contentchecks import check_content, load_and_check
 
     if project is None:
         project, content = load_and_check(root)
     else:
         content = check_content(project)
-    found = list(project.problems) + list(check_agreement(project)) + content + channel_file_problems(project)
+    now = clock(project.tz)() if clock is not None else datetime.now(timezone.utc)
+    found = (list(project.problems) + list(check_agreement(project)) + content + channel_file_problems(project)
+             + channel_problems(project, now))
     if strict:
         found = [Problem(p.file, p.line, p.col, "error", p.message) for p in found]
     return Report(project, Problems(found).sorted(), strict)

@@ -116,10 +116,10 @@ def test_link_post_goes_to_the_feed_with_version_fields_and_token_in_the_body(
     receipt = pub.publish(pub.payload(message()), DELIVERY, journal)
 
     [req] = graph_server.requests
-    assert (req.method, req.path, req.version) == ("POST", f"/v21.0/{PAGE}/feed", "v21.0")
+    assert (req.method, req.path, req.version) == ("POST", f"/v25.0/{PAGE}/feed", "v25.0")
     assert req.form == {"message": TEXT, "link": LINK, "access_token": TOKEN}
     assert req.token_in == {"body"}
-    assert req.query == {}
+    assert req.query == {"locale": "sv_SE"}  # Meta's error_user_msg comes in Swedish
     [post] = graph_server.page_posts(PAGE)
     assert receipt.external_id == post["id"]
     assert receipt.url == f"https://www.facebook.com/{post['id']}"
@@ -140,7 +140,7 @@ def test_api_version_and_base_url_come_from_settings_without_touching_the_sdk(
         a.publish(a.payload(message()), DELIVERY, MemoryJournal())
         b.publish(b.payload(message()), DELIVERY, MemoryJournal())
         assert [r.path for r in graph_server.requests] == [f"/v19.0/{PAGE}/feed"]
-        assert [r.path for r in other.requests] == [f"/v21.0/{PAGE}/feed"]
+        assert [r.path for r in other.requests] == [f"/v25.0/{PAGE}/feed"]
     finally:
         other.stop()
     assert facebook.FACEBOOK_GRAPH_URL == "https://graph.facebook.com/"
@@ -153,7 +153,7 @@ def test_payload_is_what_is_sent_and_never_holds_the_token(tmp_path: Path) -> No
     assert payload.fields == {
         "channel": "facebook-polisen",
         "method": "POST",
-        "api_version": "v21.0",
+        "api_version": "v25.0",
         "endpoint": f"/{PAGE}/feed",
         "params": {"message": TEXT, "link": LINK},
     }
@@ -186,7 +186,7 @@ def test_photo_post_carries_the_image_bytes_caption_and_alt_text(
     }
     assert payload.files["photo.png"] == data
     [req] = graph_server.requests
-    assert req.path == f"/v21.0/{PAGE}/photos"
+    assert req.path == f"/v25.0/{PAGE}/photos"
     assert req.form == {
         "caption": TEXT,
         "published": "true",
@@ -390,8 +390,9 @@ def test_timeout_after_sending_is_settled_by_lookup_without_a_second_post(
     assert len(graph_server.writes()) == 1
     assert journal.part_state("post") == "sent"
     [look, *_] = [r for r in graph_server.requests if r.method == "GET"]
-    assert look.path == f"/v21.0/{PAGE}/posts"
-    assert look.query == {"fields": "id,message,created_time,permalink_url", "limit": "25"}
+    assert look.path == f"/v25.0/{PAGE}/published_posts"
+    assert look.query.keys() == {"fields", "limit", "since", "locale"}
+    assert look.query["fields"] == "id,message,created_time,permalink_url"
     assert look.token_in == {"header"}  # a GET has no body; never in the URL
 
 
@@ -524,7 +525,7 @@ def test_with_a_token_it_is_not_the_outbox(tmp_path: Path) -> None:
 
 def test_settings_defaults_and_checks() -> None:
     s = FacebookSettings(publisher="facebook", page_id="1")
-    assert (s.api_version, s.graph_url, s.timeout) == ("v21.0", "https://graph.facebook.com/", 20.0)
+    assert (s.api_version, s.graph_url, s.timeout) == ("v25.0", "https://graph.facebook.com/", 20.0)
     with pytest.raises(ValueError, match="http"):
         FacebookSettings(publisher="facebook", page_id="1", graph_url="graph.facebook.com")
     with pytest.raises(ValueError):
@@ -564,7 +565,7 @@ def test_fake_server_answers_objects_and_added_routes(graph_server: GraphServer)
 
     graph_server.objects[PAGE] = {"id": PAGE, "name": "Polisen Hultsfred", "fan_count": 10}
     graph_server.route("GET", "/debug_token", lambda req: (200, {"data": {"is_valid": True}}))
-    base = graph_server.url + "v21.0/"
+    base = graph_server.url + "v25.0/"
 
     page = requests.get(base + PAGE, params={"fields": "name"}, timeout=2).json()
     debug = requests.get(base + "debug_token", params={"input_token": "x"}, timeout=2).json()
@@ -573,5 +574,5 @@ def test_fake_server_answers_objects_and_added_routes(graph_server: GraphServer)
     assert page == {"id": PAGE, "name": "Polisen Hultsfred"}
     assert debug == {"data": {"is_valid": True}}
     assert missing.status_code == 400 and missing.json()["error"]["code"] == 100
-    assert [r.version for r in graph_server.requests] == ["v21.0"] * 3
+    assert [r.version for r in graph_server.requests] == ["v25.0"] * 3
     assert facebook.GraphAPIError(missing.json()).code == 100

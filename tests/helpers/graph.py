@@ -5,8 +5,23 @@ It speaks the Graph API's shapes closely enough for facebook-sdk and our publish
 - ``POST /vX.Y/{page}/feed`` (form) → ``{"id": "{page}_{n}"}``;
 - ``POST /vX.Y/{page}/photos`` (multipart, the image in ``source``) →
   ``{"id": "{photo}", "post_id": "{page}_{n}"}``;
-- ``GET /vX.Y/{page}/feed`` and ``/posts`` → ``{"data": [...]}``, newest first;
+- ``GET /vX.Y/{page}/feed`` and ``/posts`` → ``{"data": [...]}``, newest first, but ranked
+  as Facebook's are: a post added with ``ranked_out=True`` is missing from them;
+- ``GET /vX.Y/{page}/published_posts`` → every post the page made, newest first, from
+  ``since`` (a Unix time), ``limit`` at a time with ``paging.next`` when more are left;
+- ``GET /vX.Y/{page}/photos?type=uploaded`` → the page's uploaded photos (``name`` is the
+  caption, ``page_story_id`` the post);
+- the Instagram content publishing flow: ``POST /{ig-user}/media`` (``image_url``,
+  ``caption``) → a container; ``GET /{container}?fields=status_code,status`` → its state,
+  from :meth:`GraphServer.container_states` (FINISHED by default; stuck in IN_PROGRESS, or
+  ending in ERROR); ``POST /{ig-user}/media_publish`` (``creation_id``) → the media;
+  ``GET /{ig-user}/media`` → the account's media, newest first;
+  ``GET /{ig-user}/content_publishing_limit`` → ``quota_usage`` of ``server.quota``;
 - ``GET /vX.Y/{node}`` (``me``, a page id, ...) → the object in ``server.objects``.
+
+Every answer carries ``facebook-api-version`` (the version asked for, or
+``server.served_version``) and, when ``server.usage`` is set, ``X-Business-Use-Case-Usage``
+(:func:`buc_usage`); :func:`throttled` is a BUC-throttled answer with the wait Meta gives.
 
 Every request is recorded (:class:`Request`): method, path, version, query, form fields,
 uploaded files, and where the access token travelled (body, query or header).
@@ -60,8 +75,8 @@ class Request:
     """One request as the server received it."""
 
     method: str
-    path: str  # without the query string, e.g. /v21.0/123/feed
-    version: str | None  # v21.0, or None when the path has no version
+    path: str  # without the query string, e.g. /v25.0/123/feed
+    version: str | None  # v25.0, or None when the path has no version
     node: str | None  # 123, me
     edge: str | None  # feed, photos, or None
     query: dict[str, str]
@@ -103,6 +118,7 @@ class Reply:
     creates: bool | None = None  # create the post anyway? None: only on a normal answer
     method: str | None = None  # only for requests of this method (None: any)
     edge: str | None = None  # only for requests to this edge (None: any)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with the answer
 
     def matches(self, req: Request) -> bool:
         return (self.method is None or self.method == req.method) and (
@@ -120,8 +136,11 @@ def graph_error(
     is_transient: bool = False,
     creates: bool = False,
     method: str | None = "POST",
+    user_msg: str | None = None,
+    edge: str | None = None,
 ) -> Reply:
-    """A Graph API error body, as Facebook sends it (to POSTs unless ``method`` says)."""
+    """A Graph API error body, as Facebook sends it (to POSTs unless ``method`` says);
+    ``user_msg`` is its ``error_user_msg`` (in the locale asked for)."""
     error: dict[str, Any] = {
         "message": message,
         "type": type,
@@ -131,12 +150,32 @@ def graph_error(
     }
     if subcode is not None:
         error["error_subcode"] = subcode
+    if user_msg is not None:
+        error["error_user_title"] = "Det gick inte"
+        error["error_user_msg"] = user_msg
     return Reply(
         status=status,
         body=json.dumps({"error": error}).encode(),
         creates=creates,
         method=method,
+        edge=edge,
     )
+
+
+def buc_usage(percent: int, regain_minutes: int = 0, *, business: str = "112386409275163",
+              type: str = "pages") -> dict[str, str]:  # noqa: A002 (Meta's field name)
+    """The X-Business-Use-Case-Usage header as Meta sends it (percentages, minutes)."""
+    entry = {"type": type, "call_count": percent, "total_cputime": max(percent - 10, 0),
+             "total_time": max(percent - 5, 0), "estimated_time_to_regain_access": regain_minutes}
+    return {"X-Business-Use-Case-Usage": json.dumps({business: [entry]})}
+
+
+def throttled(regain_minutes: int, *, code: int = 80001, method: str | None = "POST") -> Reply:
+    """A call refused by the Business Use Case rate limit, with the wait Meta gives."""
+    reply = graph_error(code, "There have been too many calls to this Page account. Wait a bit and try again.",
+                        method=method)
+    reply.headers = buc_usage(100, regain_minutes)
+    return reply
 
 
 def html_page(status: int = 502, *, creates: bool = False, method: str | None = "POST") -> Reply:
@@ -180,6 +219,14 @@ class GraphServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self.served_version: str | None = None  # answer with this version, not the one asked
+        self.usage: dict[str, str] | None = None  # headers from buc_usage(), on every answer
+        self.ranked_out: set[str] = set()  # post ids /feed and /posts leave out
+        self.photos: dict[str, list[dict[str, Any]]] = {}  # page id → uploaded photos, newest first
+        self.containers: dict[str, dict[str, Any]] = {}  # container id → its state
+        self.media: dict[str, list[dict[str, Any]]] = {}  # IG user id → published media, newest first
+        self.quota = 0  # the IG user's content_publishing_limit quota_usage
+        self._states: list[list[str]] = []  # the status codes of the next containers' polls
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -256,10 +303,24 @@ class GraphServer:
         return 200, {"data": data}
 
     def add_post(
-        self, page: str, message: str, *, created: datetime | None = None
+        self, page: str, message: str, *, created: datetime | None = None, ranked_out: bool = False
     ) -> dict[str, Any]:
-        """Put a post on a page as if it had been made earlier (by us or by a person)."""
-        return self._create(page, {"message": message}, created=created)
+        """Put a post on a page as if it had been made earlier (by us or by a person);
+        ``ranked_out``: /feed and /posts do not show it (published_posts does)."""
+        post = self._create(page, {"message": message}, created=created)
+        if ranked_out:
+            self.ranked_out.add(post["id"])
+        return post
+
+    def container_states(self, *polls: str) -> None:
+        """The status codes the next container created answers its polls with, in order;
+        the last one repeats (``"IN_PROGRESS"`` alone: it never finishes)."""
+        with self._lock:
+            self._states.append(list(polls))
+
+    def add_media(self, account: str, caption: str, *, created: datetime | None = None) -> dict[str, Any]:
+        """Put a published media on an Instagram account (earlier, by us or by a person)."""
+        return self._publish_media(account, caption, created=created)
 
     # -- what happened -------------------------------------------------------------------
     def writes(self) -> list[Request]:
@@ -294,6 +355,30 @@ class GraphServer:
             self.posts.setdefault(page, []).insert(0, post)
         return post
 
+    def _publish_media(self, account: str, caption: str, *, created: datetime | None = None) -> dict[str, Any]:
+        n = next(self._ids)
+        when = created or self.clock()
+        media = {"id": str(n), "caption": caption, "media_type": "IMAGE",
+                 "timestamp": when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                 "permalink": f"https://www.instagram.com/p/FAKE{n}/"}
+        with self._lock:
+            self.media.setdefault(account, []).insert(0, media)
+        return media
+
+    def _listing(self, req: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """A list edge, newest first: from ``since``, ``limit`` at a time, ``paging.next``
+        when more are left (as Meta's time-based paging)."""
+        limit = int(req.query.get("limit", "25"))
+        since = int(req.query.get("since", "0"))
+        fields = req.query.get("fields", "id").split(",")
+        stamp = "timestamp" if req.edge == "media" else "created_time"
+        with self._lock:
+            chosen = [i for i in items if datetime.strptime(i[stamp], "%Y-%m-%dT%H:%M:%S%z").timestamp() >= since]
+        out: dict[str, Any] = {"data": [{k: i[k] for k in fields if k in i} for i in chosen[:limit]]}
+        if len(chosen) > limit:
+            out["paging"] = {"next": f"{self.url}{req.version}/{req.node}/{req.edge}?after=MORE"}
+        return out
+
     def _normal(self, req: Request) -> tuple[int, Any, dict[str, Any] | None]:
         """The endpoint's own answer: (status, JSON body, post created or None)."""
         known = self.tokens.get(req.token or "")
@@ -316,6 +401,43 @@ class GraphServer:
             return 200, me, None
         if self.token is not None and req.token != self.token:
             return 400, _error_body(190, "Invalid OAuth access token data.", None), None
+        if req.method == "POST" and req.edge == "media" and req.node:
+            if "image_url" not in req.form:
+                return 400, _error_body(100, "The parameter image_url is required.", None), None
+            with self._lock:
+                states = self._states.pop(0) if self._states else ["FINISHED"]
+                cid = str(next(self._ids))
+                self.containers[cid] = {"account": req.node, "caption": req.form.get("caption", ""),
+                                        "image_url": req.form["image_url"], "polls": states, "published": False}
+            return 200, {"id": cid}, None
+        if req.method == "POST" and req.edge == "media_publish" and req.node:
+            container = self.containers.get(req.form.get("creation_id", ""))
+            if container is None:
+                return 400, _error_body(100, "Invalid parameter", 2207027), None
+            if container["polls"][0] != "FINISHED" or container["published"]:
+                return 400, _error_body(9007, "Media ID is not available", 2207027), None
+            container["published"] = True
+            media = self._publish_media(req.node, container["caption"])
+            return 200, {"id": media["id"]}, media
+        if req.method == "GET" and req.node in self.containers and req.edge is None:
+            container = self.containers[req.node]
+            with self._lock:
+                state = "PUBLISHED" if container["published"] else container["polls"][0]
+                if len(container["polls"]) > 1:
+                    container["polls"].pop(0)
+            status = {"ERROR": "Error: 2207052", "FINISHED": "Finished: Media has been uploaded and it is "
+                      "ready to be published.", "IN_PROGRESS": "In Progress: Media is still being processed.",
+                      "EXPIRED": "Expired", "PUBLISHED": "Published"}.get(state, state)
+            return 200, {"id": req.node, "status_code": state, "status": status}, None
+        if req.method == "GET" and req.edge == "media" and req.node:
+            return 200, self._listing(req, self.media.get(req.node, [])), None
+        if req.method == "GET" and req.edge == "content_publishing_limit" and req.node:
+            return 200, {"data": [{"quota_usage": self.quota,
+                                   "config": {"quota_total": 100, "quota_duration": 86400}}]}, None
+        if req.method == "GET" and req.edge == "published_posts" and req.node:
+            return 200, self._listing(req, self.posts.get(req.node, [])), None
+        if req.method == "GET" and req.edge == "photos" and req.node:
+            return 200, self._listing(req, self.photos.get(req.node, [])), None
         if req.method == "POST" and req.edge in ("feed", "photos") and req.node:
             if not req.token:
                 return 400, _error_body(104, "An access token is required.", None), None
@@ -323,7 +445,12 @@ class GraphServer:
                 return 400, _error_body(324, "Requires upload file", None), None
             post = self._create(req.node, req.form)
             if req.edge == "photos":
-                return 200, {"id": str(next(self._ids)), "post_id": post["id"]}, post
+                photo_id = str(next(self._ids))
+                photo = {"id": photo_id, "name": req.form.get("caption", ""), "created_time": post["created_time"],
+                         "link": f"https://www.facebook.com/photo/?fbid={photo_id}", "page_story_id": post["id"]}
+                with self._lock:
+                    self.photos.setdefault(req.node, []).insert(0, photo)
+                return 200, {"id": photo_id, "post_id": post["id"]}, post
             return 200, {"id": post["id"]}, post
         if req.method == "GET" and req.edge in ("feed", "posts") and req.node:
             limit = int(req.query.get("limit", "25"))
@@ -331,6 +458,7 @@ class GraphServer:
             with self._lock:
                 data = [
                     {k: p[k] for k in fields if k in p} for p in self.posts.get(req.node, [])
+                    if p["id"] not in self.ranked_out
                 ][:limit]
             return 200, {"data": data}, None
         if req.method == "GET" and req.node and req.edge is None:
@@ -379,18 +507,21 @@ class GraphServer:
                     except OSError:
                         pass
                     return
+                headers = {"facebook-api-version": server.served_version or req.version or "v25.0",
+                           **(server.usage or {}), **reply.headers}
                 if reply.status is None and reply.body is None:
                     status, body, _ = normal or server._normal(req)
-                    self._send(status, json.dumps(body).encode(), reply.content_type)
+                    self._send(status, json.dumps(body).encode(), reply.content_type, headers)
                 else:
-                    self._send(reply.status or 200, reply.body or b"", reply.content_type)
+                    self._send(reply.status or 200, reply.body or b"", reply.content_type, headers)
 
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
+            def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
-                    self.send_header("facebook-api-version", "v21.0")
+                    for name, value in headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(body)
                 except OSError:
