@@ -53,16 +53,15 @@ from .base import (
 )
 from .graph import (
     DEFAULT_VERSION,
-    TOKEN,
     VERSION_PATTERN,
     ChannelBlocked,
     GraphPublisher,
     _int,
     attempt_time,
     days,
+    find_ours,
     http_url,
     normalize,
-    parse_time,
     scrubbed_logs,
     version_problems,
 )
@@ -266,11 +265,8 @@ class FacebookPublisher(GraphPublisher):
         since = since or self._attempts.get(delivery_id)
         ours = normalize(_text(payload))
         ch = self.channel.name
-        settle = (f"look at the page; settle it with `samverkan resolve {delivery_id} --as published` if the post "
-                  f"is there, or `--as failed` and then `samverkan publish {delivery_id} --force` if it is not")
         if not ours:  # an empty caption matches anything: cannot tell
-            raise OutcomeUnknown(f"{ch}: cannot tell whether {delivery_id} went out (the post has no text to "
-                                 f"recognise it by): {settle}")
+            raise self.unknown(delivery_id, "the post has no text to recognise it by")
         start = (since - LOOKUP_SKEW) if since is not None else datetime.now(timezone.utc) - LOOKUP_FALLBACK
         lists = [("published_posts", "message", "id,message,created_time,permalink_url")]
         if "source" in payload.fields:
@@ -288,25 +284,17 @@ class FacebookPublisher(GraphPublisher):
             except Exception as exc:  # sorted like a post; a failed look is never "not found"
                 err = self._sort(exc, session, payload, delivery_id, looking=True)
                 raise err from self._safe_cause(exc)
-            items = result.get("data", []) if isinstance(result, dict) else []
-            for item in items if isinstance(items, list) else []:
-                if not isinstance(item, dict) or normalize(str(item.get(text_field) or "")) != ours:
-                    continue
-                created = parse_time(item.get("created_time"))
-                if created is not None and created < start:
-                    continue
+            item, read_all = find_ours(result, text_field, "created_time", ours, start)
+            if item is not None:
                 post_id = str(item.get("page_story_id") or item["id"])
                 url = item.get("permalink_url") or item.get("link") or f"https://www.facebook.com/{post_id}"
                 log.info("%s: %s is on the page as %s", ch, delivery_id, post_id)
                 return Receipt(external_id=post_id, url=url, note="found on the page after an uncertain attempt")
-            paging = result.get("paging") if isinstance(result, dict) else None
-            if isinstance(paging, dict) and paging.get("next"):
-                complete = False  # more posts in the window than one look reads
+            complete = complete and read_all
         if complete:
             return None
-        why = ("when the earlier attempt began is not recorded" if since is None
-               else f"the page published more than {LOOKUP_LIMIT} posts since the attempt")
-        raise OutcomeUnknown(f"{ch}: cannot tell whether {delivery_id} went out ({why}): {settle}")
+        raise self.unknown(delivery_id, "when the earlier attempt began is not recorded" if since is None
+                           else f"the page published more than {LOOKUP_LIMIT} posts since the attempt")
 
     # -- checking (samverkan doctor, the daemon's checks ahead) ---------------------------
     def check(self) -> list[CheckResult]:
@@ -334,20 +322,10 @@ class FacebookPublisher(GraphPublisher):
 
     def _token_checks(self) -> list[CheckResult]:
         ch, page, env = self.channel.name, self.settings.page_id, self._env()
-        outbox = self.channel.outbox(self.settings.outbox)
-        if not self.settings.token:
-            return [CheckResult.warn(
-                "token", f"writes posts to {outbox} (no token configured)",
-                f"to post on page {page}, add token: ${{NAME}} to the channel in config.yaml "
-                "and set that variable to the page token",
-            )]
-        token = self._token()
-        if token is None:
-            return [CheckResult.fail(
-                "token", f"{env} is not set in the daemon's environment: posting to page {page} would fail",
-                f"set {env} to the page token of page {page}, or remove token: from channel {ch} "
-                "in config.yaml to write posts to the outbox",
-            )]
+        unusable = self.token_setup_checks()
+        if unusable:
+            return unusable
+        token = self._require_token()
         graph, session = self._graph()
         try:
             me = graph.get_object("me", fields="id,name")

@@ -26,6 +26,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping
 from .base import (
     Channel,
     CheckResult,
+    OutcomeUnknown,
     Payload,
     PermanentError,
     Receipt,
@@ -233,6 +234,31 @@ class GraphPublisher:
                 f"from channel {self.channel.name} in config.yaml to write posts to the outbox"
             )
         return token
+
+    def token_setup_checks(self) -> list[CheckResult]:
+        """``doctor``'s word when no call can be made: no token configured (the outbox), or
+        its variable unset. Empty when a token is there to try."""
+        ch, env, target, kind = self.channel.name, self._env(), self.target, self.token_kind
+        if not self.settings.token:
+            return [CheckResult.warn(
+                "token", f"writes posts to {self.channel.outbox(self.settings.outbox)} (no token configured)",
+                f"to post on {target}, add token: ${{NAME}} to the channel in config.yaml "
+                f"and set that variable to the {kind}",
+            )]
+        if self._token() is None:
+            return [CheckResult.fail(
+                "token", f"{env} is not set in the daemon's environment: posting to {target} would fail",
+                f"set {env} to the {kind} of {target}, or remove token: from channel {ch} "
+                "in config.yaml to write posts to the outbox",
+            )]
+        return []
+
+    def unknown(self, delivery_id: str, why: str) -> OutcomeUnknown:
+        """The delivery is for a person to settle: looking could not tell (``why``)."""
+        return OutcomeUnknown(
+            f"{self.channel.name}: cannot tell whether {delivery_id} went out ({why}): look at the {self.what}; "
+            f"settle it with `samverkan resolve {delivery_id} --as published` if the post is there, or "
+            f"`--as failed` and then `samverkan publish {delivery_id} --force` if it is not")
 
     def _relative(self, path: Path) -> str:
         # normpath, not resolve(): the same answer here without a stat per path part
@@ -536,7 +562,7 @@ def _session_class() -> type:
             self.last_response: requests.Response | None = None
             self.headers["User-Agent"] = f"samverkan facebook-sdk/{facebook.__version__}"
 
-        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # (passes all on)
             prefix = facebook.FACEBOOK_GRAPH_URL
             if url.startswith(prefix):
                 url = self.base_url + url[len(prefix) :]
@@ -612,6 +638,25 @@ def _nothing_sent(exc: BaseException) -> bool:
             todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
             todo.extend(a for a in item.args if isinstance(a, BaseException))
     return False
+
+
+def find_ours(result: Any, text_field: str, time_field: str, ours: str,
+              start: datetime) -> tuple[dict[str, Any] | None, bool]:
+    """In one answer of a list edge (newest first): the item with our text made since
+    ``start``, and whether the list was read to the start of the window (no further page,
+    or its oldest item is older than ``start``)."""
+    items = result.get("data", []) if isinstance(result, dict) else []
+    items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    for item in items:
+        if normalize(str(item.get(text_field) or "")) != ours:
+            continue
+        created = parse_time(item.get(time_field))
+        if created is None or created >= start:
+            return item, True
+    paging = result.get("paging") if isinstance(result, dict) else None
+    oldest = parse_time(items[-1].get(time_field)) if items else None
+    read_all = not (isinstance(paging, dict) and paging.get("next")) or (oldest is not None and oldest < start)
+    return None, read_all
 
 
 def attempt_time(detail: str | None) -> datetime | None:

@@ -316,7 +316,7 @@ CASES = [
         f"{K}:37:15: error: channel press: password: secrets are never written in YAML: put it in an environment variable and write ${{NAME}} here",
     ], config=conf("password: ${SMTP_PASSWORD}", "password: hemligt123")),
     Case("unknown-publisher", [
-        f'{K}:23:16: error: channel webb: no publisher named "mastodon"; installed: facebook, mailer, rss',
+        f'{K}:23:16: error: channel webb: no publisher named "mastodon"; installed: facebook, instagram, mailer, rss',
     ], config=conf("publisher: rss", "publisher: mastodon")),
     Case("missing-channel-setting", [
         f"{K}:30:5: error: channel facebook-polisen: missing key 'page_id'",

@@ -189,9 +189,10 @@ def html_page(status: int = 502, *, creates: bool = False, method: str | None = 
     )
 
 
-def late(seconds: float = 10.0, *, method: str | None = "POST") -> Reply:
-    """The post is created, then the answer comes after ``seconds`` (past the client timeout)."""
-    return Reply(delay=seconds, creates=True, method=method)
+def late(seconds: float = 10.0, *, method: str | None = "POST", edge: str | None = None) -> Reply:
+    """The post is created, then the answer comes after ``seconds`` (past the client timeout);
+    ``edge``: only for requests to it (``media_publish``)."""
+    return Reply(delay=seconds, creates=True, method=method, edge=edge)
 
 
 def drop(*, creates: bool = False, method: str | None = "POST") -> Reply:
@@ -429,6 +430,10 @@ class GraphServer:
                       "ready to be published.", "IN_PROGRESS": "In Progress: Media is still being processed.",
                       "EXPIRED": "Expired", "PUBLISHED": "Published"}.get(state, state)
             return 200, {"id": req.node, "status_code": state, "status": status}, None
+        media = next((m for ms in self.media.values() for m in ms if m["id"] == req.node), None)
+        if req.method == "GET" and media is not None and req.edge is None:
+            wanted = req.query.get("fields", "id").split(",")
+            return 200, {k: v for k, v in media.items() if k in wanted or k == "id"}, None
         if req.method == "GET" and req.edge == "media" and req.node:
             return 200, self._listing(req, self.media.get(req.node, [])), None
         if req.method == "GET" and req.edge == "content_publishing_limit" and req.node:
