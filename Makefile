@@ -46,6 +46,7 @@ demo: bytecode
 	@echo "  rehearsal/2018/webb/feed.xml         the website's RSS feed after the year"
 	@echo "  rehearsal/2018/press/*.eml           each press release exactly as mailed"
 	@echo "  rehearsal/2018/facebook-*/*.json     each Facebook post's fields"
+	@echo "  rehearsal/2018/instagram-*/*.json    each Instagram post's fields"
 	@echo "  rehearsal/arshjul-2018.html          the annual wheel (årshjul) of 2018"
 	@echo "  rehearsal/evenemang.ics              the calendar of public events, 2017-2019"
 	@echo "  .venv/bin/samverkan plan --year 2018 the plan as a table"
