@@ -315,6 +315,7 @@ class FacebookPublisher(GraphPublisher):
         urllib3's DEBUG lines (which show URLs) are scrubbed of it.
         """
         results = self._token_checks()
+        results += self.usage_checks()
         versions = self.version_checks(self.channel.clock())
         if not self.settings.token:  # nothing goes to Meta yet: the version is for later
             versions = [CheckResult.warn(r.what, r.message, r.fix) if r.status == "fail" else r for r in versions]

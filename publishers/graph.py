@@ -202,6 +202,8 @@ class GraphPublisher:
         self.settings: Any = channel.settings
         self.served_version: str | None = None
         """The ``facebook-api-version`` Meta answered the last call with."""
+        self.last_usage: Usage | None = None
+        """The rate-limit usage Meta reported with the last call that had it."""
 
     # -- the target and the token ----------------------------------------------------------
     @property
@@ -292,6 +294,8 @@ class GraphPublisher:
                     self.settings.api_version, served, self.version_fix(served),
                 )
         used = usage(response.headers)
+        if used is not None:
+            self.last_usage = used
         if used is not None and used.percent > USAGE_WARNING:
             log.warning(
                 "%s: %s %d %% of Meta's rate limit for this %s is used (X-Business-Use-Case-Usage); "
@@ -321,6 +325,15 @@ class GraphPublisher:
                 self.version_fix(self.served_version),
             ))
         return out  # (nothing when all is well: the token's lines say the channel works)
+
+    def usage_checks(self) -> list[CheckResult]:
+        """``doctor``: a warning when the last answer's rate-limit usage was above 75 %."""
+        used = self.last_usage
+        if used is None or used.percent <= USAGE_WARNING:
+            return []
+        return [CheckResult.warn(
+            "rate limit", f"{used.percent} % of Meta's rate limit for this {self.what} is used "
+            "(X-Business-Use-Case-Usage)", "publish less often from other tools on this account, or wait")]
 
     # -- sorting failures ------------------------------------------------------------------
     def _sort(

@@ -73,6 +73,7 @@ LOOKUP_SKEW = timedelta(minutes=5)
 IMAGES = "content/images/"
 # content_publishing_limit: an account may publish this share of its quota before doctor warns.
 QUOTA_WARNING = 0.9
+QUOTA_REACHED = 2207042
 
 
 class InstagramSettings(Settings):
@@ -392,7 +393,17 @@ class InstagramPublisher(GraphPublisher):
             results.append(CheckResult.warn("quota", said, "Instagram refuses more until the 24 hours have passed"))
         else:
             results.append(CheckResult.ok("quota", said))
-        return results
+        return results + self.usage_checks()
+
+    def _sort_graph_error(self, error: dict[str, Any], status: int | None, payload: Payload, delivery_id: str,
+                          looking: bool, headers: Any = None) -> Exception:
+        # Subcode 2207042: the account has published its 24-hour quota of posts
+        # (content_publishing_limit): it passes, so try again later.
+        if _int(error.get("error_subcode")) == QUOTA_REACHED:
+            said = self._scrub(str(error.get("message") or "no message"))
+            return TransientError(f"{self.channel.name}: the account has published as many posts as Instagram "
+                                  f"allows in 24 hours (Instagram says: \"{said}\"); trying again later")
+        return super()._sort_graph_error(error, status, payload, delivery_id, looking, headers)
 
 
 _BASE_URL_WHY = ("Instagram fetches each image from a public address; set it to the https:// address where the "

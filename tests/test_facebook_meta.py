@@ -258,3 +258,16 @@ def test_the_built_in_template_puts_the_link_only_in_a_photo_caption(make_root: 
     msg = camp.messages[0]
     parts, _ = render_parts(project, camp, msg, "facebook-polisen", msg.times[0][0])
     assert LINK not in parts["text"]
+
+
+def test_doctor_warns_when_the_rate_limit_is_nearly_used(
+    make_root: Callable[..., Path], graph_server: GraphServer  # noqa: F811
+) -> None:
+    graph_server.add_token(TOKEN, profile_id=PAGE)
+    graph_server.usage = buc_usage(90)
+    channel = (f"  facebook-polisen:\n    publisher: facebook\n    page_id: \"{PAGE}\"\n"
+               f"    token: ${{FB_TOKEN_POLISEN}}\n    graph_url: {graph_server.url}\n    timeout: 2\n")
+    result = invoke("doctor", "--root", str(make_root(config=with_channels(channel))), env={"FB_TOKEN_POLISEN": TOKEN})
+    assert ("WARN  facebook-polisen: rate limit: 90 % of Meta's rate limit for this page is used "
+            "(X-Business-Use-Case-Usage) -> publish less often from other tools on this account, or wait") \
+        in result.output.splitlines()

@@ -244,3 +244,14 @@ def test_doctor_checks_the_token_and_the_quota(make_root: Callable[..., Path], g
         "have passed",
     ]
     assert all("access_token" not in r.query for r in graph_server.requests)
+
+
+def test_the_24_hour_quota_reached_is_transient(tmp_path: Path, graph_server: GraphServer) -> None:  # noqa: F811
+    reply = graph_error(9, "Application request limit reached", subcode=2207042, status=400)
+    reply.edge = "media_publish"
+    graph_server.script(reply)
+    pub = publisher(tmp_path, graph_server.url)
+    with pytest.raises(TransientError) as info:
+        pub.publish(pub.payload(rendered(tmp_path)), DELIVERY, MemoryJournal())
+    assert type(info.value) is TransientError
+    assert "as many posts as Instagram allows in 24 hours" in str(info.value)
