@@ -43,12 +43,10 @@ from .base import (
     CheckResult,
     EnvRef,
     Journal,
-    OutcomeUnknown,
     Payload,
     PermanentError,
     Receipt,
     Settings,
-    TransientError,
     UncertainError,
 )
 from .graph import (
@@ -56,13 +54,12 @@ from .graph import (
     VERSION_PATTERN,
     ChannelBlocked,
     GraphPublisher,
-    _int,
-    attempt_time,
     days,
     find_ours,
     http_url,
     normalize,
     scrubbed_logs,
+    to_int,
     version_problems,
 )
 
@@ -115,8 +112,6 @@ class FacebookPublisher(GraphPublisher):
     def __init__(self, channel: Channel) -> None:
         super().__init__(channel)
         self.settings: FacebookSettings = channel.settings
-        # delivery id → when we last started sending it; bounds what lookup() may match.
-        self._attempts: dict[str, datetime] = {}
 
     @property
     def target_id(self) -> str:
@@ -194,51 +189,16 @@ class FacebookPublisher(GraphPublisher):
         if self.outbox():
             return self._write_outbox(payload, delivery_id)
         self._require_token()
-        previous = journal.part_state("post")
-        if previous in ("in_flight", "sent"):
-            # An earlier attempt may have posted it: look before posting again.
-            try:
-                found = self._lookup(payload, delivery_id, attempt_time(journal.part_detail("post")))
-            except OutcomeUnknown:
-                if previous != "sent":
-                    raise
-                found = None
-            if found is not None:
-                journal.set_part("post", "sent", found.external_id)
-                return found
-            if previous == "sent":
-                # Not "settle it with resolve": a failed delivery cannot be resolved, and
-                # resolve --as failed is what led here. --force forgets the parts.
-                raise PermanentError(
-                    f"{self.channel.name}: {delivery_id} was posted earlier (post "
-                    f"{journal.part_detail('post') or '?'}) but the post is no longer among the "
-                    f"page's recent posts: check the page; if it is not there and should be, "
-                    f"post it again with `samverkan publish {delivery_id} --force`"
-                )
-        started = datetime.now(timezone.utc)
-        self._attempts[delivery_id] = started
-        journal.set_part("post", "in_flight", started.isoformat())
-        try:
-            result = self._send(payload, delivery_id)
-        except UncertainError:
-            raise  # stays in_flight: the next attempt looks first
-        except TransientError as exc:
-            journal.set_part("post", "deferred", str(exc))
-            raise
-        except PermanentError as exc:
-            journal.set_part("post", "refused", str(exc))
-            raise
-        post_id = str(result.get("post_id") or result["id"])
-        journal.set_part("post", "sent", post_id)
-        log.info("%s: posted %s as %s", self.channel.name, delivery_id, post_id)
-        return Receipt(external_id=post_id, url=f"https://www.facebook.com/{post_id}", note=self._served_note())
+        found = self.look_first(payload, delivery_id, journal)  # an earlier attempt may have posted it
+        if found is not None:
+            return found
 
-    def _served_note(self) -> str | None:
-        """The note of a post Meta served with another version than asked for."""
-        served = self.served_version
-        if served and served != self.settings.api_version:
-            return f"Meta answered with Graph API {served}, not {self.settings.api_version}: {self.version_fix(served)}"
-        return None
+        def send() -> str:
+            result = self._send(payload, delivery_id)
+            return str(result.get("post_id") or result["id"])
+
+        post_id = self.send_once(delivery_id, journal, send)
+        return Receipt(external_id=post_id, url=f"https://www.facebook.com/{post_id}", note=self.served_note())
 
     def lookup(self, payload: Payload, delivery_id: str) -> Receipt | None:
         """Our post among what the page published since our last attempt in this process:
@@ -388,7 +348,7 @@ class FacebookPublisher(GraphPublisher):
         now = self.channel.clock()
         ends = []
         for key, what in (("expires_at", "the token expires"), ("data_access_expires_at", "its data access ends")):
-            stamp = _int(data.get(key))
+            stamp = to_int(data.get(key))
             if stamp:  # 0 or missing: never
                 ends.append((datetime.fromtimestamp(stamp, timezone.utc), what))
         if not ends:

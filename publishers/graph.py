@@ -26,6 +26,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping
 from .base import (
     Channel,
     CheckResult,
+    Journal,
     OutcomeUnknown,
     Payload,
     PermanentError,
@@ -170,8 +171,8 @@ def usage(headers: Mapping[str, str] | None) -> Usage | None:
         if not isinstance(entry, dict):
             continue
         for key in ("call_count", "total_cputime", "total_time"):
-            percent = max(percent, _int(entry.get(key)) or 0)
-        regain = max(regain, _int(entry.get("estimated_time_to_regain_access")) or 0)
+            percent = max(percent, to_int(entry.get(key)) or 0)
+        regain = max(regain, to_int(entry.get("estimated_time_to_regain_access")) or 0)
     if not entries:
         return None
     return Usage(percent, timedelta(minutes=regain) if regain > 0 else None)
@@ -196,6 +197,8 @@ class GraphPublisher:
     permissions: ClassVar[str] = "pages_manage_posts and pages_read_engagement"
     """The permissions the token needs, for error messages."""
     site: ClassVar[str] = "Facebook"
+    target_setting: ClassVar[str] = "page_id"
+    """The setting that names what is posted to (for error messages)."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -204,6 +207,8 @@ class GraphPublisher:
         """The ``facebook-api-version`` Meta answered the last call with."""
         self.last_usage: Usage | None = None
         """The rate-limit usage Meta reported with the last call that had it."""
+        # delivery id → when we last started sending it; bounds what a look may match.
+        self._attempts: dict[str, datetime] = {}
 
     # -- the target and the token ----------------------------------------------------------
     @property
@@ -236,6 +241,66 @@ class GraphPublisher:
                 f"from channel {self.channel.name} in config.yaml to write posts to the outbox"
             )
         return token
+
+    # -- at most once ------------------------------------------------------------------------
+    def _lookup(self, payload: Payload, delivery_id: str, since: datetime | None) -> Receipt | None:
+        """Our post, if it was made since ``since``; None when surely not; OutcomeUnknown
+        when the look cannot tell. Each publisher looks where its platform lists posts."""
+        raise NotImplementedError
+
+    def look_first(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt | None:
+        """After an attempt that may have posted (the journal's ``post`` part in flight, or
+        sent but the delivery not recorded as published): the post if it is there, None
+        when it surely is not and may be sent."""
+        previous = journal.part_state("post")
+        if previous not in ("in_flight", "sent"):
+            return None
+        try:
+            found = self._lookup(payload, delivery_id, attempt_time(journal.part_detail("post")))
+        except OutcomeUnknown:
+            if previous != "sent":
+                raise
+            found = None
+        if found is not None:
+            journal.set_part("post", "sent", found.external_id)
+            return found
+        if previous == "sent":
+            # Not "settle it with resolve": a failed delivery cannot be resolved, and
+            # resolve --as failed is what led here. --force forgets the parts.
+            raise PermanentError(
+                f"{self.channel.name}: {delivery_id} was posted earlier (post "
+                f"{journal.part_detail('post') or '?'}) but the post is no longer among the "
+                f"{self.what}'s recent posts: check the {self.what}; if it is not there and should be, "
+                f"post it again with `samverkan publish {delivery_id} --force`"
+            )
+        return None
+
+    def send_once(self, delivery_id: str, journal: Journal, send: Callable[[], str]) -> str:
+        """``send()`` (the one call that makes the post public; it returns the post's id),
+        marked in flight in the journal first, and its outcome recorded."""
+        started = datetime.now(timezone.utc)
+        self._attempts[delivery_id] = started
+        journal.set_part("post", "in_flight", started.isoformat())
+        try:
+            post_id = send()
+        except UncertainError:
+            raise  # stays in_flight: the next attempt looks first
+        except TransientError as exc:
+            journal.set_part("post", "deferred", str(exc))
+            raise
+        except PermanentError as exc:
+            journal.set_part("post", "refused", str(exc))
+            raise
+        journal.set_part("post", "sent", post_id)
+        log.info("%s: posted %s as %s", self.channel.name, delivery_id, post_id)
+        return post_id
+
+    def served_note(self) -> str | None:
+        """A receipt's note when Meta served another version than asked for."""
+        served = self.served_version
+        if served and served != self.settings.api_version:
+            return f"Meta answered with Graph API {served}, not {self.settings.api_version}: {self.version_fix(served)}"
+        return None
 
     def token_setup_checks(self) -> list[CheckResult]:
         """``doctor``'s word when no call can be made: no token configured (the outbox), or
@@ -400,8 +465,8 @@ class GraphPublisher:
         what = "looking for the post" if looking else "posting"
         maybe = _maybe(looking)
         env = self._env()
-        code = _int(error.get("code"))
-        subcode = _int(error.get("error_subcode"))
+        code = to_int(error.get("code"))
+        subcode = to_int(error.get("error_subcode"))
         said = self._scrub(str(error.get("message") or "no message"))
         # error_user_msg is written for people, in the locale asked for (sv_SE): shown
         # beside the developer's message when there is one.
@@ -482,8 +547,6 @@ class GraphPublisher:
             setattr(err, name, value)
         return err
 
-    target_setting: ClassVar[str] = "page_id"
-
     def _check_failure(self, exc: BaseException, session: Any, what: str) -> CheckResult:
         """A failed read sorted like a failed post, worded for a check."""
         import facebook
@@ -496,8 +559,8 @@ class GraphPublisher:
             message = str(err).replace("looking for the post", "checking the token")
             if not isinstance(err, PermanentError):
                 return CheckResult.warn(what, message, "run the check again later")
-            code = _int(error["error"].get("code"))
-            subcode = _int(error["error"].get("error_subcode"))
+            code = to_int(error["error"].get("code"))
+            subcode = to_int(error["error"].get("error_subcode"))
             if code == TOKEN or code == PERMISSION or (code is not None and 200 <= code <= 299) \
                     or subcode in (CHECKPOINT, UNCONFIRMED):
                 return CheckResult.fail(what, message)  # already says what to do
@@ -693,7 +756,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _int(value: Any) -> int | None:
+def to_int(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):

@@ -26,7 +26,7 @@ import logging
 import mimetypes
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 from urllib.parse import quote
@@ -38,7 +38,6 @@ from .base import (
     CheckResult,
     EnvRef,
     Journal,
-    OutcomeUnknown,
     Payload,
     PermanentError,
     Receipt,
@@ -50,11 +49,10 @@ from .graph import (
     DEFAULT_VERSION,
     VERSION_PATTERN,
     GraphPublisher,
-    _int,
-    attempt_time,
     find_ours,
     http_url,
     normalize,
+    to_int,
     version_problems,
 )
 
@@ -127,7 +125,6 @@ class InstagramPublisher(GraphPublisher):
         self.sleep: Callable[[float], None] = time.sleep
         """How to wait between polls (tests give one that advances their clock)."""
         self.monotonic: Callable[[], float] = time.monotonic
-        self._attempts: dict[str, datetime] = {}
 
     @property
     def target_id(self) -> str:
@@ -214,23 +211,9 @@ class InstagramPublisher(GraphPublisher):
         if self.outbox():
             return self._write_outbox(payload, delivery_id)
         self._require_token()
-        previous = journal.part_state("post")
-        if previous in ("in_flight", "sent"):
-            try:
-                found = self._lookup(payload, delivery_id, attempt_time(journal.part_detail("post")))
-            except OutcomeUnknown:
-                if previous != "sent":
-                    raise
-                found = None
-            if found is not None:
-                journal.set_part("post", "sent", found.external_id)
-                return found
-            if previous == "sent":
-                raise PermanentError(
-                    f"{self.channel.name}: {delivery_id} was published earlier (media "
-                    f"{journal.part_detail('post') or '?'}) but is no longer among the account's media: check "
-                    f"the account; if it is not there and should be, publish it again with "
-                    f"`samverkan publish {delivery_id} --force`")
+        found = self.look_first(payload, delivery_id, journal)  # an earlier publish may have gone out
+        if found is not None:
+            return found
         container = journal.part_detail("container") if journal.part_state("container") == "sent" else None
         if container is not None and self._status(container, payload, delivery_id)[0] not in ("FINISHED", "IN_PROGRESS"):
             container = None  # expired or used: a new one (making one publishes nothing)
@@ -238,29 +221,10 @@ class InstagramPublisher(GraphPublisher):
             container = self._create(payload, delivery_id)
             journal.set_part("container", "sent", container)
         self._wait(container, payload, delivery_id, journal)
-        started = datetime.now(timezone.utc)
-        self._attempts[delivery_id] = started
-        journal.set_part("post", "in_flight", started.isoformat())
-        try:
-            media_id = self._call(payload, delivery_id, lambda graph: graph.put_object(
-                self.settings.account_id, "media_publish", creation_id=container))
-        except UncertainError:
-            raise  # stays in_flight: the next attempt looks first
-        except TransientError as exc:
-            journal.set_part("post", "deferred", str(exc))
-            raise
-        except PermanentError as exc:
-            journal.set_part("post", "refused", str(exc))
-            raise
-        journal.set_part("post", "sent", media_id)
-        log.info("%s: published %s as media %s", self.channel.name, delivery_id, media_id)
-        return Receipt(external_id=media_id, url=self._permalink(media_id), note=self._served_note())
-
-    def _served_note(self) -> str | None:
-        served = self.served_version
-        if served and served != self.settings.api_version:
-            return f"Meta answered with Graph API {served}, not {self.settings.api_version}: {self.version_fix(served)}"
-        return None
+        media_id = self.send_once(delivery_id, journal, lambda: self._call(
+            payload, delivery_id, lambda graph: graph.put_object(self.settings.account_id, "media_publish",
+                                                                 creation_id=container)))
+        return Receipt(external_id=media_id, url=self._permalink(media_id), note=self.served_note())
 
     def _call(self, payload: Payload, delivery_id: str, call: Callable[[Any], Any], *, looking: bool = False) -> str:
         """One call through facebook-sdk, its failure sorted; the id it answered."""
@@ -386,8 +350,8 @@ class InstagramPublisher(GraphPublisher):
             failure = self._check_failure(exc, session, "quota")
             return results + [CheckResult.warn("quota", f"could not read the publishing quota ({failure.message})")]
         data = (limit.get("data") or [{}])[0] if isinstance(limit, dict) else {}
-        used = _int(data.get("quota_usage")) or 0
-        total = _int((data.get("config") or {}).get("quota_total")) or 0
+        used = to_int(data.get("quota_usage")) or 0
+        total = to_int((data.get("config") or {}).get("quota_total")) or 0
         said = f"{used} of {total} posts in the last 24 hours" if total else f"{used} posts in the last 24 hours"
         if total and used >= QUOTA_WARNING * total:
             results.append(CheckResult.warn("quota", said, "Instagram refuses more until the 24 hours have passed"))
@@ -399,7 +363,7 @@ class InstagramPublisher(GraphPublisher):
                           looking: bool, headers: Any = None) -> Exception:
         # Subcode 2207042: the account has published its 24-hour quota of posts
         # (content_publishing_limit): it passes, so try again later.
-        if _int(error.get("error_subcode")) == QUOTA_REACHED:
+        if to_int(error.get("error_subcode")) == QUOTA_REACHED:
             said = self._scrub(str(error.get("message") or "no message"))
             return TransientError(f"{self.channel.name}: the account has published as many posts as Instagram "
                                   f"allows in 24 hours (Instagram says: \"{said}\"); trying again later")
