@@ -363,9 +363,8 @@ class GraphPublisher:
             self.last_usage = used
         if used is not None and used.percent > USAGE_WARNING:
             log.warning(
-                "%s: %s %d %% of Meta's rate limit for this %s is used (X-Business-Use-Case-Usage); "
-                "above 100 %% calls are refused for a while", self.channel.name,
-                "over" if used.percent >= 100 else "", used.percent, self.what,
+                "%s: %d %% of Meta's rate limit for this %s is used (X-Business-Use-Case-Usage); "
+                "at 100 %% calls are refused for a while", self.channel.name, used.percent, self.what,
             )
 
     def version_fix(self, served: str) -> str:

@@ -205,7 +205,8 @@ def test_usage_above_75_percent_is_warned(
     pub.publish(pub.payload(rendered(text="Andra")), "skola/andra/facebook-polisen", MemoryJournal())
     [warning] = [r for r in caplog.records if "rate limit" in r.getMessage()]
     assert warning.levelname == "WARNING"
-    assert "81 % of Meta's rate limit for this page is used (X-Business-Use-Case-Usage)" in warning.getMessage()
+    assert warning.getMessage() == ("facebook-polisen: 81 % of Meta's rate limit for this page is used "
+                                    "(X-Business-Use-Case-Usage); at 100 % calls are refused for a while")
 
 
 # -- errors worded for people --------------------------------------------------------------
