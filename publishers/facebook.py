@@ -54,12 +54,9 @@ from .graph import (
     VERSION_PATTERN,
     ChannelBlocked,
     GraphPublisher,
-    days,
     find_ours,
     http_url,
     normalize,
-    scrubbed_logs,
-    to_int,
     version_problems,
 )
 
@@ -73,8 +70,6 @@ _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 # How many of the page's own posts (and photos) one look reads; more in the attempt's time
 # window than this and the look cannot tell (the delivery becomes unknown).
 LOOKUP_LIMIT = 100
-# A token that expires sooner than this is reported (doctor, the daemon's daily check).
-EXPIRY_WARNING = timedelta(days=7)
 # How far before our own attempt a post found by lookup may be dated (clock skew).
 LOOKUP_SKEW = timedelta(minutes=5)
 # When the attempt's start is not known (an old ledger): how far back a post with our
@@ -302,19 +297,10 @@ class FacebookPublisher(GraphPublisher):
                 f"of {ch} in config.yaml)",
             )]
         results = [CheckResult.ok("token", f"valid page token for {me.get('name') or page} ({page})")]
-        try:
-            with scrubbed_logs(token):
-                answer = graph.request(f"{graph.version}/debug_token", {"input_token": token})
-        except Exception as exc:
-            failure = self._check_failure(exc, session, "permissions")
-            results.append(CheckResult.warn(
-                "permissions",
-                f"could not read the token's permissions and expiry ({failure.message})",
-                "look the token up at https://developers.facebook.com/tools/debug/accesstoken/",
-            ))
-            return results
-        data = answer.get("data") if isinstance(answer, dict) else None
-        results += self._check_token_data(data if isinstance(data, dict) else {})
+        data = self.token_details(graph, session, token)
+        if isinstance(data, CheckResult):
+            return results + [data]
+        results += self._check_token_data(data)
         return results
 
     def _check_token_data(self, data: dict[str, Any]) -> list[CheckResult]:
@@ -341,25 +327,8 @@ class FacebookPublisher(GraphPublisher):
                 "samverkan cannot look whether the post went out", need))
         else:
             out.append(CheckResult.ok("permissions", "may post (pages_manage_posts, pages_read_engagement)"))
-        out.append(self._check_expiry(data, renew))
+        out.append(self.expiry_check(data, renew))
         return out
-
-    def _check_expiry(self, data: dict[str, Any], renew: str) -> CheckResult:
-        now = self.channel.clock()
-        ends = []
-        for key, what in (("expires_at", "the token expires"), ("data_access_expires_at", "its data access ends")):
-            stamp = to_int(data.get(key))
-            if stamp:  # 0 or missing: never
-                ends.append((datetime.fromtimestamp(stamp, timezone.utc), what))
-        if not ends:
-            return CheckResult.ok("expiry", "the token does not expire")
-        when, what = min(ends)
-        shown = when.strftime("%Y-%m-%d %H:%M UTC")
-        if when <= now:
-            return CheckResult.fail("expiry", f"the page token for {self.channel.name} has expired ({what} {shown})", renew)
-        if when - now < EXPIRY_WARNING:
-            return CheckResult.warn("expiry", f"{what} {shown}, in {days(when - now)}", renew + " before then")
-        return CheckResult.ok("expiry", f"{what} {shown}")
 
     # -- internals -----------------------------------------------------------------------
     def _send(self, payload: Payload, delivery_id: str) -> dict[str, Any]:

@@ -89,6 +89,8 @@ LINK_ERROR = 1609005
 # https://developers.facebook.com/docs/graph-api/overview/rate-limiting/
 BUC_HEADER = "x-business-use-case-usage"
 USAGE_WARNING = 75  # percent
+# A token that expires sooner than this is reported (doctor, the daemon's daily check).
+EXPIRY_WARNING = timedelta(days=7)
 
 
 def _version_key(version: str) -> tuple[int, int] | None:
@@ -398,6 +400,42 @@ class GraphPublisher:
         return [CheckResult.warn(
             "rate limit", f"{used.percent} % of Meta's rate limit for this {self.what} is used "
             "(X-Business-Use-Case-Usage)", "publish less often from other tools on this account, or wait")]
+
+    def token_details(self, graph: Any, session: Any, token: str) -> dict[str, Any] | CheckResult:
+        """What ``/debug_token`` says of the token (scopes, targets, expiry), or a warning
+        where it cannot be read. Meta documents it for app tokens, but a token may inspect
+        itself; it wants the token in its query string, so during that call urllib3's
+        DEBUG lines (which show URLs) are scrubbed of it."""
+        try:
+            with scrubbed_logs(token):
+                answer = graph.request(f"{graph.version}/debug_token", {"input_token": token})
+        except Exception as exc:
+            failure = self._check_failure(exc, session, "permissions")
+            return CheckResult.warn(
+                "permissions",
+                f"could not read the token's permissions and expiry ({failure.message})",
+                "look the token up at https://developers.facebook.com/tools/debug/accesstoken/",
+            )
+        data = answer.get("data") if isinstance(answer, dict) else None
+        return data if isinstance(data, dict) else {}
+
+    def expiry_check(self, data: dict[str, Any], renew: str) -> CheckResult:
+        """When the token (or its data access) ends, from ``/debug_token``'s answer."""
+        now = self.channel.clock()
+        ends = []
+        for key, what in (("expires_at", "the token expires"), ("data_access_expires_at", "its data access ends")):
+            stamp = to_int(data.get(key))
+            if stamp:  # 0 or missing: never
+                ends.append((datetime.fromtimestamp(stamp, timezone.utc), what))
+        if not ends:
+            return CheckResult.ok("expiry", "the token does not expire")
+        when, what = min(ends)
+        shown = when.strftime("%Y-%m-%d %H:%M UTC")
+        if when <= now:
+            return CheckResult.fail("expiry", f"the {self.token_kind} for {self.channel.name} has expired ({what} {shown})", renew)
+        if when - now < EXPIRY_WARNING:
+            return CheckResult.warn("expiry", f"{what} {shown}, in {days(when - now)}", renew + " before then")
+        return CheckResult.ok("expiry", f"{what} {shown}")
 
     # -- sorting failures ------------------------------------------------------------------
     def _sort(

@@ -344,6 +344,8 @@ class InstagramPublisher(GraphPublisher):
             return results + [self._check_failure(exc, session, "token")]
         name = f"@{me['username']}" if isinstance(me, dict) and me.get("username") else account
         results.append(CheckResult.ok("token", f"the token reaches Instagram account {name} ({account})"))
+        data = self.token_details(graph, session, self._require_token())
+        results += [data] if isinstance(data, CheckResult) else self._check_token_data(data)
         try:
             limit = graph.get_connections(account, "content_publishing_limit", fields="quota_usage,config")
         except Exception as exc:
@@ -358,6 +360,27 @@ class InstagramPublisher(GraphPublisher):
         else:
             results.append(CheckResult.ok("quota", said))
         return results + self.usage_checks()
+
+    def _check_token_data(self, data: dict[str, Any]) -> list[CheckResult]:
+        """The token's permissions and expiry, from ``/debug_token``."""
+        ch, env = self.channel.name, self._env()
+        renew = f"create a new access token for Instagram account {self.settings.account_id} and set {env}"
+        if data.get("is_valid") is False:
+            said = self._scrub(str((data.get("error") or {}).get("message") or "no reason given"))
+            return [CheckResult.fail("token", f"the access token for {ch} is not valid (Instagram says: \"{said}\")",
+                                     renew)]
+        scopes = set(data.get("scopes") or [])
+        need = f"create an access token with the {self.permissions} permissions and set {env}"
+        if "instagram_content_publish" not in scopes:
+            permissions = CheckResult.fail(
+                "permissions", f"the access token for {ch} lacks instagram_content_publish: it may not publish", need)
+        elif "instagram_basic" not in scopes:
+            permissions = CheckResult.warn(
+                "permissions", f"the access token for {ch} may publish but lacks instagram_basic: after a timeout "
+                "samverkan cannot look whether the post went out", need)
+        else:
+            permissions = CheckResult.ok("permissions", "may publish (instagram_content_publish, instagram_basic)")
+        return [permissions, self.expiry_check(data, renew)]
 
     def _sort_graph_error(self, error: dict[str, Any], status: int | None, payload: Payload, delivery_id: str,
                           looking: bool, headers: Any = None) -> Exception:

@@ -234,16 +234,44 @@ def test_validate_says_what_is_missing_without_media_base_url(make_root: Callabl
 
 def test_doctor_checks_the_token_and_the_quota(make_root: Callable[..., Path], graph_server: GraphServer) -> None:  # noqa: F811
     graph_server.objects[ACCOUNT] = {"id": ACCOUNT, "username": "tryggihultsfred"}
+    graph_server.add_token(TOKEN, profile_id="55555", type="USER",
+                           scopes=("instagram_basic", "instagram_content_publish", "pages_read_engagement"))
     graph_server.quota = 95
     root = plan(make_root, url=graph_server.url)
     result = invoke("doctor", "--root", str(root), env=ENV)
     lines = [line for line in result.output.splitlines() if "  instagram: " in line]
     assert lines == [
         f"ok    instagram: token: the token reaches Instagram account @tryggihultsfred ({ACCOUNT})",
+        "ok    instagram: permissions: may publish (instagram_content_publish, instagram_basic)",
+        "ok    instagram: expiry: the token does not expire",
         "WARN  instagram: quota: 95 of 100 posts in the last 24 hours -> Instagram refuses more until the 24 hours "
         "have passed",
     ]
-    assert all("access_token" not in r.query for r in graph_server.requests)
+    # Only debug_token carries the token in its URL (Meta wants it there); nothing else does.
+    assert [r.edge or r.node for r in graph_server.requests if "access_token" in r.query or "input_token" in r.query] \
+        == ["debug_token"]
+
+
+def test_doctor_fails_a_token_that_may_not_publish(make_root: Callable[..., Path], graph_server: GraphServer) -> None:  # noqa: F811
+    graph_server.objects[ACCOUNT] = {"id": ACCOUNT, "username": "tryggihultsfred"}
+    graph_server.add_token(TOKEN, profile_id="55555", type="USER", scopes=("instagram_basic",))
+    result = invoke("doctor", "--root", str(plan(make_root, url=graph_server.url)), env=ENV)
+    assert result.exit_code == 1
+    assert ("FAIL  instagram: permissions: the access token for instagram lacks instagram_content_publish: it may "
+            "not publish -> create an access token with the instagram_basic, instagram_content_publish and "
+            "pages_read_engagement permissions and set IG_TOKEN") in result.output.splitlines()
+
+
+def test_a_published_message_goes_through_the_cli_and_the_ledger(
+    make_root: Callable[..., Path], graph_server: GraphServer  # noqa: F811
+) -> None:
+    root = plan(make_root, url=graph_server.url)
+    result = invoke("publish", "moped/start/instagram", "--root", str(root), "--now", "2018-08-13T07:30", env=ENV)
+    assert result.exit_code == 0, result.output
+    [media] = graph_server.media[ACCOUNT]
+    assert f"published moped/start/instagram {media['permalink']}" in result.output
+    [create] = [r for r in graph_server.requests if r.edge == "media"]
+    assert create.form["image_url"] == BASE + "moped.png"
 
 
 def test_the_24_hour_quota_reached_is_transient(tmp_path: Path, graph_server: GraphServer) -> None:  # noqa: F811
