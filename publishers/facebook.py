@@ -50,15 +50,13 @@ from .base import (
     UncertainError,
 )
 from .graph import (
-    DEFAULT_VERSION,
-    VERSION_PATTERN,
     ChannelBlocked,
     GraphPublisher,
     find_ours,
     http_url,
     normalize,
-    version_problems,
 )
+from .graphversions import DEFAULT_VERSION, VERSION_PATTERN, version_problems
 
 __all__ = ["ChannelBlocked", "FacebookPublisher", "FacebookSettings"]
 

@@ -46,15 +46,13 @@ from .base import (
     UncertainError,
 )
 from .graph import (
-    DEFAULT_VERSION,
-    VERSION_PATTERN,
     GraphPublisher,
     find_ours,
     http_url,
     normalize,
     to_int,
-    version_problems,
 )
+from .graphversions import DEFAULT_VERSION, VERSION_PATTERN, version_problems
 
 log = logging.getLogger(__name__)
 

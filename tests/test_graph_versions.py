@@ -11,7 +11,7 @@ import pytest
 
 from publishers.base import Channel, MemoryJournal
 from publishers.facebook import FacebookPublisher, FacebookSettings
-from publishers.graph import DEFAULT_VERSION, GRAPH_VERSIONS, recommended_version, version_end, version_notice
+from publishers.graphversions import DEFAULT_VERSION, GRAPH_VERSIONS, recommended_version, version_end, version_notice
 from samverkan.rendering import RenderedMessage
 from tests.helpers.cli import invoke
 from tests.helpers.graph import GraphServer, graph_server  # noqa: F401 (fixture)
