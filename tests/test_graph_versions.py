@@ -75,7 +75,9 @@ def test_validate_warns_at_the_setting_when_the_version_ends_soon(tmp_path: Path
     root = sample_root(tmp_path, "v21.0")
     soon = invoke("validate", "--root", str(root), "--now", "2026-12-08T09:00")
     assert soon.exit_code == 0
-    assert ("config.yaml:62:18: warning: channel facebook-kommunen: api_version: Graph API v21.0 ends on "
+    line = next(i for i, text in enumerate((root / "config.yaml").read_text(encoding="utf-8").splitlines(), 1)
+                if "api_version: v21.0" in text)
+    assert (f"config.yaml:{line}:18: warning: channel facebook-kommunen: api_version: Graph API v21.0 ends on "
             "2027-01-21, in 44 days; after that Meta answers its calls with a newer version without saying so: "
             "set api_version: v25.0") in soon.output
     assert soon.output.count("api_version: Graph API v21.0") == 2
