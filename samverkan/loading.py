@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gc
 import os
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -22,6 +23,9 @@ from .timeutil import WallTime, localize, parse_duration
 
 CONFIG_FILE = "config.yaml"
 CAMPAIGN_DIR = "campaigns"
+MAX_YAML_BYTES = 256 * 1024
+"""The largest config.yaml or campaign file read (the sample plan's largest is 5 KB): what
+is past it is not read, so that a huge file costs no more than a large one."""
 
 
 @dataclass
@@ -145,10 +149,20 @@ def _positions(path: Path | None, stamp: tuple[int, int] | None) -> yamlpos.Loca
     changed since it was loaded or no longer reads."""
     if path is not None and stamp is not None and _stamp(path) == stamp:
         try:
-            return yamlpos.load(path.read_bytes().decode("utf-8-sig"))
+            return yamlpos.load(_read_bytes(path).decode("utf-8-sig"))
         except (OSError, UnicodeDecodeError, yamlpos.YamlSyntaxError):
             pass
     return yamlpos.Located(data=None)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, at most one past :data:`MAX_YAML_BYTES`; OSError for what is not
+    a regular file (a pipe would block the reader, a device never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "it is not a regular file")
+        return f.read(MAX_YAML_BYTES + 1)
 
 
 def _read(path: Path, rel: str, problems: Problems) -> yamlpos.Located | None:
@@ -157,9 +171,17 @@ def _read(path: Path, rel: str, problems: Problems) -> yamlpos.Located | None:
     Duplicate keys are reported but do not stop the checks: the rest of the file may have
     more errors, and the officer should see them all in one run."""
     try:
-        raw = path.read_bytes()
+        raw = _read_bytes(path)
     except OSError as exc:
         problems.error(rel, 1, 1, f"cannot read the file: {exc.strerror}")
+        return None
+    if len(raw) > MAX_YAML_BYTES:
+        line = raw.count(b"\n", 0, MAX_YAML_BYTES) + 1
+        problems.error(
+            rel, line, 1,
+            f"the file is larger than {MAX_YAML_BYTES // 1024} KB (this line is past it); a plan's "
+            "files are far smaller: split the campaign into several files, or remove what is not the plan's",
+        )
         return None
     try:
         text = raw.decode("utf-8-sig")

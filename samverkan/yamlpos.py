@@ -5,6 +5,10 @@ side table from each value's path (a tuple of keys and indices) to its line and 
 validation error deep in a model can still point at ``FILE:LINE:COL``. Duplicate keys, which
 PyYAML accepts silently, are reported here. The table can be left to be made from the text
 when a position is first asked for: most files of a plan have no problem to point at.
+
+What one file may cost is limited (:data:`MAX_DEPTH`, :data:`MAX_VALUES`): aliases let a few
+hundred bytes stand for millions of values, and an alias inside its own anchor for an
+endless nesting; either is a :class:`YamlSyntaxError` at the value, not a hang or a crash.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _tags: dict[str, str] = {}
+
+MAX_DEPTH = 32
+"""How deep lists and mappings may nest in one file (a campaign needs five or six levels)."""
+MAX_VALUES = 100_000
+"""How many values one file may hold, each alias counted as the values it stands for (a
+campaign of a hundred messages holds a few thousand)."""
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc]  # libyaml's class is untyped
@@ -113,21 +123,94 @@ def load(text: str, *, positions: bool = True) -> Located:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, text) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text) from None
+    except yaml.YAMLError as exc:  # pragma: no cover (libyaml marks what it refuses)
+        raise YamlSyntaxError(1, 1, f"YAML syntax: {exc}") from None
     finally:
         loader.dispose()
     out = Located(data=None)
     if node is None:
         out.data, out.empty = {}, True
         return out
-    if not positions:
-        try:
-            out.data = _data(node, loader)
-            out.source = text
-            return out
-        except _Duplicate:
-            pass
-    out.data = _build(node, (), out, loader)
+    try:
+        if not positions:
+            try:
+                out.data = _data(node, loader, [MAX_VALUES], 0)
+                out.source = text
+                return out
+            except _Duplicate:
+                pass
+        out.data = _build(node, (), out, loader, [MAX_VALUES])
+    except _TooCostly as exc:
+        raise exc.explained(node, text) from None
     return out
+
+
+class _TooCostly(Exception):
+    """Building the data stopped at ``node``: nested too deep, or too many values."""
+
+    def __init__(self, node: yaml.Node, deep: bool):
+        self.node, self.deep = node, deep
+
+    def explained(self, root: yaml.Node, text: str) -> YamlSyntaxError:
+        loop = _loop(root) if self.deep else None
+        if loop is not None:
+            line, col = _pos(loop)
+            return YamlSyntaxError(line, col, (
+                "YAML: an alias (*name) inside the value its anchor (&name) marks would repeat "
+                "it without end; remove the alias or write the value out"
+            ))
+        line, col = _pos(self.node)
+        if self.deep:
+            return YamlSyntaxError(line, col, (
+                f"YAML: lists and mappings are nested more than {MAX_DEPTH} levels deep here; "
+                "remove the extra '[', '{' or indented levels (a campaign needs five or six)"
+            ))
+        if "*" in text:
+            return YamlSyntaxError(line, col, (
+                f"YAML: with its aliases (*name) written out, the file holds more than {MAX_VALUES:,} "
+                "values; use fewer aliases (the value here is the one repeated) or split the file"
+            ))
+        return YamlSyntaxError(line, col, (
+            f"YAML: the file holds more than {MAX_VALUES:,} values (a list or mapping here takes "
+            "it past that); split it into several campaign files"
+        ))
+
+
+def _loop(root: yaml.Node) -> yaml.Node | None:
+    """The first list or mapping that contains itself through an alias, if any."""
+    open_: set[int] = set()  # on the path from the root
+    done: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            open_.discard(id(node))
+            done.add(id(node))
+            continue
+        if isinstance(node, yaml.ScalarNode) or id(node) in done:
+            continue
+        if id(node) in open_:
+            return node
+        open_.add(id(node))
+        stack.append((node, True))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+        stack.extend((child, False) for child in reversed(children))
+    return None
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str) -> YamlSyntaxError:
+    """A character YAML does not allow in a file (a NUL, a bell, U+FFFE...), at its place."""
+    at = exc.position
+    line = text.count("\n", 0, at) + 1
+    col = at - (text.rfind("\n", 0, at) + 1) + 1
+    char = exc.character
+    code = ord(char) if isinstance(char, str) else char  # (libyaml gives its number)
+    return YamlSyntaxError(line, col, (
+        f"YAML: the character U+{code:04X} cannot be in a YAML file (a control character, "
+        "unseen in most editors); delete it, retyping the text around it if need be"
+    ))
 
 
 def _char_at(text: str, line: int, col: int) -> str:
@@ -182,6 +265,8 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
         return err("expected 'key: value' on this line; add the ':' after the key", (cline, ccol))
     if "undefined alias" in problem:
         return err("'*' starts a reference to an anchor that is not defined; put the value in quotes")
+    if "maximum nesting depth" in problem:
+        return err(f"lists and mappings are nested too deep here; remove the extra '[', '{{' or indented levels (at most {MAX_DEPTH})")
     if "another document" in problem:
         return err("a second document ('---') in the file; keep one document per file")
     what = f"{context}, {problem}" if context else problem or "invalid YAML"
@@ -202,45 +287,67 @@ def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
         return node.value
     try:
         return loader.construct_object(node, deep=True)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):  # e.g. '!!int x', '0x_'
         return node.value
 
 
 def _key(node: yaml.Node, loader: Any) -> Any:
     """A mapping key as the data has it: text unless tagged otherwise (a date, a number)."""
     if not isinstance(node, yaml.ScalarNode):
-        return str(node.value)
+        return _key_text(node, 0)
     if node.tag != _STR:
         try:
-            return loader.construct_object(node)
-        except yaml.YAMLError:
+            key = loader.construct_object(node)
+            hash(key)
+            return key
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             pass
     return node.value
 
 
-def _data(node: yaml.Node, loader: Any) -> Any:
-    """What :func:`_build` builds, without noting positions; _Duplicate at a duplicate key."""
+def _key_text(node: yaml.Node, depth: int) -> str:
+    """A list or mapping used as a key, as short text (it is an error the schema reports)."""
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    if depth > 2:
+        return "..."
+    if isinstance(node, yaml.SequenceNode):
+        items = [_key_text(n, depth + 1) for n in node.value[:4]]
+        return "[" + ", ".join(items + ["..."] * (len(node.value) > 4)) + "]"
+    pairs = [f"{_key_text(k, depth + 1)}: {_key_text(v, depth + 1)}" for k, v in node.value[:4]]
+    return "{" + ", ".join(pairs + ["..."] * (len(node.value) > 4)) + "}"
+
+
+def _data(node: yaml.Node, loader: Any, budget: list[int], depth: int) -> Any:
+    """What :func:`_build` builds, without noting positions; _Duplicate at a duplicate key,
+    _TooCostly past the limits (``budget``: how many values may still be built)."""
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node, loader)
+    budget[0] -= len(node.value)
+    if budget[0] < 0 or depth >= MAX_DEPTH:
+        raise _TooCostly(node, depth >= MAX_DEPTH)
     if isinstance(node, yaml.SequenceNode):
-        return [_data(item, loader) for item in node.value]
+        return [_data(item, loader, budget, depth + 1) for item in node.value]
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _key(key_node, loader)
             if key in result:
                 raise _Duplicate
-            result[key] = _data(value_node, loader)
+            result[key] = _data(value_node, loader, budget, depth + 1)
         return result
     return None  # pragma: no cover
 
 
-def _build(node: yaml.Node, path: Path, out: Located, loader: Any) -> Any:
+def _build(node: yaml.Node, path: Path, out: Located, loader: Any, budget: list[int]) -> Any:
     out.values[path] = _pos(node)
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node, loader)
+    budget[0] -= len(node.value)
+    if budget[0] < 0 or len(path) >= MAX_DEPTH:
+        raise _TooCostly(node, len(path) >= MAX_DEPTH)
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), out, loader) for i, item in enumerate(node.value)]
+        return [_build(item, path + (i,), out, loader, budget) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -249,6 +356,6 @@ def _build(node: yaml.Node, path: Path, out: Located, loader: Any) -> Any:
             if key in result:
                 out.duplicates.append((child, _pos(key_node), out.keys[child]))
             out.keys[child] = _pos(key_node)
-            result[key] = _build(value_node, child, out, loader)
+            result[key] = _build(value_node, child, out, loader, budget)
         return result
     return None  # pragma: no cover
