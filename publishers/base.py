@@ -29,10 +29,17 @@ These are optional (the core looks them up with ``getattr``, never by publisher 
   other channel is public and gets it only when the embargo ends.
 - ``files(settings)`` (a static or class method): the files a channel's settings refer to
   that must exist, as (setting name, path relative to the root) pairs; ``samverkan
-  validate`` reports a missing one at its setting in config.yaml.
+  validate`` reports a missing one at its setting in config.yaml, and one outside the
+  plan's folder (see :func:`plan_file`).
 - ``file_problems(settings, root)`` (a static or class method): what is wrong inside those
   files (the press list's bad lines), as (file, line, column, message); ``samverkan
   validate`` reports each as an error.
+
+A file the plan names (a message's image, a logo, a press list) is read only through
+:func:`plan_file`, by the core and by publishers alike: it must lie inside the plan's
+folder once symlinks are followed, be a regular file under a size limit and, for an
+image, be a PNG, JPEG or GIF by its content. ``validate`` reports one that is not; the
+readers refuse it all the same, should validation have been skipped or the file changed.
 
 Publishers import their heavy libraries inside ``publish`` so that ``validate`` stays light.
 ``publishers/rss.py`` is the simplest and the one to copy.
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -238,6 +246,82 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True, public: bool 
         raise
 
 
+MAX_IMAGE_BYTES = 4 * 1024 * 1024
+"""The largest image a message or logo may have: Facebook's limit for a photo (4 MB)."""
+MAX_PLAN_FILE_BYTES = 4 * 1024 * 1024
+"""The largest other file the plan names (a press list: 10,000 lines are under 1 MB)."""
+IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg",
+               b"GIF87a": "image/gif", b"GIF89a": "image/gif"}
+"""The images every channel takes (e-mail, the feed's enclosure, Facebook), by the bytes
+they start with."""
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    """A file of the plan that may be read (see :func:`plan_file`)."""
+
+    path: Path  # resolved
+    size: int
+    mime: str | None  # an image's type, by its content
+    data: bytes | None  # its bytes, when they were asked for
+
+
+def plan_file(root: Path, name: str | os.PathLike[str], *, image: bool = False, read: bool = True) -> PlanFile:
+    """The file ``name`` (relative to the plan's folder ``root``, or absolute) if it may be
+    read as part of the plan: inside ``root`` once symlinks are followed, a regular file,
+    at most :data:`MAX_IMAGE_BYTES` (an image, which must also be one of
+    :data:`IMAGE_TYPES` by its content) or :data:`MAX_PLAN_FILE_BYTES`; with ``read``,
+    its bytes. :class:`PlanFileError` otherwise, saying what to do.
+
+    This is what keeps ``image: {path: /proc/self/environ}`` (or ``../../etc/passwd``, or a
+    symlink out of ``content/``) from mailing the daemon's secrets to the press."""
+    base = root.resolve()
+    path = (root / name).resolve()
+    named = Path(os.path.normpath(base / name))  # where it seems to be, before symlinks
+    # (as the plan names it: a publisher is given absolute paths)
+    shown = named.relative_to(base).as_posix() if named.is_relative_to(base) else os.fspath(name)
+    if not path.is_relative_to(base):
+        how = " through a symlink" if named.is_relative_to(base) else ""
+        raise PlanFileError(
+            f"'{shown}' leads outside the plan's folder{how}; put the file under content/ and "
+            "name it relative to the folder of config.yaml"
+        )
+    limit = MAX_IMAGE_BYTES if image else MAX_PLAN_FILE_BYTES
+    try:
+        # Not a pipe's writer waited for (O_NONBLOCK), not a symlink swapped in since resolve().
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise PlanFileError(f"no {'image ' if image else ''}file '{shown}' (paths are relative to the folder of config.yaml)") from None
+    except OSError as exc:
+        raise PlanFileError(f"cannot read '{shown}': {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PlanFileError(f"'{shown}' is not a regular file; name a file under content/")
+        if st.st_size > limit:
+            raise PlanFileError(
+                f"'{shown}' is {st.st_size / 2**20:.1f} MB; at most {limit // 2**20} MB is taken"
+                f"{' (Facebook: 4 MB a photo); make the picture smaller' if image else ''}"
+            )
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1) if read else f.read(16)
+    except OSError as exc:
+        raise PlanFileError(f"cannot read '{shown}': {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if read and len(data) > limit:  # grew since fstat
+        raise PlanFileError(f"'{shown}' is over {limit // 2**20} MB; at most {limit // 2**20} MB is taken")
+    mime = None
+    if image:
+        mime = next((m for magic, m in IMAGE_TYPES.items() if data.startswith(magic)), None)
+        if mime is None:
+            raise PlanFileError(
+                f"'{shown}' is not a PNG, JPEG or GIF image (by its content, whatever its name); "
+                "save the picture as PNG or JPEG"
+            )
+    return PlanFile(path, st.st_size, mime, data if read else None)
+
+
 class Settings(BaseModel):
     """Base of every publisher's settings model: unknown keys are errors."""
 
@@ -320,6 +404,11 @@ class OutcomeUnknown(PermanentError):
     """After an uncertain attempt, looking could not tell whether the publication exists:
     the delivery becomes ``unknown`` for a person to settle, and is never sent again by
     itself."""
+
+
+class PlanFileError(PermanentError):
+    """A file the plan names may not be read (see :func:`plan_file`); the message says why
+    and what to do, and never holds the file's content."""
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ from .base import (
     PermanentError,
     Receipt,
     Settings,
+    PlanFileError,
     UncertainError,
+    plan_file,
 )
 from .graph import (
     ChannelBlocked,
@@ -135,12 +137,11 @@ class FacebookPublisher(GraphPublisher):
             fields["params"] = params
             # The bytes are read here and uploaded from the payload, so that the archive
             # keeps exactly the picture that went out (the file may be replaced later).
-            try:
-                photo = path.read_bytes()
-            except OSError as exc:
+            try:  # (only a picture inside the plan: never a secret named as one)
+                photo = plan_file(self.channel.root, path, image=True).data or b""
+            except PlanFileError as exc:
                 raise PermanentError(
-                    f"{self.channel.name}: cannot read the image {self._relative(path)}: "
-                    f"{exc.strerror or exc}"
+                    f"{self.channel.name}: cannot read the image {self._relative(path)}: {exc}"
                 ) from None
             fields["source"] = {
                 "path": self._relative(path),

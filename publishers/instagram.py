@@ -40,10 +40,12 @@ from .base import (
     Journal,
     Payload,
     PermanentError,
+    PlanFileError,
     Receipt,
     Settings,
     TransientError,
     UncertainError,
+    plan_file,
 )
 from .graph import (
     GraphPublisher,
@@ -164,10 +166,11 @@ class InstagramPublisher(GraphPublisher):
                                  "with a picture: add image: to the message or leave channel {ch} out of it")
         path = Path(message.image.path)
         image_url = message.extra.get("image_url") or self.image_url(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise PermanentError(f"{ch}: cannot read the image {self._relative(path)}: {exc.strerror or exc}") from None
+        try:  # (only a picture inside the plan: never a secret named as one)
+            picture = plan_file(self.channel.root, path, image=True)
+        except PlanFileError as exc:
+            raise PermanentError(f"{ch}: cannot read the image {self._relative(path)}: {exc}") from None
+        data = picture.data or b""
         caption = message.parts["text"].strip()
         fields: dict[str, Any] = {
             "channel": ch,
@@ -179,7 +182,7 @@ class InstagramPublisher(GraphPublisher):
                 "path": self._relative(path),
                 "alt": message.image.alt,
                 "file": IMAGE_FILE + (path.suffix.lower() if _SUFFIX.match(path.suffix) else ""),
-                "content_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "content_type": picture.mime or "application/octet-stream",
                 "sha256": hashlib.sha256(data).hexdigest(),
             },
         }

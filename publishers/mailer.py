@@ -37,6 +37,7 @@ from .base import (
     mail_address,
     mailbox,
     uncarriable,
+    plan_file,
     unset_names,
     write_atomic,
 )
@@ -258,7 +259,9 @@ class MailerPublisher:
     def files(settings: MailerSettings) -> list[tuple[str, str]]:
         """The press list (and the CA file, if given) must exist: ``validate`` says so."""
         out = [("recipients", settings.recipients)]
-        if settings.ca_file:
+        # An absolute CA file is the machine's (/etc/ssl/...), not the plan's, and is never
+        # sent anywhere: it need not be inside the plan's folder as the rest must.
+        if settings.ca_file and not Path(settings.ca_file).is_absolute():
             out.append(("ca_file", settings.ca_file))
         return out
 
@@ -273,6 +276,8 @@ class MailerPublisher:
     def press_list(self) -> PressList:
         """The press list, read again only when the file changed."""
         path = self.channel.path(self.settings.recipients)
+        if path.exists():  # (read_recipients says it is missing)
+            plan_file(self.channel.root, self.settings.recipients, read=False)  # inside the plan
         try:
             st = path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
@@ -404,10 +409,7 @@ class MailerPublisher:
         page = _data_uris(html, {cids[cid]: (data_, mime) for cid, (_, data_, mime) in inline.items()})
         return Payload(fields, {"press.eml": data, "press.html": page.encode("utf-8")})
 
-    @staticmethod
-    def _inline_files(message: RenderedMessage) -> dict[str, tuple[Path, bytes, str]]:
-        import mimetypes
-
+    def _inline_files(self, message: RenderedMessage) -> dict[str, tuple[Path, bytes, str]]:
         # The HTML template refers to them by these ids (samverkan.rendering names them).
         files = [(logo.cid or logo_cid(logo.party), logo.path) for logo in message.logos]
         if message.image:
@@ -415,11 +417,10 @@ class MailerPublisher:
         out: dict[str, tuple[Path, bytes, str]] = {}
         for cid, path in files:
             if cid not in out:
-                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                try:
-                    out[cid] = (path, path.read_bytes(), mime)
-                except OSError as e:
-                    raise PermanentError(f"cannot read {path}: {e.strerror}") from None
+                # (PlanFileError, a PermanentError, for what is not a picture inside the plan)
+                found = plan_file(self.channel.root, path, image=True)
+                assert found.data is not None and found.mime is not None
+                out[cid] = (path, found.data, found.mime)
         return out
 
     # -- sending --------------------------------------------------------------------

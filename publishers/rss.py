@@ -17,7 +17,8 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field
 
 from .base import (
-    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, uncarriable, web_link, write_atomic,
+    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, plan_file, uncarriable, web_link,
+    write_atomic,
 )
 
 if TYPE_CHECKING:
@@ -74,13 +75,15 @@ class RssPublisher:
         files: dict[str, bytes] = {}
         image = message.image
         if image is not None:
-            data = image.path.read_bytes()
+            # (PlanFileError, a PermanentError, for what is not a picture inside the plan)
+            picture = plan_file(self.channel.root, image.path, image=True)
+            data = picture.data or b""
             name = public_image_name(image.path.name, data)
             # the message's own image_url var wins: the picture is already on the site
             url = message.extra.get("image_url") or (
                 urljoin(_folder_url(self.settings.media_base_url), name) if self.settings.media_base_url else None)
             if url:
-                item["enclosure"] = {"url": url, "length": str(len(data)), "type": image_type(data, image.path.name)}
+                item["enclosure"] = {"url": url, "length": str(len(data)), "type": picture.mime or "application/octet-stream"}
                 if not message.extra.get("image_url"):
                     item["image_file"] = name  # the payload's file publish copies into media_output
                     files[name] = data
@@ -261,20 +264,6 @@ def public_image_name(name: str, data: bytes) -> str:
     return f"{stem}-{digest}.{suffix}" if dot else f"{name}-{digest}"
 
 
-def image_type(data: bytes, name: str) -> str:
-    """An image's media type from its first bytes (its name can lie)."""
-    for magic, media_type in IMAGE_MAGIC:
-        if data.startswith(magic):
-            return media_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    import mimetypes
-
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
-               (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
 ATOM = "http://www.w3.org/2005/Atom"
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Iterator
 
-from publishers.base import get, uncarriable
+from publishers.base import PlanFileError, get, plan_file, uncarriable
 
 from .loading import (
     LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project, load_share,
@@ -418,9 +418,9 @@ class _Checker:
                     self.search_file(f"{shown}/{path.relative_to(folder).as_posix()}", path)
 
     def search_file(self, rel: str, path: Path) -> None:
-        try:
-            raw = path.read_bytes()
-        except OSError:
+        try:  # (a regular file of a bounded size: a link to a device would never end)
+            raw = plan_file(path.parent, path.name).data or b""
+        except PlanFileError:
             return  # the loader reports unreadable files
         if not _has_digit_run(raw):
             return

@@ -353,8 +353,9 @@ def _check_config(
         config = config.model_copy(update={"timezone": "Europe/Stockholm"})
     parties = config.agreement.parties
     for key, party in parties.items():
-        if party.logo and not (root / party.logo).is_file():
-            err(("agreement", "parties", key, "logo"), f"logo: no file '{party.logo}' (paths are relative to the folder of config.yaml)")
+        if party.logo:
+            _check_plan_file(root, party.logo, True, "logo: ", CONFIG_FILE,
+                             lambda: located.where(("agreement", "parties", key, "logo")), problems)
     from .people import check_config as check_people
 
     check_people(config, err)
@@ -379,8 +380,8 @@ def _check_config(
             modelerrors.report(exc, cls.Settings, located, CONFIG_FILE, problems, prefix=("channels", name), label=label)
             continue
         for setting, path in getattr(cls, "files", lambda s: [])(settings[name]):
-            if not (root / path).is_file():
-                err(("channels", name, setting), label + f"{setting}: no file '{path}' (paths are relative to the folder of config.yaml)")
+            _check_plan_file(root, path, False, f"{label}{setting}: ", CONFIG_FILE,
+                             lambda: located.where(("channels", name, setting)), problems)
     mail = config.alerts.mail
     if mail is not None:
         chosen = settings.get(mail.channel)
@@ -391,6 +392,19 @@ def _check_config(
             err(("alerts", "mail", "channel"), f"alerts: channel '{mail.channel}' uses publisher {chosen.publisher}, "
                 "which cannot send e-mail; name a channel with publisher: mailer")
     return config, settings
+
+
+def _check_plan_file(
+    root: Path, name: str, image: bool, label: str, rel: str, pos: Callable[[], tuple[int, int]], problems: Problems
+) -> None:
+    """A problem at ``pos()`` if the file ``name`` may not be read as part of the plan
+    (outside its folder, not a regular file, too large, not an image: see plan_file)."""
+    from publishers.base import PlanFileError, plan_file
+
+    try:
+        plan_file(root, name, image=image, read=False)
+    except PlanFileError as exc:
+        problems.error(rel, *pos(), f"{label}{exc}")
 
 
 def _zone_names() -> set[str]:
@@ -614,8 +628,8 @@ def _check_campaign(
                     f"{modelerrors.suggest(target, known_targets)} "
                     f"(channels: {', '.join(config.channels)}; publishers: {', '.join(sorted(publishers))})",
                 )
-        if msg.image is not None and not (root / msg.image.path).is_file():
-            problems.error(rel, *at("messages", i, "image", "path"), f"path: no image file '{msg.image.path}' (paths are relative to the folder of config.yaml)")
+        if msg.image is not None:
+            _check_plan_file(root, msg.image.path, True, "path: ", rel, lambda: at("messages", i, "image", "path"), problems)
         walls = occurrences(msg)
         if not walls and msg.repeat is not None and msg.repeat.until is not None:
             problems.error(

@@ -27,9 +27,10 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from zoneinfo import ZoneInfo
 
+from publishers.base import MAX_IMAGE_BYTES, PlanFileError, plan_file
 from publishers.base import get as publisher_class
 from publishers.base import uncarriable, web_link
 
@@ -134,11 +135,14 @@ _DIGESTS_MAX = 1024
 def file_digest(path: Path) -> str | None:
     """SHA-256 of the file's bytes (None if it cannot be read), cached by path, mtime and size."""
     import hashlib
+    import stat
 
     try:
         st = path.stat()
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_IMAGE_BYTES:
+        return None  # (rendering refused it already; a device would never end)
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _digests.get(path)
     if cached is not None and cached[0] == stamp:
@@ -448,9 +452,29 @@ def _by_name(autoescape: Any) -> Any:
     return answer
 
 
+def _plan_loader(plan_dir: str, root: str) -> jinja2.BaseLoader:
+    """The loader of the plan's own templates: a template file (or a symlink in the template
+    folder) that leads outside the plan's folder ``root``, or is not a regular file of a
+    bounded size, is refused rather than rendered into what is published."""
+    import jinja2
+    from jinja2.loaders import split_template_path
+
+    class PlanLoader(jinja2.FileSystemLoader):  # type: ignore[misc]
+        def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+            path = Path(plan_dir, *split_template_path(template))
+            if path.is_file() or path.is_symlink():
+                try:
+                    plan_file(Path(root), path, read=False)
+                except PlanFileError as exc:
+                    raise jinja2.TemplateError(f"template {template}: {exc}") from None
+            return super().get_source(environment, template)  # type: ignore[no-any-return]
+
+    return PlanLoader(plan_dir)
+
+
 @functools.lru_cache(maxsize=8)
 def _build_environment(
-    plan_dir: str, locale: str, timezone: str, fingerprint: tuple[Any, ...]
+    plan_dir: str, locale: str, timezone: str, fingerprint: tuple[Any, ...], root: str = ""
 ) -> jinja2.Environment:
     # ``fingerprint`` (names and mtimes of the template files) is only part of the cache key:
     # an edited or added template makes a new environment, an unchanged plan reuses one.
@@ -460,7 +484,7 @@ def _build_environment(
     builtin = jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES))
     loader = jinja2.ChoiceLoader([
         jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}),
-        jinja2.FileSystemLoader(plan_dir),
+        _plan_loader(plan_dir, root) if root else jinja2.FileSystemLoader(plan_dir),
         builtin,
     ])
     env: jinja2.Environment = _sandbox_class()(
@@ -514,7 +538,7 @@ class _State:
                               f"locale: unknown locale '{self.config.locale}'; write e.g. sv") from None
         self.env = _build_environment(
             str(self.plan_dir), self.config.locale, self.config.timezone,
-            (_fingerprint(self.plan_dir), _fingerprint(BUILTIN_TEMPLATES)),
+            (_fingerprint(self.plan_dir), _fingerprint(BUILTIN_TEMPLATES)), str(self.root),
         )
         self.dates: _Dates = self.env.dates  # type: ignore[attr-defined]
         self.failed: dict[str, tuple[Any, tuple[Any, ...]]] = {}  # template name -> its error
@@ -859,9 +883,11 @@ def render_loaded(
     m = message.model
     image_path = None
     if m.image is not None:
-        image_path = state.images.get(m.image.path)
-        if image_path is None:
-            image_path = state.images[m.image.path] = (project.root / m.image.path).resolve()
+        image_path = _plan_image(state, project, m.image.path, "path: ",
+                                 lambda: (campaign.file, *campaign.where("messages", message.index, "image", "path")))
+    for logo in extras["logos"]:
+        _plan_image(state, project, str(logo.path), "logo: ",
+                    lambda: ("config.yaml", *project.config_where("agreement", "parties", logo.party, "logo")))
     return RenderedMessage(
         delivery_id=delivery_id,
         campaign=campaign.key,
@@ -886,6 +912,22 @@ def _published_link(link: str | None) -> str | None:
     """The message's link as every channel and preview gets it: only an http(s) address
     (validate refuses any other; this holds where validation was skipped)."""
     return link if link is not None and web_link(link) else None
+
+
+def _plan_image(
+    state: _State, project: Project, name: str, label: str, where: Callable[[], tuple[str, int, int]]
+) -> Path:
+    """The image ``name`` resolved, if it may be published (see publishers.base.plan_file):
+    checked here too, so that a plan whose validation was skipped, or whose picture was
+    replaced by a link to a secret since, never gets its bytes to a publisher."""
+    found = state.images.get(name)
+    if found is None:
+        try:
+            found = plan_file(project.root, name, image=True, read=False).path
+        except PlanFileError as exc:
+            raise RenderError(*where(), f"{label}{exc}") from None
+        state.images[name] = found
+    return found
 
 
 def render_parts(
@@ -988,7 +1030,6 @@ def inline_images(page: str, rendered: RenderedMessage) -> str:
     """``page`` with each ``cid:`` reference replaced by a data: URI of the file, so an HTML
     e-mail shows its logos and image in a browser."""
     import base64
-    import mimetypes
 
     files = {logo.cid: logo.path for logo in rendered.logos if logo.cid}
     if rendered.image:
@@ -996,10 +1037,14 @@ def inline_images(page: str, rendered: RenderedMessage) -> str:
 
     def sub(m: re.Match[str]) -> str:
         path = files.get(m.group(1))
-        if path is None or not path.is_file():
+        if path is None:
             return m.group(0)
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+        try:  # (inside the plan, as render() checked: an image still, and of a bounded size)
+            found = plan_file(path.parent, path.name, image=True)
+        except PlanFileError:
+            return m.group(0)
+        assert found.data is not None
+        return f"data:{found.mime};base64,{base64.b64encode(found.data).decode('ascii')}"
 
     return re.sub(r"cid:([A-Za-z0-9._-]+)", sub, page)
 

@@ -230,7 +230,7 @@ CASES = [
         f"{C}:17:19: error: path: no image file 'content/images/saknas.jpg' (paths are relative to the folder of config.yaml)",
     ], add_to_message("    image: {path: content/images/saknas.jpg, alt: Barn vid ett övergångsställe}\n")),
     Case("missing-party-logo-file", [
-        f"{K}:8:13: error: logo: no file 'content/logo.png' (paths are relative to the folder of config.yaml)",
+        f"{K}:8:13: error: logo: no image file 'content/logo.png' (paths are relative to the folder of config.yaml)",
     ], config=conf("      short_name: Kommunen\n", "      short_name: Kommunen\n      logo: content/logo.png\n")),
     # --- dates and periods --------------------------------------------------------------
     Case("invalid-date", [
