@@ -287,7 +287,7 @@ def _scalar(node: yaml.ScalarNode, loader: Any) -> Any:
         return node.value
     try:
         return loader.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError):  # e.g. '!!int x', '0x_'
+    except Exception:  # a tag its value does not fit ('!!int x', '!!bool maybe', '0x_'): as written
         return node.value
 
 
@@ -300,7 +300,7 @@ def _key(node: yaml.Node, loader: Any) -> Any:
             key = loader.construct_object(node)
             hash(key)
             return key
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        except Exception:  # (as in _scalar; and a key must be hashable)
             pass
     return node.value
 

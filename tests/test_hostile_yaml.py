@@ -102,3 +102,10 @@ def test_aliases_within_the_limits_still_work(make_root: Callable[..., Path]) ->
     root = make_root(campaigns={"ok": text + "partners: *b\n"})
     code, lines = validate(root)
     assert code == 0, lines
+
+
+@pytest.mark.parametrize("value", ["!!int x", "!!float .nanx", "!!bool maybe", "0x_", "!!int " + "9" * 5000])
+def test_a_value_its_tag_does_not_fit_is_kept_as_written(value: str) -> None:
+    written = value.split(" ")[-1]
+    assert yamlpos.load(f"a: {value}\n", positions=False).data == {"a": written}
+    assert yamlpos.load(f"? {value}\n: b\n").data == {written: "b"}
