@@ -241,6 +241,13 @@ def test_a_template_that_links_outside_the_plan_is_not_rendered(make_root: Calla
     root = full_root(make_root)
     (root / "content" / "templates" / "rss").mkdir(parents=True)
     os.symlink(secret, root / "content" / "templates" / "rss" / "item.html.j2")
+    code, lines = validate(root)
+    assert code == 1
+    assert [line for line in lines if ": error: " in line] == [
+        "content/templates/rss/item.html.j2:1:1: error: template rss/item.html.j2: 'content/templates/rss/item.html.j2' "
+        "leads outside the plan's folder through a symlink; put the file under content/ and name it relative to the "
+        "folder of config.yaml (rendering skolstart/start for webb)"
+    ]
     result = invoke("publish", "skolstart/start/webb", "--root", str(root), "--now", "2018-08-13T07:31")
     assert result.exit_code != 0
     assert "template rss/item.html.j2: " in result.output and "leads outside the plan's folder through a symlink" in result.output
