@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ TEXTS = [p.read_text(encoding="utf-8") for p in SAMPLES]
 DATA = [yaml.safe_load(t) for t in TEXTS]
 NAME = "2018-fuzz.yaml"
 SECONDS = 10  # per file, on a loaded machine (one takes well under a second)
+GROWTH = 300 * 2**20  # the most a file may grow the process's peak memory by (bytes)
 # Enough to run in seconds with the suite; SAMVERKAN_FUZZ_EXAMPLES=5000 to hunt for more.
 EXAMPLES = int(os.environ.get("SAMVERKAN_FUZZ_EXAMPLES", "100"))
 
@@ -152,12 +154,14 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @given(raw=CAMPAIGNS)
 def test_validate_gives_only_positioned_problems_whatever_the_file_holds(plan: Path, raw: bytes) -> None:
     (plan / "campaigns" / NAME).write_bytes(raw)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # (Linux gives KB)
     started = time.monotonic()
     try:
         report = validate(plan)
     finally:
         gc.unfreeze()  # (each load freezes the plan it made: not kept across examples here)
     assert time.monotonic() - started < SECONDS
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak < GROWTH
     for problem in report.problems:
         assert problem.file in (f"campaigns/{NAME}", "config.yaml") or problem.file.startswith(("content/", "samverkan/"))
         assert isinstance(problem.line, int) and problem.line >= 1
