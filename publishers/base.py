@@ -300,8 +300,9 @@ def plan_file(root: Path, name: str | os.PathLike[str], *, image: bool = False, 
             raise PlanFileError(f"'{shown}' is not a regular file; name a file under content/")
         if st.st_size > limit:
             raise PlanFileError(
-                f"'{shown}' is {st.st_size / 2**20:.1f} MB; at most {limit // 2**20} MB is taken"
-                f"{' (Facebook: 4 MB a photo); make the picture smaller' if image else ''}"
+                f"'{shown}' is {-(-st.st_size * 10 // 2**20) / 10} MB, over the {limit // 2**20} MB "
+                + ("an image may be (Facebook's limit for a photo); make the picture smaller" if image
+                   else "a file of the plan may be")
             )
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(limit + 1) if read else f.read(16)
@@ -310,7 +311,7 @@ def plan_file(root: Path, name: str | os.PathLike[str], *, image: bool = False, 
     finally:
         os.close(fd)
     if read and len(data) > limit:  # grew since fstat
-        raise PlanFileError(f"'{shown}' is over {limit // 2**20} MB; at most {limit // 2**20} MB is taken")
+        raise PlanFileError(f"'{shown}' is over the {limit // 2**20} MB a file of the plan may be")
     mime = None
     if image:
         mime = next((m for magic, m in IMAGE_TYPES.items() if data.startswith(magic)), None)

@@ -64,13 +64,13 @@ CASES = {
     "absolute": "secret.png' leads outside the plan's folder; put the file under content/",
     "symlink": "path: 'content/bild.png' leads outside the plan's folder through a symlink;",
     "text": "path: 'content/bild.png' is not a PNG, JPEG or GIF image (by its content, whatever its name)",
-    "huge": "path: 'content/bild.png' is 4.0 MB; at most 4 MB is taken (Facebook: 4 MB a photo)",
+    "huge": "path: 'content/bild.png' is 4.1 MB, over the 4 MB an image may be (Facebook's limit for a photo); make the picture smaller",
     "folder": "path: 'content/bilder.png' is not a regular file",
 }
 
 
 SHORT = {"environ": "leads outside the plan's folder", "symlink": "leads outside the plan's folder",
-         "text": "'content/bild.png' is not a PNG, JPEG or GIF image", "huge": "'content/bild.png' is 4.0 MB"}
+         "text": "'content/bild.png' is not a PNG, JPEG or GIF image", "huge": "'content/bild.png' is 4.1 MB, over the 4 MB"}
 
 
 def campaign_with(path: str) -> str:
