@@ -275,8 +275,13 @@ def plan_file(root: Path, name: str | os.PathLike[str], *, image: bool = False, 
 
     This is what keeps ``image: {path: /proc/self/environ}`` (or ``../../etc/passwd``, or a
     symlink out of ``content/``) from mailing the daemon's secrets to the press."""
+    if "\0" in os.fspath(name):  # (the OS would refuse it with a ValueError)
+        raise PlanFileError(f"{os.fspath(name)!r} holds a NUL character; write the file's name as it is")
     base = root.resolve()
-    path = (root / name).resolve()
+    try:
+        path = (root / name).resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        raise PlanFileError(f"'{os.fspath(name)}' is a symlink that leads back to itself; name the file itself") from None
     named = Path(os.path.normpath(base / name))  # where it seems to be, before symlinks
     # (as the plan names it: a publisher is given absolute paths)
     shown = named.relative_to(base).as_posix() if named.is_relative_to(base) else os.fspath(name)

@@ -52,6 +52,11 @@ def hostile_image(root: Path, tmp_path: Path, case: str) -> str:
     if case == "huge":
         (root / "content" / "bild.png").write_bytes(PNG + bytes(MAX_IMAGE_BYTES))
         return "content/bild.png"
+    if case == "loop":
+        os.symlink("ring.png", root / "content" / "ring.png")
+        return "content/ring.png"
+    if case == "nul":
+        return '"content/bild\\0.png"'
     if case == "folder":
         (root / "content" / "bilder.png").mkdir()
         return "content/bilder.png"
@@ -66,6 +71,8 @@ CASES = {
     "text": "path: 'content/bild.png' is not a PNG, JPEG or GIF image (by its content, whatever its name)",
     "huge": "path: 'content/bild.png' is 4.1 MB, over the 4 MB an image may be (Facebook's limit for a photo); make the picture smaller",
     "folder": "path: 'content/bilder.png' is not a regular file",
+    "loop": "path: 'content/ring.png' is a symlink that leads back to itself; name the file itself",
+    "nul": "path: 'content/bild\\x00.png' holds a NUL character",
 }
 
 

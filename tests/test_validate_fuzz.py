@@ -37,6 +37,7 @@ ODD_SCALARS = [
     "!!python/name:os.system", "!custom x", "&x 1", "*x", "[]", "{}", "[[[[]]]]", "{a: {b: {c: {}}}}",
     "- x", "? x", "<<: 1", "|", ">-", "@x", "`x", "%x", "#x", "x: y", "x #y", "'", '"', "[", "{", "]",
     "a" * 5000, "ö" * 300, "\u200b", "\U0001F600", "javascript:alert(1)", "../../etc/passwd", "/proc/self/environ",
+    '{path: "content/\\0.png", alt: x}', "{path: /dev/zero, alt: x}", "{path: content, alt: x}", "{path: '', alt: ''}",
 ]
 CONTROL = [chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 127, 0x85, 0xA0, 0x2028, 0xFEFF, 0xFFFE, 0xFFFF)]
 
