@@ -94,6 +94,8 @@ def test_validate_refuses_an_image_that_is_not_the_plans_at_its_place(
     code, lines = validate(root)
     assert code == 1
     errors = [line for line in lines if ": error: " in line]
+    if case == "nul":  # a NUL is also a character no channel can carry, said at the same value
+        errors = [e for e in errors if "which no channel can carry" not in e]
     assert len(errors) == 1 and errors[0].startswith(f"{IMAGE_POS}: error: ") and CASES[case] in errors[0], lines
     assert SECRET.decode() not in "\n".join(lines)
 
