@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field
 
 from .base import (
-    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, plan_file, uncarriable, web_link,
+    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, TransientError, plan_file, uncarriable, web_link,
     write_atomic,
 )
 
@@ -94,13 +94,19 @@ class RssPublisher:
         return Payload(item, {"item.xml": item_xml(self.settings, item), **files})
 
     def publish(self, payload: Payload, delivery_id: str, journal: Journal) -> Receipt:
-        self.copy_image(payload)
         items = [payload.fields, *journal.published(limit=self.settings.max_items)]
         try:
+            self.copy_image(payload)
             write_feed(self.channel, items)
         except ValueError as exc:  # lxml: a text XML cannot hold ("All strings must be XML compatible")
             raise PermanentError(f"{self.channel.name}: the feed cannot be written: {exc}; "
                                  "run samverkan validate") from None
+        except OSError as exc:
+            # A full disk, a folder that is not one or may not be written: mended, writing
+            # the whole feed again is harmless, so it is retried.
+            where = exc.filename or self.channel.path(self.settings.output)
+            raise TransientError(f"cannot write the feed {where}: {exc.strerror or exc}; "
+                                 "make sure its folder exists, is a folder and may be written by this user") from None
         return Receipt(external_id=payload.fields["guid"], url=payload.fields["link"])
 
     def copy_image(self, payload: Payload) -> None:
