@@ -189,8 +189,16 @@ class Daemon:
         # Recorded once in the ledger, and never changed: a write transaction each tick would
         # wait behind any other process's writes.
         if self._first_run is None:
-            self._first_run = datetime.fromisoformat(
-                self.ledger.set_meta("first_run", self.clock().isoformat(), only_if_missing=True))
+            now = self.clock()
+            first = datetime.fromisoformat(self.ledger.set_meta("first_run", now.isoformat(), only_if_missing=True))
+            if utc(first) > utc(now):
+                # Recorded by a run whose clock was ahead (a wrong clock at first boot): kept,
+                # every delivery up to that time would be neither sent nor marked missed.
+                log.warning("the ledger says the daemon first ran at %s, later than now (%s): the clock was "
+                            "ahead then; counting from now", first.isoformat(timespec="seconds"),
+                            now.isoformat(timespec="seconds"), extra={"event": "clock", "delivery": "", "detail": ""})
+                first = datetime.fromisoformat(self.ledger.set_meta("first_run", now.isoformat()))
+            self._first_run = first
         return self._first_run
 
     def _horizon(self) -> datetime:

@@ -15,6 +15,21 @@ from .timeutil import utc
 
 NEEDS_A_PERSON = ("failed", "unknown", "missed", "held")
 
+# Every delivery of the plan is in exactly one of these at any time (delivery_states), and
+# status shows how many are in each.
+DELIVERY_STATES = {
+    "upcoming": "not due yet",
+    "due": "due and not sent yet: the daemon publishes it within catch_up, or marks it missed",
+    "retrying": "a try failed; the daemon tries again",
+    "in_flight": "being sent",
+    "published": "published",
+    "held": "held until a person or a mended file lets it go",
+    "failed": "failed; a person decides",
+    "unknown": "may or may not have gone out; a person settles it",
+    "missed": "too late to publish; a person decides",
+    "before_first_run": "due before the daemon first ran (less catch_up): neither sent nor missed",
+}
+
 
 @dataclass
 class Status:
@@ -31,6 +46,14 @@ class Status:
     # delivery id -> its recipients by group (ledger.PART_GROUPS), for press deliveries that need a person
     recipients: dict[str, dict[str, list[tuple[str, str | None]]]] = field(default_factory=dict)
     pauses: list[Any] = field(default_factory=list)  # pauses in force (samverkan.pauses.Pause)
+    states: dict[str, str] = field(default_factory=dict)  # every delivery of the plan -> its state
+    overdue: list[Delivery] = field(default_factory=list)  # due longer than catch_up, never tried
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in DELIVERY_STATES}
+        for state in self.states.values():
+            out[state] += 1
+        return {k: n for k, n in out.items() if n}
 
     def next_at(self, approval: Any) -> datetime:
         return self.awaiting_next.get(approval.message_id, approval.first_at)
@@ -52,6 +75,9 @@ class Status:
                                    "changes_requested": {p: {"by": c["approved_by"], "comment": c["note"]}
                                                          for p, c in getattr(a, "changes", {}).items()}}
                                   for a in self.awaiting],
+            "overdue": [{"id": d.id, "at": d.at.isoformat()} for d in self.overdue],
+            "counts": self.counts(),
+            "deliveries": self.states,
         }
 
     def _attention(self, r: Row) -> dict[str, Any]:
@@ -99,6 +125,10 @@ def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 1
         groups = recipients_of(ledger, r)
         if groups is not None:
             out.recipients[r.id] = groups
+    plan = deliveries(project)
+    out.states = delivery_states(project, ledger, now, plan, rows)
+    late = utc(now) - project.catch_up
+    out.overdue = [d for d in plan if out.states[d.id] == "due" and d.id not in rows and utc(d.at) < late]
     if changed:
         out.changed = changed_after_publishing(project, [r for r in published])
     if project.config is not None and project.config.approving_parties:
@@ -107,6 +137,31 @@ def status(project: Project, ledger: Ledger, now: datetime, *, upcoming: int = 1
         awaiting = [a for a in pending(project, ledger, now) if a.missing]
         out.awaiting_next = next_deliveries(project, [a.message_id for a in awaiting], now)
         out.awaiting = sorted(awaiting, key=lambda a: (utc(out.next_at(a)), a.message_id))
+    return out
+
+
+def delivery_states(project: Project, ledger: Ledger, now: datetime, plan: list[Delivery] | None = None,
+                    rows: dict[str, Row] | None = None) -> dict[str, str]:
+    """Every delivery of the plan -> its one state (a key of DELIVERY_STATES) at ``now``."""
+    plan = deliveries(project) if plan is None else plan
+    rows = {r.id: r for r in ledger.rows()} if rows is None else rows
+    first = ledger.meta("first_run")
+    # As the daemon counts: what was due before it first ran, less catch_up, is before its
+    # time. A first run recorded later than now (a clock that was ahead) counts from now.
+    start = min(utc(datetime.fromisoformat(first)), utc(now)) if first else utc(now)
+    horizon = start - project.catch_up
+    out: dict[str, str] = {}
+    for d in plan:
+        row = rows.get(d.id)
+        at = utc(d.at)
+        if row is None or (row.state in ("missed", "failed") and utc(row.due_at) != at):
+            # (a missed or failed one moved in the YAML gets its chance again at its new time)
+            state = "upcoming" if at > utc(now) else "before_first_run" if at < horizon else "due"
+        elif row.state == "pending":
+            state = "retrying" if row.last_error else "upcoming" if at > utc(now) else "due"
+        else:
+            state = row.state
+        out[d.id] = state
     return out
 
 
@@ -188,7 +243,12 @@ def format_text(s: Status, tz: Any) -> str:
         lines.append("Paused (nothing is published there until: samverkan resume)")
         lines += [f"  {describe_pause(p, tz)}" for p in s.pauses]
         lines.append("")
-    lines.append("Needs a person" if s.attention or s.checks else "Needs a person: nothing")
+    lines.append("Needs a person" if s.attention or s.checks or s.overdue else "Needs a person: nothing")
+    for d in s.overdue[:20]:
+        lines.append(f"  {'overdue':<9} {d.id}  due {d.at.astimezone(tz):%Y-%m-%d %H:%M}")
+        lines.append("            never tried: is the daemon running? (samverkan run); past catch_up it is marked missed")
+    if len(s.overdue) > 20:
+        lines.append(f"  ... and {len(s.overdue) - 20} more overdue")
     for r in s.attention:
         lines.append(_row_line(r, tz))
         if r.id in s.recipients:
@@ -214,6 +274,9 @@ def format_text(s: Status, tz: Any) -> str:
                 lines.append(f"            changes requested by {p} ({c['approved_by']}): {c['note']}")
         if len(s.awaiting) > 20:
             lines.append(f"  ... and {len(s.awaiting) - 20} more (samverkan approvals lists them)")
+    counts = s.counts()
+    if counts:
+        lines += ["", "Deliveries: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())]
     lines += ["", "Upcoming"]
     for d, state in s.upcoming:
         lines.append(f"  {d.at.astimezone(tz):%Y-%m-%d %H:%M}  {state:<8} {d.id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -72,3 +72,15 @@ def english_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     from samverkan.i18n import set_language
 
     set_language("en")
+
+
+@pytest.fixture
+def accounted(tmp_path: Path) -> Iterator[None]:
+    """After the test: every plan folder it made (make_root's, sample_root's) accounts for
+    every delivery in exactly one state that status shows (tests/helpers/accounting.py)."""
+    from tests.helpers.accounting import assert_accounted
+
+    yield
+    for root in (tmp_path / "plan", tmp_path / "sample"):
+        if (root / "config.yaml").is_file():
+            assert_accounted(root)

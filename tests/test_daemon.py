@@ -21,6 +21,8 @@ from tests.helpers.plugin import install_plugin, read_notebook
 
 AUGUST = ("2018-08-01", "2018-09-09")
 
+pytestmark = pytest.mark.usefixtures("accounted")  # every delivery accounted for after each scenario
+
 
 def notes_campaign(at: str = "2018-08-13 07:30:02", key: str = "start", title: str = "Nu börjar skolan",
                    channels: str = "[notes]") -> str:

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from samverkan.cli import cli
@@ -20,6 +21,8 @@ from tests.helpers.daemon import DaemonProcess, started_daemon, tick_once, wait_
 from tests.helpers.plugin import read_notebook
 
 NOTES = with_channels(NOTEBOOK_CHANNEL)
+
+pytestmark = pytest.mark.usefixtures("accounted")  # every delivery accounted for after each scenario
 
 
 def ledger_rows(root: Path) -> dict[str, tuple[str, str | None]]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from scheduler import Daemon
 from tests.helpers.plans import TZ
+
+pytestmark = pytest.mark.usefixtures("accounted")  # every delivery accounted for after each scenario
 
 
 def test_jobs_fire_on_time_when_the_pretended_date_is_across_dst_from_today(approval_root: Path) -> None:
