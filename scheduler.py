@@ -13,7 +13,9 @@ import fcntl
 import logging
 import os
 import signal
+import sqlite3
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -25,7 +27,7 @@ from samverkan.loading import CONFIG_FILE, LoadCache, load_configured, load_proj
 from samverkan.plan import Delivery, deliveries
 from samverkan.problems import Problem, SamverkanError
 from samverkan.approvals import checker
-from samverkan.publishing import BROKEN_NOTE, RECHECKED_NOTES, Publishing, event, idempotent_publishers
+from samverkan.publishing import BROKEN_NOTE, RECHECKED_NOTES, Publishing, event, fault, idempotent_publishers
 from samverkan.timeutil import localize, utc
 
 log = logging.getLogger("samverkan")
@@ -34,6 +36,8 @@ POLL_SECONDS = 1.0
 # APScheduler keeps run times as float timestamps and may wake a few microseconds before
 # the time itself; what is due within this much counts as due now.
 EARLY = timedelta(milliseconds=20)
+# While the ledger cannot be written (a full disk), the daemon tries again this often.
+LEDGER_RETRY = timedelta(seconds=10)
 
 
 class AlreadyRunning(SamverkanError):
@@ -101,7 +105,12 @@ class Daemon:
                  env: Mapping[str, str] | None = None, poll: float = POLL_SECONDS):
         self.root = root
         self.cache = LoadCache()
-        self.project = load_configured(root, self.cache)
+        try:
+            self.project = load_configured(root, self.cache)
+        except SamverkanError:
+            raise
+        except Exception as exc:  # a file the loader cannot cope with: said, not a traceback
+            raise SamverkanError(f"cannot read the plan: {fault(exc)}; run samverkan validate") from None
         self.tz = self.project.tz
         if start_at is not None and start_at.tzinfo is None:
             start_at = localize(start_at, self.tz)[0]  # --now in the plan's local time
@@ -110,6 +119,9 @@ class Daemon:
         self.poll = poll
         self.ledger = Ledger(root / self.project.config.state)
         self.lock = StateLock(root / (self.project.config.state + ".lock"))
+        self._fault: str | None = None  # why the ledger cannot be used now, while it cannot
+        self._retry_at: float | None = None  # (monotonic) when to tick again after a fault
+        self._plan_fault = False
         self.stop = threading.Event()
         self._wake = threading.Event()  # set by APScheduler's jobs: something is due
         self._tick_lock = threading.Lock()
@@ -126,8 +138,12 @@ class Daemon:
         self.results: list[str] = []  # every outcome of this run: published, failed, missed ...
 
     def _publishing(self) -> Publishing:
-        return Publishing(self.project, self.ledger, self.clock, env=self.env,
+        made = Publishing(self.project, self.ledger, self.clock, env=self.env,
                           approvals=checker(self.project, self.ledger))
+        old = getattr(self, "publishing", None)
+        if old is not None:
+            made.unrecorded = old.unrecorded  # sent, not recorded yet: not forgotten on a reload
+        return made
 
     # --- the plan ---------------------------------------------------------------------------
 
@@ -156,13 +172,14 @@ class Daemon:
                 self._report(project.problems)
                 return
             project.config = project.config.model_copy(update=fixed)
+        plan = deliveries(project)  # before anything changes: if it raises, the last plan stands
         self.project = project
         self.publishing = self._publishing()
         if self.alerter is not None:
             self.alerter.update(self.project)
         self.ahead.update(self.project)
         self._report(project.problems)
-        self._plan = deliveries(self.project)
+        self._plan = plan
         self._times = [utc(d.at) for d in self._plan]
         self._hold_broken()
         self._schedule()
@@ -216,7 +233,11 @@ class Daemon:
         # Only future times: what is already due is the tick's, and a job for a past time
         # would fire again at once after every tick.
         wanted = {d.at for d in self._plan[bisect.bisect_right(self._times, utc(now) + EARLY):]}
-        wanted |= {r.next_retry for r in self.ledger.rows("pending") if r.next_retry and r.next_retry > utc(now) + EARLY}
+        try:
+            retries = self.ledger.rows("pending")
+        except sqlite3.Error:  # the tick reports it, and ticks again in a while
+            retries = []
+        wanted |= {r.next_retry for r in retries if r.next_retry and r.next_retry > utc(now) + EARLY}
         ids = {f"due-{t.astimezone(self.tz).isoformat()}": t for t in wanted}
         current = {job.id for job in self.scheduler.get_jobs()}
         grace = int(self.project.catch_up.total_seconds()) or 1
@@ -235,37 +256,91 @@ class Daemon:
         return self._plan[lo:hi]
 
     def tick(self) -> int:
-        """Publish what is due now, mark what is too late as missed. Returns the number sent."""
+        """Publish what is due now, mark what is too late as missed. Returns the number sent.
+        A ledger that cannot be used stops the tick (nothing is sent blind); it is tried again."""
         with self._tick_lock:
-            now = self.clock()
-            rows = {r.id: r for r in self.ledger.rows()}
-            sent = 0
-            soon = utc(now) + EARLY  # in UTC: a zoned "now" + timedelta loses the second 02:30
-            for d in self.due(soon):
-                if self.stop.is_set():
-                    break
-                row = rows.get(d.id)
-                if row is not None and row.state in ("missed", "failed") and utc(row.due_at) != utc(d.at):
-                    row = self.publishing.ensure(d)  # moved in the YAML since it was missed: the new time counts
-                if row is not None:
-                    if row.state == "held" and not (row.note or "").startswith(RECHECKED_NOTES):
-                        continue
-                    if row.state not in ("pending", "held"):
-                        continue
-                    if row.next_retry and row.next_retry > soon:
-                        continue
-                if utc(now) - utc(d.at) > self.project.catch_up:
-                    if row is None:
-                        row = self.publishing.ensure(d)
-                    detail = f"due {d.at:%Y-%m-%d %H:%M}, more than {self.project.config.catch_up} ago; a person decides: samverkan publish {d.id}"
-                    if self.ledger.set_state(d.id, "missed", now, note=detail, expect=("pending", "held")):
-                        event("missed", d.id, detail, logging.ERROR)
-                        self.results.append("missed")
-                    continue
-                outcome = self.publishing.publish(d)
-                self.results.append(outcome.result)
-                sent += outcome.result == "published"
+            try:
+                sent = self._tick()
+            except sqlite3.Error as exc:
+                self._ledger_fault(exc)
+                return 0
+            if self._fault is not None:
+                log.info("the ledger %s can be used again", self.ledger.path,
+                         extra={"event": "ledger_mended", "delivery": "", "detail": ""})
+                self._fault = None
+                if self.alerter is not None:
+                    self.alerter.fault_over("ledger")
             return sent
+
+    def _tick(self) -> int:
+        now = self.clock()
+        self.publishing.record_unrecorded()
+        rows = {r.id: r for r in self.ledger.rows()}
+        sent = 0
+        soon = utc(now) + EARLY  # in UTC: a zoned "now" + timedelta loses the second 02:30
+        for d in self.due(soon):
+            if self.stop.is_set():
+                break
+            row = rows.get(d.id)
+            if row is not None and row.state in ("missed", "failed") and utc(row.due_at) != utc(d.at):
+                row = self.publishing.ensure(d)  # moved in the YAML since it was missed: the new time counts
+            if row is not None:
+                if row.state == "held" and not (row.note or "").startswith(RECHECKED_NOTES):
+                    continue
+                if row.state not in ("pending", "held"):
+                    continue
+                if row.next_retry and row.next_retry > soon:
+                    continue
+            if utc(now) - utc(d.at) > self.project.catch_up:
+                if row is None:
+                    row = self.publishing.ensure(d)
+                detail = f"due {d.at:%Y-%m-%d %H:%M}, more than {self.project.config.catch_up} ago; a person decides: samverkan publish {d.id}"
+                if self.ledger.set_state(d.id, "missed", now, note=detail, expect=("pending", "held")):
+                    event("missed", d.id, detail, logging.ERROR)
+                    self.results.append("missed")
+                continue
+            try:
+                outcome = self.publishing.publish(d)
+            except sqlite3.Error:
+                raise
+            except Exception as exc:  # one delivery's fault is that delivery's failure
+                outcome = self.publishing.crashed(d, exc)
+            self.results.append(outcome.result)
+            sent += outcome.result == "published"
+        return sent
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def _ledger_fault(self, exc: sqlite3.Error) -> None:
+        """The ledger cannot be read or written: say so once, alert, and tick again in a while."""
+        why = ledger_trouble(exc, self.ledger.path, LEDGER_RETRY)
+        self._retry_at = time.monotonic() + LEDGER_RETRY.total_seconds()
+        if why == self._fault:
+            return
+        self._fault = why
+        log.error("%s", why, extra={"event": "ledger_fault", "delivery": "", "detail": why})
+        if self.alerter is not None:
+            self.alerter.fault("ledger", why, "see the message; the daemon goes on by itself once it is mended",
+                               now=self.clock())
+
+    def safe_reload(self) -> None:
+        """:meth:`reload`, whose failure keeps the last good plan and is reported."""
+        try:
+            self.reload()
+        except sqlite3.Error as exc:
+            self._ledger_fault(exc)
+            return
+        except Exception as exc:
+            why = (f"cannot read the plan again: {fault(exc, self.publishing.secrets)}; the daemon goes on with the "
+                   "plan it read last: run samverkan validate and mend what it shows")
+            log.error("%s", why, extra={"event": "invalid", "delivery": "", "detail": why})
+            if self.alerter is not None:
+                self.alerter.fault("plan", why, "samverkan validate", now=self.clock())
+            self._plan_fault = True
+            return
+        if self._plan_fault and self.alerter is not None:
+            self.alerter.fault_over("plan")
+        self._plan_fault = False
 
     # --- running ----------------------------------------------------------------------------
 
@@ -273,17 +348,23 @@ class Daemon:
         self.lock.acquire()
         self.alerter = Alerter(self.project, self.ledger, env=self.env)
         redo = idempotent_publishers(self.project)
-        for delivery_id in self.ledger.reap(self.clock(), everyone=True, redo_publishers=redo):
-            row = self.ledger.get(delivery_id)
-            if row and row.state == "unknown":
-                event("unknown", delivery_id, f"it was being sent when the daemon stopped; settle it: samverkan resolve {delivery_id} --as published|failed", logging.ERROR)
-        self.first_run()
+        try:
+            for delivery_id in self.ledger.reap(self.clock(), everyone=True, redo_publishers=redo):
+                row = self.ledger.get(delivery_id)
+                if row and row.state == "unknown":
+                    event("unknown", delivery_id, f"it was being sent when the daemon stopped; settle it: samverkan resolve {delivery_id} --as published|failed", logging.ERROR)
+            self.first_run()
+        except sqlite3.Error as exc:
+            why = ledger_trouble(exc, self.ledger.path, None)
+            self.alerter.fault("ledger", why, "see the message, then start the daemon again", now=self.clock())
+            self.close()
+            raise SamverkanError(why) from None
 
     def watch(self, *, background: bool = True) -> None:
         """Checks ahead of time (in a thread of their own) and alerts for what needs a person."""
         now = self.clock()
-        if self.alerter is None:
-            return
+        if self.alerter is None or self._fault is not None:
+            return  # the ledger the alerts are kept in is what is broken: said already
         try:
             if background:
                 self.ahead.start(now, self._plan, self.project, self.alerter, env=self.env, times=self._times)
@@ -292,8 +373,9 @@ class Daemon:
             self.alerter.scan(now)
             self.alerter.flush(now)
             self.asking.start(now, self.project, self.ledger, background=background)
-        except Exception:  # alerting must never stop publishing
-            log.exception("alerting failed", extra={"event": "alert_failed", "delivery": "", "detail": ""})
+        except Exception as exc:  # alerting must never stop publishing
+            detail = fault(exc, self.publishing.secrets)
+            log.error("alerting failed: %s", detail, extra={"event": "alert_failed", "delivery": "", "detail": detail})
 
     def _on_signals(self) -> None:
         """SIGTERM and SIGINT: finish the delivery in flight, then stop."""
@@ -312,9 +394,11 @@ class Daemon:
         self.start()
         self._on_signals()
         try:
-            self.reload()
+            self.safe_reload()
             sent = self.tick()
             self.watch(background=False)
+            if self._fault is not None:
+                self.results.append("failed")
             return sent
         finally:
             self.close()
@@ -337,8 +421,8 @@ class Daemon:
         code = 0
         try:
             self._fingerprint = fingerprint(self.root)
-            self.reload()
-            changes = self.ledger.changes()  # (before the tick: see the loop)
+            self.safe_reload()
+            changes = self._changes()  # (before the tick: see the loop)
             self.tick()  # catch up on what came due while the daemon was down
             self._schedule()
             self.watch()
@@ -358,13 +442,16 @@ class Daemon:
                 fp = fingerprint(self.root)
                 if fp != self._fingerprint:
                     self._fingerprint = fp
-                    self.reload()
+                    self.safe_reload()
                     log.info("reloaded the plan", extra={"event": "reloaded", "delivery": "", "detail": ""})
+                    woke = True
+                if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                    self._retry_at = None  # the ledger could not be used: try again
                     woke = True
                 # Another process's writes (an approval, a retry planned by hand) wake us.
                 # Read before ticking: what is written during a tick is not lost among our
                 # own writes, at the price of one tick with nothing to do after each.
-                if (seen := self.ledger.changes()) != changes:
+                if (seen := self._changes()) != changes:
                     woke, changes = True, seen
                 if woke:
                     # Publishing happens here, in the main thread, never in APScheduler's
@@ -379,6 +466,12 @@ class Daemon:
         log.info("stopped", extra={"event": "stopped", "delivery": "", "detail": ""})
         return code
 
+    def _changes(self) -> tuple[int, int]:
+        try:
+            return self.ledger.changes()
+        except sqlite3.Error:
+            return (-1, -1)  # the tick finds the fault and says it
+
     def close(self) -> None:
         self.ahead.join(timeout=60)  # a check round in flight queues its alerts first
         if self.alerter is not None:
@@ -386,6 +479,22 @@ class Daemon:
         self.asking.join(timeout=30)
         self.ledger.close()
         self.lock.release()
+
+
+def ledger_trouble(exc: sqlite3.Error, path: Path, retry: timedelta | None) -> str:
+    """What is wrong with the ledger, and what a person does about it, in one line."""
+    text = str(exc)
+    again = (f"; nothing is sent meanwhile, and the daemon tries again every {int(retry.total_seconds())} s"
+             if retry is not None else "; nothing was sent")
+    if "full" in text:
+        return f"cannot write the ledger {path}: the disk is full ({text}); free space on that disk" + again
+    if "malformed" in text or "not a database" in text:
+        return (f"the ledger {path} is damaged ({text}); stop the daemon, repair it (sqlite3 {path} \".recover\") "
+                "or restore it from a backup, then start the daemon again" + again)
+    if "I/O error" in text:
+        return (f"cannot write the ledger {path}: {text} (a full disk, a limit on file sizes or a failing disk); "
+                "check the free space (df) and the disk") + again
+    return f"cannot use the ledger {path}: {text}; check the disk and the file's permissions" + again
 
 
 def main(root: Path, *, once: bool = False, now: datetime | None = None, poll: float = POLL_SECONDS) -> int:

@@ -47,8 +47,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("samverkan")
 
-DELIVERY_KINDS = ("failed", "unknown", "missed", "held")
-KINDS = (*DELIVERY_KINDS, "check")
+DELIVERY_KINDS = ("failed", "unknown", "missed", "held", "retrying")
+KINDS = (*DELIVERY_KINDS, "check", "daemon")
+# A delivery whose tries have failed this many times in a row is told to a person while the
+# daemon goes on trying (a full disk, a feed folder that cannot be written): one blip is not.
+RETRYING_AFTER = 2
 RETRY_EVERY = timedelta(minutes=10)  # how often an alert that could not be sent is tried again
 COMMAND_TIMEOUT = 60.0  # seconds an alert command may take
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -73,13 +76,16 @@ class Alert:
     @property
     def title(self) -> str:
         what = {"failed": "failed", "unknown": "may or may not have gone out", "missed": "missed",
-                "held": "held", "check": "channel check failed"}[self.kind]
+                "held": "held", "check": "channel check failed", "daemon": "needs a person",
+                "retrying": "failing, tried again"}[self.kind]
         return f"samverkan: {self.subject}: {what}"
 
     def text(self, tz: Any) -> str:
         lines = [self.title, "", f"What happened: {self.reason}"]
         if self.kind == "check":
             lines.append(f"Channel: {self.subject}")
+        elif self.kind == "daemon":
+            lines.append(f"Daemon: {self.subject}")
         else:
             lines.append(f"Delivery: {self.subject}")
         if self.due is not None:
@@ -106,6 +112,8 @@ def fix_for(kind: str, row: Row) -> str:
                 f"samverkan resolve {did} --as published|failed")
     if kind == "missed":
         return f"if it should still go out: samverkan publish {did}"
+    if kind == "retrying":
+        return "the daemon tries again by itself; fix the cause above to let it through"
     if kind == "held":
         note = row.note or ""
         m = re.match(re.escape(APPROVAL_NOTE) + r" by (.+)$", note)
@@ -120,14 +128,18 @@ def fix_for(kind: str, row: Row) -> str:
     return f"fix the cause above, then: samverkan publish {did}"
 
 
+def _kind(row: Row) -> str:
+    return "retrying" if row.state == "pending" else row.state
+
+
 def _reason(kind: str, row: Row) -> str:
     if kind == "held":
         note = row.note or ""
         if note.startswith((APPROVAL_NOTE, BROKEN_NOTE)):
             return note
         return row.last_error or note or "held"
-    if kind == "failed":
-        return row.last_error or row.note or "failed"
+    if kind in ("failed", "retrying"):
+        return row.last_error or row.note or kind
     return row.note or row.last_error or kind
 
 
@@ -255,12 +267,16 @@ class Alerter:
         self._busy_lock = threading.Lock()
         self._sender: threading.Thread | None = None
         self._closed = False
+        self._faults: set[str] = set()  # the daemon's own faults alerted and not over (see fault)
         self.project = project
         self.update(project)
         # A process that stopped while sending left its claims: they are sent again (a
         # possible second copy beats a lost alert).
-        with ledger.transaction() as db:
-            db.execute("UPDATE alerts SET state = substr(state, 9) WHERE state LIKE 'sending %'")
+        try:
+            with ledger.transaction() as db:
+                db.execute("UPDATE alerts SET state = substr(state, 9) WHERE state LIKE 'sending %'")
+        except sqlite3.Error as exc:  # a broken ledger is the daemon's to report (see fault)
+            log.warning("alerts: cannot read the ledger: %s", exc, extra={"event": "alert_failed", "delivery": "", "detail": str(exc)})
 
     def update(self, project: Project) -> None:
         """Use the reloaded plan's ``alerts:`` and channels from now on."""
@@ -299,6 +315,36 @@ class Alerter:
             self._submit(lambda: self._deliver([(seq, item)], now))
         return True
 
+    def fault(self, subject: str, reason: str, fix: str, *, now: datetime) -> bool:
+        """Alert a fault of the daemon itself (the ledger cannot be written, the plan cannot
+        be read), once while it lasts. Kept in memory and sent at once, not through the
+        ledger, which may be what is broken. True if it is new."""
+        item = Alert("daemon", subject, scrub(reason, self._secrets), scrub(fix, self._secrets), now)
+        if item.key in self._faults:
+            return False
+        self._faults.add(item.key)
+        log.error("alert daemon %s: %s", subject, item.reason,
+                  extra={"event": "alert", "delivery": "", "detail": item.reason})
+        routes = self._routes()
+
+        def send() -> int:
+            for route in routes:
+                try:
+                    (self._mail if route == "mail" else self._command)([item])
+                except Exception as exc:  # an alert route that fails must not stop the daemon
+                    detail = scrub(f"{route}: {exc}", self._secrets)
+                    log.error("could not send an alert by %s: %s", route, detail,
+                              extra={"event": "alert_failed", "delivery": "", "detail": detail})
+            return 1
+
+        if routes:
+            self._submit(send)
+        return True
+
+    def fault_over(self, subject: str) -> None:
+        """The daemon's fault ``subject`` is over: alerted again if it comes back."""
+        self._faults = {k for k in self._faults if k.split(_SEP)[1] != subject}
+
     def resolve(self, kind: str, subject: str, now: datetime) -> int:
         """Close the open alerts of ``kind`` about ``subject``: the event is over."""
         with self.ledger.transaction() as db:
@@ -310,7 +356,8 @@ class Alerter:
         """Alert every delivery that needs a person (held ones only within ``held_ahead`` of
         their time) and close alerts of deliveries that no longer do. Returns new alerts."""
         held_ahead = parse_duration(self.settings.held_ahead)
-        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS)}
+        rows = {r.id: r for r in self.ledger.rows(*DELIVERY_KINDS, "pending")
+                if r.state != "pending" or (r.last_error and r.attempts >= RETRYING_AFTER)}
         open_ = self.ledger.read(
             f"SELECT kind, subject, key FROM alerts WHERE resolved_at IS NULL "
             f"AND kind IN ({','.join('?' * len(DELIVERY_KINDS))})", DELIVERY_KINDS,
@@ -318,15 +365,16 @@ class Alerter:
         known = {r["key"] for r in open_}  # most scans find nothing new: no write lock for them
         new = 0
         for row in rows.values():
-            if row.state == "held" and utc(row.due_at) - utc(now) > held_ahead:
+            kind = _kind(row)
+            if kind == "held" and utc(row.due_at) - utc(now) > held_ahead:
                 continue
-            reason = _reason(row.state, row)
-            if Alert(row.state, row.id, scrub(reason, self._secrets), None, now).key in known:
+            reason = _reason(kind, row)
+            if Alert(kind, row.id, scrub(reason, self._secrets), None, now).key in known:
                 continue
-            new += self.alert(row.state, row.id, reason, fix_for(row.state, row), now=now, due=row.due_at)
+            new += self.alert(kind, row.id, reason, fix_for(kind, row), now=now, due=row.due_at)
         for kind, subject in {(r["kind"], r["subject"]) for r in open_}:
             row = rows.get(subject)
-            if row is None or row.state != kind:
+            if row is None or _kind(row) != kind:
                 self.resolve(kind, subject, now)
         return new
 

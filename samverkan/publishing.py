@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sqlite3
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .ledger import BLOCKED_NOTE, Conflict, Ledger, Row
 from .loading import Project
@@ -50,12 +52,29 @@ def event(kind: str, delivery_id: str, detail: str = "", level: int = logging.IN
             extra={"event": kind, "delivery": delivery_id, "detail": detail})
 
 
+def fault(exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """An unexpected exception in one line a person can act on: its kind and its words,
+    with the secrets blanked out; the traceback goes to the debug log only."""
+    from .alerts import scrub
+
+    words = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {words[0]}" if words else type(exc).__name__
+    log.debug("%s", scrub(traceback.format_exc(), list(secrets)),
+              extra={"event": "traceback", "delivery": "", "detail": ""})
+    return scrub(text[:300], list(secrets))
+
+
 def idempotent_publishers(project: Project) -> tuple[str, ...]:
     """The configured publishers for which publishing again is harmless (the RSS file)."""
     from publishers.base import get
 
     names = {s.publisher for s in project.channel_settings.values()}
     return tuple(sorted(n for n in names if getattr(get(n), "idempotent", False)))
+
+
+def pub_name(delivery: Delivery, project: Project) -> str:
+    settings = project.channel_settings.get(delivery.channel)
+    return settings.publisher if settings is not None else "?"
 
 
 def backoff(attempt: int, first: timedelta, cap: timedelta, rng: random.Random | None = None) -> timedelta:
@@ -86,6 +105,14 @@ class Publishing:
         self._publishers: dict[str, Any] = {}
         self._approvals = approvals
         self._gate: dict[str, list[Any]] = {}  # campaign -> its content errors, once per plan
+        # Sent, but the ledger could not record it (a full disk): recorded once it can be.
+        self.unrecorded: dict[str, Any] = {}
+
+    @property
+    def secrets(self) -> list[str]:
+        from .alerts import secret_values
+
+        return secret_values(self.project, self.env)
 
     def _default_publisher(self, channel: str) -> Any:
         from publishers.base import Channel, get
@@ -180,6 +207,12 @@ class Publishing:
             self.ledger.failed(delivery.id, self.clock(), error=str(exc), state="failed")
             event("failed", delivery.id, str(exc), logging.ERROR)
             return Outcome(delivery.id, "failed", str(exc))
+        except sqlite3.Error:
+            raise  # the ledger's fault, not this delivery's: the daemon stops and retries
+        except Exception as exc:  # a template, a file or a publisher's payload that breaks
+            if dry_run:
+                return Outcome(delivery.id, "refused", f"cannot be prepared: {fault(exc, self.secrets)}")
+            return self.crashed(delivery, exc, "prepared")
         if errors:
             note = f"{CONTENT_NOTE}: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
             note += "; run samverkan validate"
@@ -243,12 +276,39 @@ class Publishing:
             local = retry_at.astimezone(self.project.tz)
             event("retry", delivery.id, f"{exc}; next try at {local.isoformat(timespec='seconds')}", logging.WARNING)
             return Outcome(delivery.id, "retry", f"{exc}; next try {local:%H:%M:%S}")
+        except sqlite3.Error:
+            raise  # the journal could not be written: in flight it stays, nothing more is sent
         except Exception as exc:  # a bug in a publisher must not leave the row in flight forever
-            self.ledger.failed(delivery.id, self.clock(), error=f"{type(exc).__name__}: {exc}", state="failed")
-            log.exception("failed %s", delivery.id, extra={"event": "failed", "delivery": delivery.id, "detail": str(exc)})
-            return Outcome(delivery.id, "failed", f"{type(exc).__name__}: {exc}")
+            why = (f"the publisher {pub_name(delivery, self.project)} broke while sending: {fault(exc, self.secrets)}; "
+                   f"look on the channel whether it went out; if not: samverkan publish {delivery.id}")
+            self.ledger.failed(delivery.id, self.clock(), error=why, state="failed", uncertain=True)
+            event("failed", delivery.id, why, logging.ERROR)
+            return Outcome(delivery.id, "failed", why)
         # the payload was archived when sending began
-        self.ledger.published(delivery.id, self.clock(), external_id=receipt.external_id, url=receipt.url,
-                              note=receipt.note)
+        self.unrecorded[delivery.id] = receipt
+        self.record_unrecorded()
         event("published", delivery.id, receipt.url or receipt.note or "")
         return Outcome(delivery.id, "published", receipt.note or "", receipt.url)
+
+    def record_unrecorded(self) -> None:
+        """Record the receipts of what went out while the ledger could not be written;
+        raises sqlite3.Error while it still cannot (they stay in flight meanwhile)."""
+        for delivery_id, receipt in list(self.unrecorded.items()):
+            self.ledger.published(delivery_id, self.clock(), external_id=receipt.external_id, url=receipt.url,
+                                  note=receipt.note)
+            del self.unrecorded[delivery_id]
+
+    def crashed(self, delivery: Delivery, exc: BaseException, stage: str = "published") -> Outcome:
+        """Record an unexpected exception as this delivery's failure (``unknown`` if it was
+        in flight: it may have gone out), so that neither the daemon nor its next start
+        meets it again."""
+        why = (f"cannot be {stage}: {fault(exc, self.secrets)}; fix the campaign, its templates or files "
+               f"(samverkan validate shows what is wrong), then: samverkan publish {delivery.id}")
+        row = self.ledger.get(delivery.id) or self.ensure(delivery)
+        if row.state == "in_flight":
+            self.ledger.set_state(delivery.id, "unknown", self.clock(), note=why, expect=("in_flight",))
+            event("unknown", delivery.id, why, logging.ERROR)
+            return Outcome(delivery.id, "unknown", why)
+        self.ledger.failed(delivery.id, self.clock(), error=why, state="failed")
+        event("failed", delivery.id, why, logging.ERROR)
+        return Outcome(delivery.id, "failed", why)

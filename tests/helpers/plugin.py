@@ -16,7 +16,7 @@ import os
 import time
 from typing import ClassVar, Literal
 
-from publishers.base import Channel, Payload, PermanentError, Receipt, Settings, TransientError
+from publishers.base import Channel, Payload, PermanentError, Receipt, Settings, TransientError, expand
 
 
 class NotebookSettings(Settings):
@@ -24,6 +24,8 @@ class NotebookSettings(Settings):
     delay: float = 0.0          # seconds between "sending" and returning the receipt
     fail: Literal["none", "transient", "permanent", "blocked"] = "none"
     fail_times: int = 1         # how many attempts fail before one succeeds
+    crash: Literal["none", "payload", "publish"] = "none"  # a bug: RuntimeError (with the token) there
+    token: str | None = None    # ${NAME}: a secret, which a crash's message holds
 
 
 class NotebookPublisher:
@@ -35,7 +37,12 @@ class NotebookPublisher:
         self.channel = channel
         self.settings = channel.settings
 
+    def _crash(self, where: str) -> None:
+        if self.settings.crash == where:
+            raise RuntimeError(f"the notebook plugin broke in {where} holding {expand(self.settings.token, self.channel.env)}")
+
     def payload(self, message) -> Payload:
+        self._crash("payload")
         fields = {"id": message.delivery_id, "title": message.title, "text": message.parts["text"]}
         return Payload(fields, {"post.json": json.dumps(fields, ensure_ascii=False).encode()})
 
@@ -47,6 +54,7 @@ class NotebookPublisher:
         return n
 
     def publish(self, payload: Payload, delivery_id: str, journal) -> Receipt:
+        self._crash("publish")
         if self.settings.fail != "none" and self._attempts() <= self.settings.fail_times:
             if self.settings.fail == "transient":
                 raise TransientError("the notebook is busy")
