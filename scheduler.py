@@ -69,33 +69,65 @@ def shifted_clock(start: datetime | None, tz: Any) -> Callable[[], datetime]:
 
 
 class StateLock:
-    """One daemon per state: an exclusive flock beside the ledger."""
+    """One daemon per plan and per ledger.
 
-    def __init__(self, path: Path):
+    The lock is an exclusive flock on the plan's root folder itself: it cannot vanish under a
+    running daemon the way ``state/`` can (deleting that folder took a lock file inside it
+    along, and let a second daemon start on an empty ledger). A second flock, on a file
+    beside the ledger, covers ledgers that several roots name (``state:`` outside the root)
+    and tells the running daemon's pid."""
+
+    def __init__(self, path: Path, root: Path | None = None):
         self.path = path
+        self.root = root
         self._fd: int | None = None
+        self._root_fd: int | None = None
+
+    def _refuse(self, where: Path, pid: str) -> AlreadyRunning:
+        return AlreadyRunning(
+            f"another samverkan daemon (pid {pid or 'another process'}) is already running on {where}; "
+            "only one may publish from the same plan and ledger. Stop it first, or use another state: in config.yaml"
+        )
+
+    def _pid(self) -> str:
+        try:
+            return self.path.read_text(errors="replace").strip()[:64]
+        except OSError:
+            return ""
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.root is not None:
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(root_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(root_fd)
+                raise self._refuse(self.root, self._pid()) from None
+            self._root_fd = root_fd
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except BaseException:
+            self.release()
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip()
             os.close(fd)
-            raise AlreadyRunning(
-                f"another samverkan daemon (pid {other}) is already running on {self.path.parent}; "
-                "only one may publish from the same ledger. Stop it first, or use another state: in config.yaml"
-            ) from None
+            self.release()
+            raise self._refuse(self.path.parent, other) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        for name in ("_fd", "_root_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                setattr(self, name, None)
 
 
 class Daemon:
@@ -118,10 +150,14 @@ class Daemon:
         self.env = env
         self.poll = poll
         self.ledger = Ledger(root / self.project.config.state)
-        self.lock = StateLock(root / (self.project.config.state + ".lock"))
+        self.lock = StateLock(root / (self.project.config.state + ".lock"), root.resolve())
+        self._ledger_id: tuple[int, int] | None = None  # (device, inode) of the ledger file
+        self._lost: str | None = None  # why the ledger file is not the one opened, if it is not
         self._fault: str | None = None  # why the ledger cannot be used now, while it cannot
         self._retry_at: float | None = None  # (monotonic) when to tick again after a fault
         self._plan_fault = False
+        self._lost_at: datetime | None = None
+        self._refused: set[str] = set()  # deliveries said not to be sent, the ledger being lost
         self.stop = threading.Event()
         self._wake = threading.Event()  # set by APScheduler's jobs: something is due
         self._tick_lock = threading.Lock()
@@ -259,6 +295,9 @@ class Daemon:
         """Publish what is due now, mark what is too late as missed. Returns the number sent.
         A ledger that cannot be used stops the tick (nothing is sent blind); it is tried again."""
         with self._tick_lock:
+            if not self.ledger_intact():
+                self._refuse_due()
+                return 0
             try:
                 sent = self._tick()
             except sqlite3.Error as exc:
@@ -299,6 +338,8 @@ class Daemon:
                     event("missed", d.id, detail, logging.ERROR)
                     self.results.append("missed")
                 continue
+            if not self.ledger_intact():
+                break
             try:
                 outcome = self.publishing.publish(d)
             except sqlite3.Error:
@@ -323,6 +364,39 @@ class Daemon:
             self.alerter.fault("ledger", why, "see the message; the daemon goes on by itself once it is mended",
                                now=self.clock())
 
+    def ledger_intact(self) -> bool:
+        """Whether the ledger file is still the one this daemon opened; if it was removed or
+        replaced, the daemon publishes nothing more (said once, and alerted)."""
+        if self._lost is not None:
+            return False
+        if self._ledger_id is None:
+            return True
+        try:
+            st = os.stat(self.ledger.path)
+            what = None if (st.st_dev, st.st_ino) == self._ledger_id else "replaced by another file"
+        except OSError:
+            what = "removed"
+        if what is None:
+            return True
+        self._lost = (f"the ledger {self.ledger.path} was {what} while the daemon ran; it publishes nothing more, "
+                      "since it can no longer record what goes out. Put the ledger back (from a backup) and restart "
+                      "the daemon; started on an empty ledger it would publish again what went out within catch_up")
+        self._lost_at = utc(self.clock())
+        log.critical("%s", self._lost, extra={"event": "ledger_lost", "delivery": "", "detail": self._lost})
+        if self.alerter is not None:
+            self.alerter.fault("ledger", self._lost, "restore the ledger file, then restart the daemon", now=self.clock())
+        return False
+
+    def _refuse_due(self) -> None:
+        """Say of each delivery that falls due after the ledger was lost that it is not sent."""
+        if self._lost_at is None:
+            return
+        now = utc(self.clock()) + EARLY
+        for d in self._plan[bisect.bisect_right(self._times, self._lost_at):bisect.bisect_right(self._times, now)]:
+            if d.id not in self._refused:
+                self._refused.add(d.id)
+                event("refused", d.id, "not published: the ledger file was removed or replaced (see above)", logging.ERROR)
+
     def safe_reload(self) -> None:
         """:meth:`reload`, whose failure keeps the last good plan and is reported."""
         try:
@@ -346,6 +420,11 @@ class Daemon:
 
     def start(self) -> None:
         self.lock.acquire()
+        try:
+            st = os.stat(self.ledger.path)
+            self._ledger_id = (st.st_dev, st.st_ino)
+        except OSError:
+            pass
         self.alerter = Alerter(self.project, self.ledger, env=self.env)
         redo = idempotent_publishers(self.project)
         try:
@@ -363,7 +442,7 @@ class Daemon:
     def watch(self, *, background: bool = True) -> None:
         """Checks ahead of time (in a thread of their own) and alerts for what needs a person."""
         now = self.clock()
-        if self.alerter is None or self._fault is not None:
+        if self.alerter is None or self._lost is not None or self._fault is not None:
             return  # the ledger the alerts are kept in is what is broken: said already
         try:
             if background:
@@ -397,7 +476,7 @@ class Daemon:
             self.safe_reload()
             sent = self.tick()
             self.watch(background=False)
-            if self._fault is not None:
+            if self._fault is not None or self._lost is not None:
                 self.results.append("failed")
             return sent
         finally:
