@@ -152,6 +152,10 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# How many tries of a delivery that is harmless to send again (the RSS file) a process may
+# die in before the delivery is left unknown instead of tried again at the next start.
+REDO_LIMIT = 3
+
 STATES = ("pending", "in_flight", "published", "failed", "unknown", "missed", "held")
 
 # The states of a part (a press recipient) as groups a person reads: it got it, it may
@@ -683,10 +687,13 @@ class Ledger:
         ``everyone``: also rows whose owner looks alive (the daemon at start holds the lock)."""
         settled = []
         with self.transaction() as db:
-            for r in db.execute("SELECT id, owner, publisher FROM deliveries WHERE state = 'in_flight'").fetchall():
+            for r in db.execute("SELECT id, owner, publisher, attempts FROM deliveries WHERE state = 'in_flight'").fetchall():
                 if not everyone and _owner_alive(r["owner"]):
                     continue
-                state = "pending" if r["publisher"] in redo_publishers else "unknown"
+                # A delivery whose sending killed the process again and again is not tried
+                # once more at every restart: a person looks at it.
+                redo = r["publisher"] in redo_publishers and r["attempts"] < REDO_LIMIT
+                state = "pending" if redo else "unknown"
                 db.execute("UPDATE deliveries SET state = ?, owner = NULL, updated_at = ? WHERE id = ?", (state, _iso(now), r["id"]))
                 # A publisher's own detail (when the attempt started) is kept for it.
                 db.execute("UPDATE parts SET state = 'unknown', detail = COALESCE(detail, ?), updated_at = ? "

@@ -123,3 +123,18 @@ def test_settled_as_failed_sends_again_only_what_was_not_surely_sent(tmp_path: P
         assert ledger.get("c/a/press").state == "unknown"
         assert ledger.settle("c/a/press", "failed", T0)
         assert ledger.parts("c/a/press") == {"to:a@example.se": ("sent", None)}
+
+
+def test_a_delivery_that_kept_killing_its_process_is_not_redone_forever(tmp_path: Path) -> None:
+    """On the RSS channel an interrupted delivery is simply sent again at the next start;
+    one in whose sending the process died three times is left unknown for a person, so
+    that a restart does not meet the same crash in a loop."""
+    t = datetime(2018, 8, 13, 5, 30, tzinfo=timezone.utc)
+    with Ledger(tmp_path / "s.db") as ledger:
+        ledger.ensure(id="a/start/webb", campaign="a", message="start", channel="webb", publisher="rss", due_at=t, now=t)
+        states = []
+        for _ in range(3):
+            ledger.begin("a/start/webb", "h", t)
+            ledger.reap(t, everyone=True, redo_publishers=("rss",))
+            states.append(ledger.get("a/start/webb").state)
+    assert states == ["pending", "pending", "unknown"]
