@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 from samverkan.alerts import AheadChecker, Alerter
 from samverkan.approvalmail import ApprovalMailer
-from samverkan.ledger import Ledger
+from samverkan.ledger import Ledger, ledger_trouble
 from samverkan.loading import CONFIG_FILE, LoadCache, load_configured, load_project
 from samverkan.plan import Delivery, deliveries
 from samverkan.problems import Problem, SamverkanError
@@ -558,22 +558,6 @@ class Daemon:
         self.asking.join(timeout=30)
         self.ledger.close()
         self.lock.release()
-
-
-def ledger_trouble(exc: sqlite3.Error, path: Path, retry: timedelta | None) -> str:
-    """What is wrong with the ledger, and what a person does about it, in one line."""
-    text = str(exc)
-    again = (f"; nothing is sent meanwhile, and the daemon tries again every {int(retry.total_seconds())} s"
-             if retry is not None else "; nothing was sent")
-    if "full" in text:
-        return f"cannot write the ledger {path}: the disk is full ({text}); free space on that disk" + again
-    if "malformed" in text or "not a database" in text:
-        return (f"the ledger {path} is damaged ({text}); stop the daemon, repair it (sqlite3 {path} \".recover\") "
-                "or restore it from a backup, then start the daemon again" + again)
-    if "I/O error" in text:
-        return (f"cannot write the ledger {path}: {text} (a full disk, a limit on file sizes or a failing disk); "
-                "check the free space (df) and the disk") + again
-    return f"cannot use the ledger {path}: {text}; check the disk and the file's permissions" + again
 
 
 def main(root: Path, *, once: bool = False, now: datetime | None = None, poll: float = POLL_SECONDS) -> int:

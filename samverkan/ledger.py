@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -213,6 +213,22 @@ def _owner_only(path: Path, *, create: bool) -> None:
         os.chmod(path, st.st_mode & 0o700)
 
 
+def ledger_trouble(exc: sqlite3.Error, path: Path, retry: timedelta | None = None) -> str:
+    """What is wrong with the ledger, and what a person does about it, in one line."""
+    text = str(exc)
+    again = (f"; nothing is sent meanwhile, and the daemon tries again every {int(retry.total_seconds())} s"
+             if retry is not None else "; nothing was sent")
+    if "full" in text:
+        return f"cannot write the ledger {path}: the disk is full ({text}); free space on that disk" + again
+    if "malformed" in text or "not a database" in text:
+        return (f"the ledger {path} is damaged ({text}); stop the daemon, repair it (sqlite3 {path} \".recover\") "
+                "or restore it from a backup, then start the daemon again" + again)
+    if "I/O error" in text:
+        return (f"cannot write the ledger {path}: {text} (a full disk, a limit on file sizes or a failing disk); "
+                "check the free space (df) and the disk") + again
+    return f"cannot use the ledger {path}: {text}; check the disk and the file's permissions" + again
+
+
 def _owner_alive(owner: str | None) -> bool:
     if not owner or ":" not in owner:
         return False
@@ -305,6 +321,8 @@ class Ledger:
         except (OSError, sqlite3.Error) as exc:
             from .problems import SamverkanError
 
+            if isinstance(exc, sqlite3.DatabaseError) and any(w in str(exc) for w in ("malformed", "not a database", "full")):
+                raise SamverkanError(ledger_trouble(exc, self.path)) from None
             why = getattr(exc, "strerror", None) or str(exc)
             raise SamverkanError(
                 f"cannot open the ledger {self.path}: {why}; check state: in config.yaml, and that the "
