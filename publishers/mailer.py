@@ -1,8 +1,10 @@
 """Press releases by e-mail over SMTP: one connection, one envelope per journalist.
 
 The payload is the whole RFC 5322 message as bytes (``press.eml``), built so that the
-same rendered message always gives the same bytes: the preview press staff sign off is
-byte for byte what every journalist receives. Each recipient gets those bytes in an
+same rendered message sent at the same time always gives the same bytes: the preview
+press staff sign off is what every journalist receives, but for the Date, which is the
+time of sending. The payload is built when it is sent, and kept in the ledger's archive
+as sent. Each recipient gets those bytes in an
 envelope of their own, so nobody sees the rest of the press list, and each recipient's
 outcome is recorded in the journal, so a retry reaches only those who did not get it.
 """
@@ -369,7 +371,12 @@ class MailerPublisher:
             reply_to.setdefault(address.lower(), Address(header_text(c.name), addr_spec=address))
 
         msg = EmailMessage(policy=policy.SMTP)  # SMTP: CRLF line ends, as sent
-        msg["Date"] = format_datetime(message.at)
+        # The time it goes out (RFC 5322 3.6.1: "the date and time at which the creator of
+        # the message indicated that the message was complete and ready to enter the mail
+        # delivery system"), not the planned one: a release sent late, after a catch-up or a
+        # retry, says when it was sent. In the plan's zone, as the planned time is.
+        sent = message.sent_at.astimezone(message.at.tzinfo) if message.sent_at else message.at
+        msg["Date"] = format_datetime(sent)
         msg["From"] = self._header("From", Address(from_name, addr_spec=from_addr))
         # Everyone gets the same bytes addressed to the list itself; the real recipient
         # is only in the envelope.

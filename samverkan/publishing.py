@@ -133,10 +133,13 @@ class Publishing:
         return list(self._publishers.values())
 
     def prepare(self, delivery: Delivery) -> tuple[Any, Any, Any]:
-        """(rendered message, publisher, payload): exactly what would go out."""
+        """(rendered message, publisher, payload): exactly what would go out, built now (at
+        send time), so a payload stamped with its time (the mailer's Date) says when it went."""
+        from dataclasses import replace
+
         from .rendering import render
 
-        rendered = render(self.project, delivery)
+        rendered = replace(render(self.project, delivery), sent_at=self.clock())
         pub = self.publisher(delivery.channel)
         return rendered, pub, pub.payload(rendered)
 

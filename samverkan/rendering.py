@@ -101,6 +101,9 @@ class RenderedMessage:
     parties: tuple[str, ...] = ()  # the parties' names, in config order
     extra: dict[str, Any] = field(default_factory=dict)  # the message's vars (e.g. image_url)
     body_text: str = ""  # the body as plain text, after this channel's overrides (for checks)
+    sent_at: datetime | None = None
+    """When it goes out: the publishing time, given when it is published (a late release, a
+    retry); None in a preview, where the planned ``at`` stands in. Not in the content hash."""
 
     def content_hash(self) -> str:
         """SHA-256 over everything that is published (approvals and re-publish checks),
