@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal, Mapping
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from samverkan.rendering import IMAGE_CID, logo_cid
 
@@ -72,6 +72,36 @@ class MailerSettings(Settings):
     timeout: float = Field(30.0, gt=0)
     ca_file: str | None = None
     """PEM file of the CA that signed the server's certificate, if not a public one."""
+    auth: Literal["password", "xoauth2"] = "password"
+    """``password``: AUTH with ``username`` and ``password`` (if given). ``xoauth2``: Microsoft
+    365 with OAuth 2.0 (an app registration's client credentials): ``username`` is the
+    mailbox it sends as, ``tenant``, ``client_id`` and ``client_secret`` or ``certificate``
+    name environment variables (see publishers/m365.py)."""
+    tenant: EnvRef | None = None
+    client_id: EnvRef | None = None
+    client_secret: EnvRef | None = None
+    certificate: EnvRef | None = None
+    """Names a variable holding the path of a PEM file: the app's private key and its certificate."""
+    authority: str | None = None
+    """The token endpoint's base; default ``https://login.microsoftonline.com/<tenant>``."""
+
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> MailerSettings:
+        oauth = [k for k in ("tenant", "client_id", "client_secret", "certificate", "authority") if getattr(self, k)]
+        if self.auth == "password":
+            if oauth:
+                raise ValueError(f"{', '.join(oauth)} belong to auth: xoauth2; set auth: xoauth2 or remove them")
+            return self
+        missing = [k for k in ("username", "tenant", "client_id") if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"auth: xoauth2 needs {', '.join(missing)} (each as ${{NAME}})")
+        if bool(self.client_secret) == bool(self.certificate):
+            raise ValueError("auth: xoauth2 needs either client_secret or certificate (one of them)")
+        if self.password:
+            raise ValueError("auth: xoauth2 logs in with a token, not a password: remove password")
+        if self.security == "none":
+            raise ValueError("auth: xoauth2 sends a token, never unencrypted: set security to starttls or tls")
+        return self
 
     @field_validator("from_")
     @classmethod
@@ -256,6 +286,7 @@ class MailerPublisher:
         self.settings: MailerSettings = channel.settings
         self._headers: dict[tuple[str, str], Any] = {}  # parsed once: parsing is most of a header's cost
         self._press_list: tuple[tuple[int, int], PressList] | None = None
+        self._tokens: Any = None  # publishers.m365.TokenSource, made at the first xoauth2 login
 
     @staticmethod
     def files(settings: MailerSettings) -> list[tuple[str, str]]:
@@ -270,7 +301,8 @@ class MailerPublisher:
     def rehearsal(self, folder: Path) -> MailerPublisher:
         """This channel in a rehearsal: every release written to ``folder`` as ``.eml``, no
         server, no login."""
-        update = {"host": None, "username": None, "password": None, "outbox": str(folder)}
+        update = {"host": None, "username": None, "password": None, "outbox": str(folder), "auth": "password",
+                  "tenant": None, "client_id": None, "client_secret": None, "certificate": None, "authority": None}
         return MailerPublisher(self.channel.rehearsal(self.settings.model_copy(update=update)))
 
     # -- building -------------------------------------------------------------------
@@ -513,6 +545,8 @@ class MailerPublisher:
             return CheckResult.fail("smtp", str(e), f"check host and port of {self.channel.name} and that the server runs")
         how = {"starttls": "STARTTLS works", "tls": "TLS works", "none": "no encryption"}[s.security]
         said = f"{host}:{port} answers, {how}" + (", login accepted" if login else "")
+        if s.auth == "xoauth2":
+            said += f", OAuth token obtained from {self._tokens.authority}, XOAUTH2 login accepted"
         if s.security == "none":
             return CheckResult.warn("smtp", said + "; embargoed press releases travel unencrypted",
                                     "set security: starttls or tls")
@@ -580,7 +614,7 @@ class MailerPublisher:
 
     def _credentials(self) -> tuple[str, str] | None:
         s, env = self.settings, self.channel.env
-        if not s.username and not s.password:
+        if s.auth == "xoauth2" or (not s.username and not s.password):
             return None
         if not (s.username and s.password):
             raise PermanentError(
@@ -597,9 +631,39 @@ class MailerPublisher:
         assert user and password
         return user, password
 
+    def _oauth(self) -> tuple[str, str] | None:
+        """``auth: xoauth2``: (mailbox, access token), the token from Microsoft's endpoint
+        (or the one ``authority`` names); None for a password login."""
+        s, env, name = self.settings, self.channel.env, self.channel.name
+        if s.auth != "xoauth2":
+            return None
+        from .m365 import AUTHORITY, TokenSource, read_certificate
+
+        refs = {"username": s.username, "tenant": s.tenant, "client_id": s.client_id,
+                "client_secret": s.client_secret, "certificate": s.certificate}
+        values = {k: expand(v, env) for k, v in refs.items() if v}
+        for key, value in values.items():
+            if not value:
+                raise PermanentError(
+                    f"channel {name}: the environment variable {env_name(refs[key])} ({key}) is not set in the "
+                    "daemon's environment: set it (see the app registration in Microsoft Entra)"
+                )
+        if self._tokens is None:
+            names = {k: env_name(v) or k for k, v in refs.items()}
+            certificate = None
+            if s.certificate:
+                certificate = read_certificate(values["certificate"], name, names["certificate"])
+            authority = expand(s.authority, env) if s.authority else AUTHORITY.format(tenant=values["tenant"])
+            if not authority:
+                raise PermanentError(f"channel {name}: {_unset(s.authority, env)} (authority:) is not set in the daemon's environment")
+            self._tokens = TokenSource(name, authority, values["client_id"], secret=values.get("client_secret"),
+                                       certificate=certificate, names=names, timeout=s.timeout,
+                                       ca_bundle=env.get("REQUESTS_CA_BUNDLE") or None)
+        return values["username"], self._tokens.token()
+
     @contextmanager
     def _connect(self) -> Iterator[smtplib.SMTP]:
-        """A logged-in connection; the password only ever travels inside TLS."""
+        """A logged-in connection; the password or token only ever travels inside TLS."""
         import smtplib
         import ssl
 
@@ -608,6 +672,7 @@ class MailerPublisher:
         port = self._port()
         where = f"the SMTP server {host}:{port}"
         login = self._credentials()
+        oauth = self._oauth()  # before connecting: no token, no connection
         if login and s.security == "none":
             raise PermanentError(
                 f"channel {self.channel.name}: a password is configured but security is none; "
@@ -636,6 +701,8 @@ class MailerPublisher:
                 smtp.ehlo()
             if login:
                 self._login(smtp, *login, where)
+            elif oauth:
+                self._login_xoauth2(smtp, *oauth, where)
             yield smtp
         except ssl.SSLCertVerificationError as e:
             raise PermanentError(
@@ -643,6 +710,15 @@ class MailerPublisher:
                 "if it uses a private CA, set ca_file"
             ) from None
         except smtplib.SMTPAuthenticationError as e:
+            if _basic_auth_off(e.smtp_code, e.smtp_error):
+                raise PermanentError(self._basic_auth_off(where, e.smtp_code, e.smtp_error)) from None
+            if oauth:
+                raise PermanentError(
+                    f"{where} refused the OAuth login as the mailbox in {env_name(s.username)} "
+                    f"({e.smtp_code} {_text(e.smtp_error)}): check that the app registration has SMTP.SendAsApp, "
+                    "that its service principal is registered in Exchange Online with permission on that mailbox, "
+                    "and that SMTP AUTH is enabled for the mailbox"
+                ) from None
             user, password = env_name(s.username), env_name(s.password)
             utf8 = ""
             if login and not (login[0].isascii() and login[1].isascii()):
@@ -655,6 +731,8 @@ class MailerPublisher:
         except smtplib.SMTPNotSupportedError:
             raise PermanentError(f"{where} does not offer AUTH; remove username and password or use another server") from None
         except smtplib.SMTPResponseException as e:
+            if _basic_auth_off(e.smtp_code, e.smtp_error):
+                raise PermanentError(self._basic_auth_off(where, e.smtp_code, e.smtp_error)) from None
             kind = PermanentError if e.smtp_code >= 500 else TransientError
             raise kind(f"{where} said {e.smtp_code} {_text(e.smtp_error)}") from None
         except (smtplib.SMTPException, OSError) as e:
@@ -665,6 +743,39 @@ class MailerPublisher:
                     smtp.quit()
                 except (smtplib.SMTPException, OSError):
                     smtp.close()
+
+    def _basic_auth_off(self, where: str, code: int, reply: bytes | str) -> str:
+        """Exchange Online's answer once password SMTP AUTH is off (by default from the end
+        of December 2026): not a wrong password, and no retry will help."""
+        return (
+            f"{where} no longer accepts a password login ({code} {_text(reply)}): Microsoft 365 has turned "
+            "off password SMTP AUTH (Basic authentication). Nothing was sent. Two ways out: set auth: xoauth2 "
+            f"on channel {self.channel.name} with an app registration (tenant, client_id and client_secret "
+            "or certificate; see the README), or send through a relay: an Exchange Online connector for "
+            "the municipality's own mail server, or another SMTP relay"
+        )
+
+    def _login_xoauth2(self, smtp: smtplib.SMTP, user: str, token: str, where: str) -> None:
+        """``AUTH XOAUTH2`` with the token, as Microsoft documents it (publishers/m365.py)."""
+        import smtplib
+
+        from .m365 import xoauth2
+
+        smtp.ehlo_or_helo_if_needed()
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+        offered = smtp.esmtp_features["auth"].upper().split()
+        if "XOAUTH2" not in offered:
+            raise PermanentError(
+                f"{where} does not offer AUTH XOAUTH2 (it offers {', '.join(offered) or 'no mechanism'}): "
+                "auth: xoauth2 is for Microsoft 365 (host: smtp.office365.com)"
+            )
+        code, reply = smtp.docmd("AUTH", "XOAUTH2 " + xoauth2(user, token))
+        if code == 334:
+            # A refusal comes as a challenge holding the error; an empty line ends the exchange.
+            code, reply = smtp.docmd("")
+        if code not in (235, 503):
+            raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _non_ascii(self, user: str, password: str) -> str:
         """Which credential has characters outside ASCII, by its variable's name only."""
@@ -730,6 +841,8 @@ class MailerPublisher:
                     return f"connection lost after {done} of {len(todo)} recipients"
                 except smtplib.SMTPSenderRefused as e:
                     journal.set_part(part, "deferred", f"{e.smtp_code} {_text(e.smtp_error)}")
+                    if _basic_auth_off(e.smtp_code, e.smtp_error):
+                        raise PermanentError(self._basic_auth_off("the SMTP server", e.smtp_code, e.smtp_error)) from None
                     kind = PermanentError if e.smtp_code >= 500 else TransientError
                     raise kind(f"the SMTP server refused the sender {from_addr}: {e.smtp_code} {_text(e.smtp_error)}") from None
                 journal.set_part(part, state, detail)
@@ -851,6 +964,11 @@ class _Progress:
 def _unset(value: str | None, env: Mapping[str, str]) -> str:
     """The names of the variables ``value`` refers to that are unset or empty, for a message."""
     return " and ".join(unset_names(value, env)) or "the variable named by host:"
+
+
+def _basic_auth_off(code: int, reply: bytes | str) -> bool:
+    """Exchange Online's "550 5.7.30 Basic authentication is not supported for Client Submission"."""
+    return code >= 500 and _text(reply).startswith("5.7.30")
 
 
 def _some(addresses: list[str], shown: int = 10) -> str:

@@ -28,6 +28,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -80,6 +81,7 @@ class Received:
     data: bytes  # the message exactly as received (dot-unstuffed, CRLF line ends)
     connection: int  # which connection brought it, counting from 1
     login: str | None  # who had logged in on that connection
+    at: float = 0.0  # time.monotonic() when the server stored it (to measure a sending rate)
 
 
 class SmtpServer:
@@ -93,6 +95,10 @@ class SmtpServer:
     on the first connection that has delivered that many messages, close the connection
     at the next DATA instead of confirming it (once; set it again for another drop).
     ``reply_delay``: seconds to wait, after keeping a message, before the 250 that confirms it.
+    ``xoauth2``: mailbox → access token: AUTH XOAUTH2 is offered and accepts those, as
+    Microsoft 365 does (a wrong one: a 334 challenge holding the error, then 535).
+    ``password_answer``: the answer to every password login instead of checking it, e.g.
+    Exchange Online's once Basic authentication is off (:data:`BASIC_AUTH_OFF`).
     """
 
     def __init__(
@@ -105,8 +111,11 @@ class SmtpServer:
         refuse: dict[str, int] | None = None,
         drop_after: int | None = None,
         reply_delay: float = 0.0,
+        xoauth2: dict[str, str] | None = None,
+        password_answer: str | None = None,
     ) -> None:
         self.tls, self.auth = tls, auth
+        self.xoauth2, self.password_answer = xoauth2, password_answer
         self.refuse = {k.lower(): v for k, v in (refuse or {}).items()}
         self.drop_after = drop_after
         self.reply_delay = reply_delay  # seconds between storing a message and its 250
@@ -126,7 +135,7 @@ class SmtpServer:
             tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls_context.load_cert_chain(cert, key)
         self._controller = _Controller(
-            _Handler(self),
+            (_OAuthHandler if xoauth2 is not None else _Handler)(self),
             self,
             hostname="127.0.0.1",
             port=0,
@@ -135,7 +144,7 @@ class SmtpServer:
             tls_context=tls_context if tls == "starttls" else None,
             # Implicit TLS is invisible to aiosmtpd's own check, which would refuse AUTH.
             auth_require_tls=not (auth_without_tls or tls == "implicit"),
-            authenticator=self._authenticate if auth is not None else None,
+            authenticator=self._authenticate if auth is not None or password_answer else None,
             auth_exclude_mechanism=list(auth_exclude),
         )
 
@@ -192,7 +201,10 @@ class SmtpServer:
 
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
                       mechanism: str, auth_data: Any) -> AuthResult:
-        assert isinstance(auth_data, LoginPassword) and self.auth is not None
+        assert isinstance(auth_data, LoginPassword)
+        if self.password_answer:
+            return AuthResult(success=False, handled=False, message=self.password_answer)
+        assert self.auth is not None
         login, password = auth_data.login.decode(), auth_data.password.decode()
         if self.auth.get(login) == password:
             with self._lock:
@@ -246,6 +258,10 @@ class _Controller(Controller):
         assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+BASIC_AUTH_OFF = "550 5.7.30 Basic authentication is not supported for Client Submission."
+"""Exchange Online's answer to a password login once Basic authentication is off."""
 
 
 class _Handler:
@@ -309,7 +325,38 @@ class _Handler:
             data=bytes(envelope.original_content or b""),
             connection=number,
             login=session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
+            at=time.monotonic(),
         )
+
+
+class _OAuthHandler(_Handler):
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2: ``user=U^Aauth=Bearer T^A^A`` in base64, as the initial response or
+        after an empty challenge."""
+        import base64
+        import binascii
+        import json
+
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
+        else:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = answer
+        fields = dict(f.split("=", 1) for f in blob.decode("utf-8", "replace").split("\x01") if "=" in f)
+        user, bearer = fields.get("user", ""), fields.get("auth", "")
+        assert self.s.xoauth2 is not None
+        if blob.endswith(b"\x01\x01") and bearer == f"Bearer {self.s.xoauth2.get(user)}":
+            with self.s._lock:
+                self.s.logins.append((user, "XOAUTH2"))
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        # As Microsoft and Google answer a bad token: a challenge with the error, then 535.
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
 
 
 @lru_cache(maxsize=None)
@@ -322,7 +369,10 @@ def self_signed_cert() -> tuple[str, str]:
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         # keyUsage: urllib3 2 verifies strictly (VERIFY_X509_STRICT), and a CA without it
+         # is refused there (the fake token endpoint of tests/helpers/oauth.py).
+         "-addext", "keyUsage=critical,digitalSignature,keyCertSign", "-addext", "extendedKeyUsage=serverAuth"],
         check=True, capture_output=True,
     )
     return cert, key
