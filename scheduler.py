@@ -175,7 +175,7 @@ class Daemon:
 
     def _publishing(self) -> Publishing:
         made = Publishing(self.project, self.ledger, self.clock, env=self.env,
-                          approvals=checker(self.project, self.ledger))
+                          approvals=checker(self.project, self.ledger), stop=self.stop)
         old = getattr(self, "publishing", None)
         if old is not None:
             made.unrecorded = old.unrecorded  # sent, not recorded yet: not forgotten on a reload

@@ -51,6 +51,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -346,6 +347,9 @@ class Channel:
     durable: bool = True  # False in a rehearsal: files are written without fsync
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), compare=False)
     """The time for checks that depend on it (``--now``: a Graph API version ending soon)."""
+    stop: threading.Event | None = None
+    """Set when the daemon is stopping (SIGTERM, SIGINT): a publisher that waits (the
+    mailer keeping its sending rate) stops waiting and leaves the rest for the next start."""
 
     def path(self, relative: str) -> Path:
         """A setting's path: relative ones are relative to the plan's folder."""

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Literal, Mapping
 
 from pydantic import Field, field_validator, model_validator
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 _DONE = ("sent", "refused", "in_flight", "unknown")
 
 _PROGRESS_MIN = 20  # lists shorter than this finish before a counter is worth showing
+_WAIT_SLICE = 0.2  # seconds: how soon a wait for the sending rate sees the daemon stopping
 
 
 class MailerSettings(Settings):
@@ -84,6 +86,9 @@ class MailerSettings(Settings):
     """Names a variable holding the path of a PEM file: the app's private key and its certificate."""
     authority: str | None = None
     """The token endpoint's base; default ``https://login.microsoftonline.com/<tenant>``."""
+    rate: float | None = Field(None, gt=0)
+    """At most this many messages a minute (Exchange Online accepts 30); the mailer waits
+    between messages instead of failing the release."""
 
     @model_validator(mode="after")
     def _one_way_to_log_in(self) -> MailerSettings:
@@ -287,6 +292,11 @@ class MailerPublisher:
         self._headers: dict[tuple[str, str], Any] = {}  # parsed once: parsing is most of a header's cost
         self._press_list: tuple[tuple[int, int], PressList] | None = None
         self._tokens: Any = None  # publishers.m365.TokenSource, made at the first xoauth2 login
+        # The sending rate is kept across releases sent back to back: the time the last
+        # message ended, on this clock; tests inject both.
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], None] = time.sleep
+        self._last_message: float | None = None
 
     @staticmethod
     def files(settings: MailerSettings) -> list[tuple[str, str]]:
@@ -302,7 +312,8 @@ class MailerPublisher:
         """This channel in a rehearsal: every release written to ``folder`` as ``.eml``, no
         server, no login."""
         update = {"host": None, "username": None, "password": None, "outbox": str(folder), "auth": "password",
-                  "tenant": None, "client_id": None, "client_secret": None, "certificate": None, "authority": None}
+                  "tenant": None, "client_id": None, "client_secret": None, "certificate": None, "authority": None,
+                  "rate": None}
         return MailerPublisher(self.channel.rehearsal(self.settings.model_copy(update=update)))
 
     # -- building -------------------------------------------------------------------
@@ -823,6 +834,10 @@ class MailerPublisher:
         progress = _Progress(self.channel.name, len(todo))
         try:
             for done, r in enumerate(todo):
+                if not self._keep_rate():
+                    # The rest stays queued: sent at the next start, none twice.
+                    return (f"the daemon is stopping: sent to {done} of {len(todo)} recipients at "
+                            f"{self.settings.rate:g} a minute")
                 part = r.email.lower()
                 journal.set_part(part, "in_flight")
                 try:
@@ -845,11 +860,29 @@ class MailerPublisher:
                         raise PermanentError(self._basic_auth_off("the SMTP server", e.smtp_code, e.smtp_error)) from None
                     kind = PermanentError if e.smtp_code >= 500 else TransientError
                     raise kind(f"the SMTP server refused the sender {from_addr}: {e.smtp_code} {_text(e.smtp_error)}") from None
+                finally:
+                    self._last_message = self.clock()
                 journal.set_part(part, state, detail)
                 progress.show(done + 1)
         finally:
             progress.close()
         return None
+
+    def _keep_rate(self) -> bool:
+        """Wait until the next message keeps ``rate``, counted from the end of the last one
+        (so the server, too, sees them at least 60/rate seconds apart); False when the daemon
+        is stopping (SIGTERM, SIGINT), which a long press list at 30 a minute must not delay."""
+        rate, stop = self.settings.rate, self.channel.stop
+        if not rate:
+            return True
+        due = (self._last_message if self._last_message is not None else -float("inf")) + 60.0 / rate
+        while not (stop is not None and stop.is_set()):
+            left = due - self.clock()
+            if left <= 0:
+                return True
+            # In slices: the signal handler only sets the flag, and sleep resumes after it.
+            self.sleep(min(left, _WAIT_SLICE))
+        return False
 
     @staticmethod
     def _envelope(smtp: smtplib.SMTP, from_addr: str, to: str, size: int, wire: bytes) -> tuple[str, str | None]:

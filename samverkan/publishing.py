@@ -8,6 +8,7 @@ import os
 import random
 import sqlite3
 import traceback
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
@@ -96,6 +97,7 @@ class Publishing:
         env: Mapping[str, str] | None = None,
         make_publisher: Callable[[str], Any] | None = None,
         approvals: Callable[[Delivery], list[str]] | None = None,
+        stop: threading.Event | None = None,
     ):
         self.project = project
         self.ledger = ledger
@@ -104,6 +106,7 @@ class Publishing:
         self._make = make_publisher or self._default_publisher
         self._publishers: dict[str, Any] = {}
         self._approvals = approvals
+        self.stop = stop  # the daemon's: set on SIGTERM/SIGINT (publishers that wait look at it)
         self._gate: dict[str, list[Any]] = {}  # campaign -> its content errors, once per plan
         # Sent, but the ledger could not record it (a full disk): recorded once it can be.
         self.unrecorded: dict[str, Any] = {}
@@ -121,7 +124,7 @@ class Publishing:
         if settings is None:
             raise SamverkanError(f"channel {channel} is not configured or its settings do not validate; run samverkan validate")
         cls = get(settings.publisher)
-        return cls(Channel(channel, settings, self.project.root, self.env))
+        return cls(Channel(channel, settings, self.project.root, self.env, stop=self.stop))
 
     def publisher(self, channel: str) -> Any:
         if channel not in self._publishers:

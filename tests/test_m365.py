@@ -1,11 +1,14 @@
 """Press mail to Microsoft 365 and as modern mail expects it: the OAuth (XOAUTH2) login, the
-answer once password SMTP AUTH is off and the Date of sending, against aiosmtpd and a fake
-token endpoint on 127.0.0.1."""
+answer once password SMTP AUTH is off, the Date of sending and the sending rate, against
+aiosmtpd and a fake token endpoint on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 from email.parser import BytesParser
 from email import policy
 from pathlib import Path
@@ -17,6 +20,7 @@ from publishers.base import Channel, MemoryJournal, PermanentError, TransientErr
 from publishers.mailer import MailerPublisher, MailerSettings
 from samverkan.ledger import Ledger
 from tests.helpers.cli import invoke
+from tests.helpers.daemon import DaemonProcess, wait_until
 from tests.helpers.oauth import TENANT, TokenServer, token_server  # noqa: F401  (the fixture)
 from tests.helpers.plans import campaign, message, with_channels
 from tests.helpers.smtp import BASIC_AUTH_OFF, SmtpServer, smtp_server  # noqa: F401  (the fixture)
@@ -251,6 +255,87 @@ def test_a_late_release_is_dated_when_it_went_out_and_archived_as_sent(
     assert mail["Date"] == "Mon, 13 Aug 2018 09:47:12 +0200"  # planned for 07:30, sent at 09:47
     with Ledger(root / "state/samverkan.db") as ledger:
         assert ledger.archive(DELIVERY)["press.eml"] == server.messages[0].data
+
+
+# -- the sending rate ---------------------------------------------------------------------
+
+
+def gaps(server: SmtpServer) -> list[float]:
+    times = [m.at for m in server.messages]
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+def test_the_rate_is_kept_across_a_release_and_the_next(root: Path, smtp_server: Callable[..., SmtpServer]) -> None:  # noqa: F811
+    server = smtp_server()
+    pub = mailer(root, server, security="none", ca_file=None, rate=600)  # one every 0.1 s
+    msg = rendered(root=root)
+    journal = MemoryJournal()
+    assert pub.publish(pub.payload(msg), msg.delivery_id, journal).note == "sent to 6 of 6"
+    other = rendered(root=root, delivery_id="skolstart/start/press@2018-08-20")
+    pub.publish(pub.payload(other), other.delivery_id, MemoryJournal())
+    assert len(server.messages) == 12 and server.connections == 2
+    measured = gaps(server)
+    assert min(measured) >= 0.1, measured  # the server's own clock, the second release included
+    assert sum(measured) < 11 * 0.1 + 1.0  # and not much slower than asked
+
+
+def test_without_a_rate_nothing_waits(root: Path, smtp_server: Callable[..., SmtpServer]) -> None:  # noqa: F811
+    server = smtp_server()
+    pub = mailer(root, server, security="none", ca_file=None)
+    pub.sleep = lambda s: pytest.fail("slept")  # type: ignore[assignment]
+    msg = rendered(root=root)
+    assert pub.publish(pub.payload(msg), msg.delivery_id, MemoryJournal()).note == "sent to 6 of 6"
+
+
+def test_a_stop_during_the_wait_leaves_the_rest_queued_and_it_goes_later(
+        root: Path, smtp_server: Callable[..., SmtpServer]) -> None:  # noqa: F811
+    server = smtp_server()
+    stop = threading.Event()
+    values = {"publisher": "mailer", "from": FROM, "recipients": "presslista.csv", "timeout": 5,
+              "host": server.host, "port": server.port, "security": "none", "rate": 30}
+    pub = MailerPublisher(Channel("press", MailerSettings.model_validate(values), root, env={}, stop=stop))
+    now = [1000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the injected clock: no real waiting
+        slept.append(seconds)
+        now[0] += seconds
+        if len(server.messages) == 2 and not stopped:
+            stopped.append(True)
+            stop.set()  # SIGTERM while waiting for the third
+
+    stopped: list[bool] = []
+
+    pub.clock, pub.sleep = (lambda: now[0]), sleep
+    msg = rendered(root=root)
+    journal = MemoryJournal()
+    with pytest.raises(TransientError, match="the daemon is stopping: sent to 2 of 6 recipients at 30 a minute"):
+        pub.publish(pub.payload(msg), msg.delivery_id, journal)
+    assert [journal.part_state(a) for a in PRESS] == ["sent", "sent"] + ["queued"] * 4
+    assert max(slept) <= 0.2  # in slices, so a stop is seen at once
+    stop.clear()
+    assert pub.publish(pub.payload(msg), msg.delivery_id, journal).note == "sent to 6 of 6"
+    assert server.recipients == PRESS  # each once
+    assert abs(sum(slept) - 5 * 2.0) < 1e-6  # 30 a minute: 2 s between messages, on the injected clock
+
+
+def test_sigterm_while_the_daemon_keeps_the_rate(
+        make_root: Callable[..., Path], smtp_server: Callable[..., SmtpServer]) -> None:  # noqa: F811
+    server = smtp_server()
+    root = press_plan(make_root, server, rate=2)  # one every 30 s: the daemon would wait a minute
+    daemon = DaemonProcess(root, now="2018-08-13T07:30:00", env={**os.environ})
+    try:
+        assert wait_until(lambda: len(server.messages) == 1, 20)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+    finally:
+        daemon.stop()
+    assert len(server.messages) == 1
+    with Ledger(root / "state/samverkan.db") as ledger:
+        row = ledger.get(DELIVERY)
+        assert row.state == "pending"
+        assert {p: s for p, (s, _) in ledger.parts(DELIVERY).items()} == {
+            PRESS[0]: "sent", PRESS[1]: "queued", PRESS[2]: "queued"}
 
 
 # -- doctor -------------------------------------------------------------------------------
