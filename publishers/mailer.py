@@ -553,6 +553,9 @@ class MailerPublisher:
         except PermanentError as e:
             return CheckResult.fail("smtp", str(e))
         except TransientError as e:
+            if "token endpoint" in str(e):
+                return CheckResult.fail("smtp", str(e), "check that this machine reaches it (a proxy, a firewall) "
+                                                        f"and authority: of {self.channel.name}")
             return CheckResult.fail("smtp", str(e), f"check host and port of {self.channel.name} and that the server runs")
         how = {"starttls": "STARTTLS works", "tls": "TLS works", "none": "no encryption"}[s.security]
         said = f"{host}:{port} answers, {how}" + (", login accepted" if login else "")
@@ -652,13 +655,16 @@ class MailerPublisher:
 
         refs = {"username": s.username, "tenant": s.tenant, "client_id": s.client_id,
                 "client_secret": s.client_secret, "certificate": s.certificate}
-        values = {k: expand(v, env) for k, v in refs.items() if v}
-        for key, value in values.items():
-            if not value:
+        values: dict[str, str] = {}
+        for key, ref in refs.items():
+            value = expand(ref, env) if ref else None
+            if ref and not value:
                 raise PermanentError(
-                    f"channel {name}: the environment variable {env_name(refs[key])} ({key}) is not set in the "
+                    f"channel {name}: the environment variable {env_name(ref)} ({key}) is not set in the "
                     "daemon's environment: set it (see the app registration in Microsoft Entra)"
                 )
+            if value:
+                values[key] = value
         if self._tokens is None:
             names = {k: env_name(v) or k for k, v in refs.items()}
             certificate = None

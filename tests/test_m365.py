@@ -4,6 +4,7 @@ aiosmtpd and a fake token endpoint on 127.0.0.1."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -68,8 +69,10 @@ def oauth_server(smtp_server: Callable[..., SmtpServer], token: str = "fake-acce
 
 
 def test_xoauth2_logs_in_with_a_token_from_the_client_credentials_grant(
-        root: Path, smtp_server: Callable[..., SmtpServer], token_server: Callable[..., TokenServer]) -> None:  # noqa: F811
+        root: Path, smtp_server: Callable[..., SmtpServer], token_server: Callable[..., TokenServer],  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("msal")
+    caplog.set_level(logging.DEBUG)  # msal's and urllib3's logs too: neither secret nor token in them
     tokens = token_server(clients={CLIENT: SECRET})
     server = oauth_server(smtp_server)
     pub = oauth_mailer(root, server, tokens)
@@ -90,6 +93,7 @@ def test_xoauth2_logs_in_with_a_token_from_the_client_credentials_grant(
     other = rendered(root=root, delivery_id="skolstart/start/press@2018-08-20")
     pub.publish(pub.payload(other), other.delivery_id, MemoryJournal())
     assert len(tokens.requests) == 1 and server.connections == 2
+    assert caplog.records and SECRET not in caplog.text and "fake-access-token" not in caplog.text
 
 
 def test_the_xoauth2_string_is_the_one_microsoft_documents() -> None:
@@ -223,7 +227,7 @@ def test_basic_auth_switched_off_fails_the_release_without_retries(
     assert "5.7.30" in result.output and "auth: xoauth2" in result.output
     with Ledger(root / "state/samverkan.db") as ledger:
         row = ledger.get(DELIVERY)
-        assert row.state == "failed" and row.next_retry is None
+        assert row is not None and row.state == "failed" and row.next_retry is None
 
 
 # -- Date: the time of sending ------------------------------------------------------------
@@ -333,7 +337,7 @@ def test_sigterm_while_the_daemon_keeps_the_rate(
     assert len(server.messages) == 1
     with Ledger(root / "state/samverkan.db") as ledger:
         row = ledger.get(DELIVERY)
-        assert row.state == "pending"
+        assert row is not None and row.state == "pending"
         assert {p: s for p, (s, _) in ledger.parts(DELIVERY).items()} == {
             PRESS[0]: "sent", PRESS[1]: "queued", PRESS[2]: "queued"}
 
