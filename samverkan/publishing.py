@@ -7,8 +7,8 @@ import logging
 import os
 import random
 import sqlite3
-import traceback
 import threading
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
