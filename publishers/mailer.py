@@ -248,11 +248,14 @@ def _yaml_rows(text: str, shown: str, bad: list[BadLine]) -> list[_Row]:
     import yaml
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         raise PressListError(shown, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
                              f"not valid YAML: {e.problem}") from None
+    except (yaml.YAMLError, RecursionError) as e:  # a NUL, or brackets nested past any list's need
+        what = "nested too deep" if isinstance(e, RecursionError) else str(e).splitlines()[0]
+        raise PressListError(shown, 1, 1, f"not valid YAML ({what}); write one {{name, email, outlet}} per item") from None
     if node is None:
         return []
     if not isinstance(node, yaml.SequenceNode):

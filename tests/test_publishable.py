@@ -309,3 +309,14 @@ def test_a_facebook_text_over_facebooks_limit_is_an_error(make_root) -> None:
         "campaigns/skolstart.yaml:22:27: error: the Facebook post is 65178 characters, over Facebook's limit of "
         "63206: it would be refused; shorten it or give a short text in overrides (channel: fb-kommunen)"
     ]
+
+
+@pytest.mark.parametrize("text", ["[" * 2000 + "]" * 2000, "- {name: A, email: a@tidning.example}\n- \x00\n"])
+def test_a_hostile_yaml_press_list_is_an_error_not_a_crash(make_root, text: str) -> None:
+    config = edit(FULL_CONFIG, "recipients: content/press.csv", "recipients: content/press.yaml")
+    root = full_root(make_root, config=config)
+    (root / "content/press.yaml").write_text(text, encoding="utf-8")
+    code, lines = validate(root)
+    assert code == 1
+    assert [e for e in errors(lines) if e.startswith("content/press.yaml:")], lines
+    assert not any("Traceback" in line for line in lines)
