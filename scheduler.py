@@ -105,8 +105,11 @@ class StateLock:
                 raise self._refuse(self.root, self._pid()) from None
             self._root_fd = root_fd
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            from publishers.base import private_folder
+
+            private_folder(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.fchmod(fd, 0o600)  # in the ledger's folder, the owner's only like everything there
         except BaseException:
             self.release()
             raise

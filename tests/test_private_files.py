@@ -107,3 +107,10 @@ def test_previews_written_to_files_are_private(make_root: Callable[..., Path], u
     found = modes(out)
     assert "skolstart/start/press/press.eml" in found
     assert {p: m for p, m in found.items() if m != (0o700 if (out / p).is_dir() else 0o600)} == {}
+
+
+def test_the_daemons_lock_file_beside_the_ledger_is_the_owners_only(make_root: Callable[..., Path], umask: int) -> None:
+    root = full_root(make_root)
+    result = invoke("run", "--once", "--root", str(root), "--now", "2018-08-01T07:00")
+    assert result.exit_code == 0, result.output
+    assert modes(root / "state") == {".": 0o700, "samverkan.db": 0o600, "samverkan.db.lock": 0o600}
