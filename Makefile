@@ -50,6 +50,11 @@ demo: bytecode
 	@echo "  rehearsal/arshjul-2018.html          the annual wheel (årshjul) of 2018"
 	@echo "  rehearsal/evenemang.ics              the calendar of public events, 2017-2019"
 	@echo "  .venv/bin/samverkan plan --year 2018 the plan as a table"
+	@echo "The sample agreement ran 2017-2019: with today's clock nothing is due. Look at it as on a day"
+	@echo "inside it:"
+	@echo "  .venv/bin/samverkan --now 2018-08-01T09:00 approvals        what waits for whose approval"
+	@echo "  .venv/bin/samverkan --now 2018-08-01T09:00 status           what is coming, per channel"
+	@echo "  .venv/bin/samverkan --now 2018-08-01T09:00 preview --serve  the previews, for press staff"
 
 test: bytecode
 	$(BIN)/python -m pytest

@@ -269,12 +269,19 @@ def status(ctx: Context, fmt: str) -> int:
     """Upcoming, published, failed, unknown, missed and held deliveries."""
     from .status import format_text, status as build
 
+    from .period import outside_note
+
     project, ledger, clock = _open(ctx)
     with ledger:
         s = build(project, ledger, clock())
+    note = outside_note(project, s.now)
     if fmt == "json":
-        click.echo(json.dumps(s.as_dict(), ensure_ascii=False, indent=2))
+        data = s.as_dict()
+        data["outside_period"] = note
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
+        if note:
+            click.echo(_("Note: {note}").format(note=note) + "\n")
         click.echo(format_text(s, project.tz), nl=False)
     return 0
 
@@ -390,19 +397,38 @@ def resume(ctx: Context, channel: str | None, by: str | None) -> int:
 @common
 def approvals(ctx: Context, fmt: str, all_: bool) -> int:
     """Which upcoming messages wait for whose approval."""
+    from datetime import datetime
+
     from .approvals import pending
+    from .period import outside_note
+    from .status import next_deliveries
 
     project, ledger, clock = _open(ctx)
+    now = clock()
     with ledger:
-        items = pending(project, ledger, None if all_ else clock())
+        items = pending(project, ledger, None if all_ else now)
         history = ledger.approvals()
+    # a repeated message at its next time, as status shows it
+    upcoming = {} if all_ else next_deliveries(project, [a.message_id for a in items], now)
+    note = outside_note(project, now)
     if fmt == "json":
-        click.echo(json.dumps({"messages": [a.as_dict() for a in items], "approvals": history}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"messages": [a.as_dict() for a in items], "approvals": history,
+                               "outside_period": note}, ensure_ascii=False, indent=2))
         return 0
     if not project.config or not project.config.approving_parties:
         click.echo(_("approval is turned off (config.yaml approval: [])"))
-    for a in items:
-        when = a.first_at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
+    elif not any(a.missing or a.error for a in items):
+        click.echo(_("nothing waits for approval"))
+    if note:
+        click.echo(_("Note: {note}").format(note=note))
+
+    def local(at: str) -> str:
+        return datetime.fromisoformat(at).astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
+
+    from .timeutil import utc
+
+    for a in sorted(items, key=lambda a: (utc(upcoming.get(a.message_id, a.first_at)), a.message_id)):
+        when = upcoming.get(a.message_id, a.first_at).astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
         if a.error:
             click.echo(f"{when}  {a.message_id}  cannot be rendered, so not approved: {a.error}")
         elif a.missing:
@@ -411,12 +437,12 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
                              f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
             click.echo(f"{when}  {a.message_id}  awaiting {', '.join(a.missing)}\n      {cmds}")
             for p, c in a.changes.items():
-                click.echo(f"      changes requested by {p} ({c['approved_by']}, {c['at'][:16].replace('T', ' ')} UTC): {c['note']}")
+                click.echo(f"      changes requested by {p} ({c['approved_by']}, {local(c['at'])}): {c['note']}")
         else:
             click.echo(f"{when}  {a.message_id}  approved")
         for p, v in a.approvals.items():
             how = "desk" if v["way"] == "desk" else f"cli, user {v['os_user'] or 'unknown'}"
-            click.echo(f"      approved by {p}: {v['approved_by']} ({how}), {v['at'][:16].replace('T', ' ')} UTC")
+            click.echo(f"      approved by {p}: {v['approved_by']} ({how}), {local(v['at'])}")
     return 0
 
 @cli.command()

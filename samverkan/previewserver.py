@@ -110,6 +110,11 @@ class App:
             body.append(f"<p>{escape(project.config.agreement.title)}</p>")
         body.append(f"<p>Nu: <time datetime=\"{now.isoformat()}\">{escape(now.strftime('%Y-%m-%d %H:%M'))}</time>. "
                     "Sidan visar planen som den ser ut på disk; ladda om efter en ändring.</p></header><main>")
+        from .period import outside_note
+
+        note = outside_note(project, now)
+        if note:  # with the real clock the sample agreement shows nothing: say why
+            body.append(f'<p role="note"><strong>{escape(note)}</strong> (samverkan preview --serve --now …)</p>')
         if errors:
             body.append(_problems_panel(
                 errors, "Fel i planen",

@@ -143,8 +143,8 @@ def test_approvals_say_who_approved_and_how(approval_root: Path) -> None:
     said(approval_root, "polisen", "approve")
     listing = invoke("approvals", "--root", str(approval_root), "--now", NOW).output
     assert "skola/start  approved" in listing
-    assert f"approved by kommunen: Kim (cli, user {getpass.getuser()}), 2018-08-13 05:00 UTC" in listing
-    assert "approved by polisen: Anna polisen (desk), 2018-08-13 05:00 UTC" in listing
+    assert f"approved by kommunen: Kim (cli, user {getpass.getuser()}), 2018-08-13 07:00" in listing
+    assert "approved by polisen: Anna polisen (desk), 2018-08-13 07:00" in listing
 
 
 def test_the_desk_needs_its_section(approval_root: Path) -> None:

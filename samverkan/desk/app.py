@@ -275,6 +275,10 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         body = [f"<h1>Kommande meddelanden</h1><p>{escape(project.config.agreement.title)}</p>",
                 f'<p>Nu: <time datetime="{at.isoformat()}">{escape(at.astimezone(project.tz).strftime("%Y-%m-%d %H:%M"))}</time>.</p>',
                 pages.message_note(request.args.get("notice"), None)]
+        from ..period import outside_note
+
+        if note := outside_note(project, at):
+            body.append(f'<p role="note"><strong>{escape(note)}</strong></p>')
         errors = [p for p in project.problems.sorted() if p.severity == "error"]
         if errors:
             body.append(_problems_panel(errors, "Fel i planen", "Kampanjerna med fel publiceras inte förrän felen är rättade.", "problems"))
