@@ -187,6 +187,22 @@ def _has_digit_run(raw: bytes) -> bool:
     return b"000000" in raw.translate(_DIGIT_BYTES)
 
 
+# Words that name a picture without saying what is in it (WCAG 2.1, 1.1.1: a text
+# alternative serves the same purpose as the picture).
+_GENERIC_ALT = frozenset({"bild", "bilden", "foto", "fotot", "fotografi", "illustration", "image", "img", "photo",
+                          "picture", "logo", "logga", "logotyp", "grafik", "graphic", "alt", "alt-text", "alttext"})
+
+
+def alt_says_nothing(alt: str, path: str) -> str | None:
+    """Why ``alt`` does not describe its picture (a file name, one generic word), or None."""
+    text = alt.strip().strip(".").lower()
+    if text == path.rsplit("/", 1)[-1].lower() or re.fullmatch(r"\S+\.(png|jpe?g|gif|webp|svg)", text):
+        return "is a file name"
+    if text in _GENERIC_ALT:
+        return "only names it as a picture"
+    return None
+
+
 class _Findings:
     """Problems grouped by place and text, each with the channels it concerns, so a body
     shared by four channels gives one line, not four."""
@@ -296,6 +312,10 @@ class _Checker:
         if m.image is not None and not m.image.alt.strip():
             self.findings.add(file, campaign.where(*base, "image"), "error",
                               "image: no alt text; add alt: describing the picture for readers who cannot see it")
+        elif m.image is not None and (why := alt_says_nothing(m.image.alt, m.image.path)):
+            self.findings.add(file, campaign.where(*base, "image", "alt"), "warning",
+                              f"alt: '{m.image.alt.strip()}' {why}; say what the picture shows for readers who "
+                              "cannot see it, e.g. 'Barn vid ett övergångsställe'")
         if not message.times:
             return  # nothing is sent: the loader reports why
         # The first occurrence, each channel at its own time (a public channel of an

@@ -500,3 +500,19 @@ def test_a_one_digit_hour_is_the_time_people_mean(tmp_path: Path) -> None:
     write_case(tmp_path, Case("one-digit", [], camp("at: 2018-08-13 07:30", "at: 2018-08-13 7:30")))
     message = load_project(tmp_path).campaigns["skolstart"].messages[0]
     assert message.times[0][0].strftime("%H:%M") == "07:30"
+
+
+@pytest.mark.parametrize(("alt", "why"), [("bild", "only names it as a picture"), ("Image.", "only names it as a picture"),
+                                          ("skolstart.png", "is a file name"), ("IMG_2041.JPG", "is a file name")])
+def test_an_alt_text_that_says_nothing_of_the_picture_is_a_warning(make_root: Callable[..., Path], alt: str, why: str) -> None:
+    from click.testing import CliRunner
+
+    from samverkan.cli import cli
+
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": CORPUS_CAMPAIGN + f"    image: {{path: content/images/skolstart.png, alt: {alt}}}\n"})
+    (root / "content" / "images").mkdir(parents=True, exist_ok=True)
+    (root / "content" / "images" / "skolstart.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    result = CliRunner().invoke(cli, ["validate", "--root", str(root)])
+    expected = (f"campaigns/a.yaml:17:54: warning: alt: '{alt}' {why}; say what the picture shows for readers who "
+                "cannot see it, e.g. 'Barn vid ett övergångsställe'")
+    assert expected in result.output.splitlines(), result.output
