@@ -105,7 +105,7 @@ def validate(ctx: Context, strict: bool, fmt: str) -> int:
 def _collector_paused() -> Iterator[None]:
     """The cyclic collector paused for a command that ends when its work does: it would
     scan the libraries being imported and the plan being loaded again and again, and a
-    plan and its checks make no reference cycles (see loading.gc_paused)."""
+    plan and its checks make no reference cycles."""
     import gc
 
     was_enabled = gc.isenabled()

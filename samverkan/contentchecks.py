@@ -22,17 +22,13 @@ import functools
 import re
 from pathlib import Path
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from publishers.base import PlanFileError, get, plan_file, uncarriable
 
-from .loading import (
-    LoadedCampaign, LoadedMessage, PlanShare, Project, campaign_files, gc_paused, load_project, load_share,
-    misnamed_campaign_files,
-)
+from .loading import LoadedCampaign, LoadedMessage, Project, load_project
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, MessageView, RenderError, Resolved, render_parts, resolve
-from .workers import Tasks, Worker, can_fork, usable_cpus
 
 # --- LIX -----------------------------------------------------------------------------------
 
@@ -278,25 +274,6 @@ class _Checker:
     def run(self) -> list[Problem]:
         return self.merged(self.campaign_results(self.project.campaigns.values()))
 
-    def run_parallel(self, workers: int) -> list[Problem]:
-        """Render in forked worker processes, a share of the campaigns each (the parent
-        takes the first): rendering is pure CPU, and a large plan's messages are many. The
-        workers inherit the loaded plan, so only the problems travel back."""
-        campaigns = list(self.project.campaigns.values())
-        shares = [campaigns[i::workers] for i in range(workers)]
-        children: list[Worker] = []
-        try:
-            for share in shares[1:]:
-                children.append(Worker(functools.partial(self.campaign_results, share)))
-            results = self.campaign_results(shares[0])
-            for child, share in zip(children, shares[1:]):
-                got = child.result()
-                results.update(got if got is not None else self.campaign_results(share))
-        finally:
-            for child in children:
-                child.stop()
-        return self.merged(results)
-
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)
         if key not in self.template_errors:
@@ -465,124 +442,17 @@ def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMes
     return sorted(list(checker.template_errors.values()) + checker.findings.problems())
 
 
-# Below this many messages a worker process costs more than it saves.
-PARALLEL_FROM = 2000
-
-
 def check_content(project: Project) -> list[Problem]:
     """Render every message for every channel and check what it says."""
     if project.config is None:
         return []
-    checker = _Checker(project)
-    messages = sum(len(c.messages) for c in project.campaigns.values())
-    workers = min(usable_cpus(), 8)
-    # Rendering makes short-lived objects only, while the collector would rescan the whole
-    # loaded plan each time (a seventh of the time on a large plan).
-    with gc_paused():
-        if messages >= PARALLEL_FROM and workers > 1 and can_fork():
-            return checker.run_parallel(workers)
-        return checker.run()
-
-
-# Below this many campaign files the plan is loaded and checked in one process.
-OVERLAP_FROM = 200
-# The files of a large plan are taken in chunks, by each process as it is free for one: a
-# chunk is an ``1 / (2 p)`` of the files left (``p`` processes), so the first are large and
-# cheap to hand out, and the last are this small, so that all processes end together.
-LAST_CHUNK = 4
-
-
-def chunks(n: int, processes: int) -> list[tuple[int, int]]:
-    """Where each chunk of ``n`` files starts and ends, largest first (see LAST_CHUNK)."""
-    out, start = [], 0
-    while start < n:
-        size = max(LAST_CHUNK, -(-(n - start) // (2 * processes)))
-        out.append((start, min(n, start + size)))
-        start += size
-    return out
+    return _Checker(project).run()
 
 
 def load_and_check(root: Path) -> tuple[Project, list[Problem]]:
-    """Load the plan and run :func:`check_content` on it, shared out on a large plan.
-
-    Once config.yaml is loaded and rendering prepared, forked workers and the parent take
-    chunks of the campaign files (see :func:`chunks`), each as it is free for one, and
-    load and check them. A worker sends back its findings and what it loaded (pickled:
-    several times cheaper to read than the files) a chunk at a time, and the parent reads
-    them between its own chunks. The chunks are joined in the order of their files, so the
-    plan is the one a single process loads."""
-    files = campaign_files(root)
-    workers = min(usable_cpus() - 1, 7)
-    overlap = len(files) >= OVERLAP_FROM and workers >= 1 and can_fork()
-    project = load_project(root, campaigns=False) if overlap else None  # config.yaml alone
-    if project is None or project.config is None:  # (each campaign's errors are still wanted)
-        project = load_project(root)
-        return project, check_content(project)
-    # What the first rendering of each process would do, done once for all of them.
-    from .rendering import prepare
-
-    prepare(project)
-    spans = chunks(len(files), workers + 1)
-    try:
-        tasks: Tasks | None = Tasks(len(spans))
-    except OSError:  # no pipe to be had (a limit): no workers, the parent takes every chunk
-        tasks = None
-    children: list[Worker] = []
-    shares: dict[int, PlanShare] = {}
-    results: dict[str, _Result] = {}
-    checker = _Checker(project)
-
-    def do(i: int) -> None:
-        shares[i] = share = load_share(project, files[slice(*spans[i])])
-        results.update(_check_share(checker, share))
-
-    def receive(child: Worker, wait: bool) -> None:
-        # What a worker loaded is kept past the collector as load_project keeps a plan.
-        with gc_paused(keep=True):
-            for i, share, found in child.parts(wait):
-                shares[i] = share
-                results.update(found)
-
-    try:
-        if tasks is not None:
-            for _ in range(workers):
-                children.append(Worker(functools.partial(_load_and_check_chunks, project, files, spans, tasks), streaming=True))
-        for i in iter(tasks.take, None) if tasks is not None else range(len(spans)):
-            do(i)
-            for child in children:
-                receive(child, wait=False)
-        for child in children:
-            receive(child, wait=True)
-        for i in range(len(spans)):
-            if i not in shares:  # taken by a worker that died before it sent the chunk
-                do(i)
-        for i in range(len(spans)):
-            project.add(shares[i])
-        project.problems.extend(misnamed_campaign_files(root))
-        return project, checker.merged(results)
-    finally:
-        if tasks is not None:
-            tasks.close()
-        for child in children:
-            child.stop()
-
-
-def _check_share(checker: _Checker, share: PlanShare) -> dict[str, _Result]:
-    """The findings of the campaigns of ``share``."""
-    with gc_paused():
-        return checker.campaign_results(share.campaigns.values())
-
-
-def _load_and_check_chunks(
-    project: Project, files: list[Path], spans: list[tuple[int, int]], tasks: Tasks, send: Callable[[Any], None]
-) -> None:
-    """In a worker: the chunks of ``files`` it takes from ``tasks``, each loaded against
-    (the worker's copy of) ``project`` and checked; what was loaded goes back without its
-    positions (see LoadedCampaign.travelling)."""
-    checker = _Checker(project)
-    while (i := tasks.take()) is not None:
-        share = load_share(project, files[slice(*spans[i])])
-        send((i, share.travelling(), _check_share(checker, share)))
+    """Load the plan and run :func:`check_content` on it."""
+    project = load_project(root)
+    return project, check_content(project)
 
 
 def campaign_errors(project: Project, campaign: LoadedCampaign) -> list[Problem]:

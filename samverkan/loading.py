@@ -4,14 +4,12 @@ place. One broken file never hides another's errors."""
 from __future__ import annotations
 
 import copy
-import gc
 import os
 import stat
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator
+from typing import Any, Callable, Collection
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
@@ -66,8 +64,7 @@ class LoadedCampaign:
     key: str
     file: str
     model: Campaign
-    # Where each value is in the file, read from the text when first asked for; None in a
-    # campaign that came from another process (see travelling): read again from the file.
+    # Where each value is in the file, read from the text when first asked for (None until).
     located: yamlpos.Located | None = field(compare=False)
     messages: list[LoadedMessage]
     events: list[LoadedEvent]
@@ -83,12 +80,6 @@ class LoadedCampaign:
             self.located = _positions(self.path, self.stamp)
         return self.located.where(tuple(path), key=key)
 
-    def travelling(self) -> LoadedCampaign:
-        """This campaign without its positions, to send to another process: they are a
-        third of its size and most of the time to pickle it, and only reporting a problem
-        asks for them, which the sender has done. They are read again from the file if
-        they are asked for, while it is as it was."""
-        return replace(self, located=None)
 
 
 @dataclass
@@ -131,17 +122,12 @@ class Project:
 @dataclass
 class PlanShare:
     """What some of a plan's campaign files gave: the campaigns that validate, the files
-    that do not, and their problems (see :func:`load_share`)."""
+    that do not, and their problems."""
 
     campaigns: dict[str, LoadedCampaign] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
     unchecked: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-
-    def travelling(self) -> PlanShare:
-        """The share to send to another process (see :meth:`LoadedCampaign.travelling`)."""
-        campaigns = {k: c.travelling() for k, c in self.campaigns.items()}
-        return PlanShare(campaigns, self.broken, self.unchecked, self.problems)
 
 
 def _positions(path: Path | None, stamp: tuple[int, int] | None) -> yamlpos.Located:
@@ -719,32 +705,6 @@ def misnamed_campaign_files(root: Path, names: list[str] | None = None) -> Probl
     return problems
 
 
-@contextmanager
-def gc_paused(keep: bool = False) -> Iterator[None]:
-    """The cyclic collector paused: loading a plan allocates hundreds of thousands of small
-    objects that all stay alive (nodes, positions, models), and rendering many short-lived
-    ones; the collector would rescan the plan again and again, a third of the time.
-
-    With ``keep``, what is alive at the end (the plan just loaded) is moved out of the
-    collector's sight for good (``gc.freeze``): otherwise its first pass after the pause
-    scans the whole plan at once, and every full pass again. A plan holds no reference
-    cycles (tests/test_review_loading.py), so reference counting still frees it as soon as
-    it is dropped; garbage from before is collected first, so that none of it is kept.
-    Inside a pause of the caller's (samverkan validate pauses the collector for its whole
-    run) nothing is collected and nothing is put out of sight."""
-    was_enabled = gc.isenabled()
-    if keep and was_enabled:
-        gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if keep and was_enabled:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
 @dataclass
 class LoadCache:
     """What :func:`load_project` read last time, so that the daemon re-reads only the
@@ -766,11 +726,6 @@ def load_project(root: Path, cache: LoadCache | None = None, *, campaigns: bool 
     """Load config and every campaign; never raises for bad input, collects problems.
     With ``cache``, campaign files unchanged since the last call are not read again;
     without ``campaigns``, config.yaml alone is read (the campaign folder is not looked at)."""
-    with gc_paused(keep=True):
-        return _load_project(root, cache, campaigns)
-
-
-def _load_project(root: Path, cache: LoadCache | None, campaigns: bool = True) -> Project:
     problems = Problems()
     stamp = _stamp(root / CONFIG_FILE)  # before reading: a change after it is seen as one
     config, located, settings, check_with = _load_config(root, problems)
@@ -795,14 +750,6 @@ def load_configured(root: Path, cache: LoadCache | None = None) -> Project:
     if project.config is None:
         raise InvalidInput(project.problems.sorted())
     return project
-
-
-def load_share(project: Project, files: Collection[Path]) -> PlanShare:
-    """The campaign files ``files`` of ``project``'s plan, loaded against its config (which
-    must validate): a part of the plan that :meth:`Project.add` joins to the rest."""
-    assert project.config is not None
-    with gc_paused(keep=True):
-        return _load_campaigns(project.root, files, project.config, project.config, None)
 
 
 def _load_campaigns(

@@ -180,10 +180,9 @@ def test_a_campaign_file_ending_in_yml_is_warned_about(corpus_root) -> None:
     assert "campaigns/jul.yml:1:1: warning: ignored: campaign files end in .yaml; rename it to jul.yaml" in result.output.splitlines()
 
 
-def test_a_dropped_plan_is_freed_although_it_was_kept_past_the_collector(sample_root) -> None:
-    """load_project moves the plan it loaded out of the collector's sight (gc.freeze), which
-    is only right while a plan, and the state rendering keeps on it, hold no reference
-    cycles: each plan dropped must leave the frozen set as it found it."""
+def test_a_dropped_plan_is_freed(sample_root) -> None:
+    """The daemon and the preview server load the plan again at every edit: each plan
+    dropped, with the state rendering keeps on it, must leave nothing behind."""
     import gc
 
     from samverkan.plan import deliveries
@@ -192,15 +191,14 @@ def test_a_dropped_plan_is_freed_although_it_was_kept_past_the_collector(sample_
 
     def load_render_drop() -> int:
         project = load_project(sample_root)
-        loaded = gc.get_freeze_count()
         for d in deliveries(project):
             render(project, d)  # the rendering state lives on the project
         validate(sample_root, project=project)
         del project
-        assert gc.get_freeze_count() < loaded - 1000  # freed at once, no collection needed
-        return gc.get_freeze_count()
+        gc.collect()
+        return len(gc.get_objects())
 
-    load_render_drop()  # modules and caches the first rendering brings are kept too
+    load_render_drop()  # modules and caches the first rendering brings are kept
     first = load_render_drop()
     later = [load_render_drop() for _ in range(3)]
-    assert all(abs(n - first) < 100 for n in later), (first, later)  # a kept plan is thousands
+    assert all(abs(n - first) < 500 for n in later), (first, later)  # a kept plan is tens of thousands
