@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .alerts import OpenAlert, open_alerts
+from .i18n import _
 from .ledger import Ledger, Row, part_groups
 from .loading import Project
 from .pauses import active as active_pauses, describe as describe_pause
@@ -238,54 +239,57 @@ def recipient_lines(r: Row, groups: dict[str, list[tuple[str, str | None]]], ind
 
 
 def format_text(s: Status, tz: Any) -> str:
-    lines = [f"Status at {s.now.astimezone(tz):%Y-%m-%d %H:%M}", ""]
+    lines = [_("Status at {now}").format(now=f"{s.now.astimezone(tz):%Y-%m-%d %H:%M}"), ""]
     if s.pauses:
-        lines.append("Paused (nothing is published there until: samverkan resume)")
+        lines.append(_("Paused (nothing is published there until: samverkan resume)"))
         lines += [f"  {describe_pause(p, tz)}" for p in s.pauses]
         lines.append("")
-    lines.append("Needs a person" if s.attention or s.checks or s.overdue else "Needs a person: nothing")
+    lines.append(_("Needs a person") if s.attention or s.checks or s.overdue else _("Needs a person: nothing"))
     for d in s.overdue[:20]:
         lines.append(f"  {'overdue':<9} {d.id}  due {d.at.astimezone(tz):%Y-%m-%d %H:%M}")
-        lines.append("            never tried: is the daemon running? (samverkan run); past catch_up it is marked missed")
+        lines.append("            " + _("never tried: is the daemon running? (samverkan run); past catch_up it is marked missed"))
     if len(s.overdue) > 20:
-        lines.append(f"  ... and {len(s.overdue) - 20} more overdue")
+        lines.append("  " + _("... and {count} more overdue").format(count=len(s.overdue) - 20))
     for r in s.attention:
         lines.append(_row_line(r, tz))
         if r.id in s.recipients:
             lines += recipient_lines(r, s.recipients[r.id])
         elif r.state == "unknown":
-            lines.append(f"            settle it: samverkan resolve {r.id} --as published|failed")
+            lines.append("            " + _("settle it: samverkan resolve {id} --as published|failed").format(id=r.id))
     for c in s.checks:
-        lines.append(f"  {'check':<9} {c.subject}  failing since {c.at.astimezone(tz):%Y-%m-%d %H:%M}")
+        since = _("failing since {when}").format(when=f"{c.at.astimezone(tz):%Y-%m-%d %H:%M}")
+        lines.append(f"  {'check':<9} {c.subject}  {since}")
         lines.append(f"            {c.reason}")
         if c.fix:
             lines.append(f"            {c.fix}")
     if s.changed:
-        lines += ["", "Changed after publishing (not published again)"]
+        lines += ["", _("Changed after publishing (not published again)")]
         lines += [f"  {r.id}" for r in s.changed]
     if s.broken:
-        lines += ["", "Campaign files with errors (nothing of them is published)"]
+        lines += ["", _("Campaign files with errors (nothing of them is published)")]
         lines += [f"  {b}" for b in s.broken]
     if s.awaiting:
-        lines += ["", "Awaiting approval (held at their time until approved)"]
+        lines += ["", _("Awaiting approval (held at their time until approved)")]
         for a in s.awaiting[:20]:
-            lines.append(f"  {s.next_at(a).astimezone(tz):%Y-%m-%d %H:%M}  {a.message_id}  by {', '.join(a.missing)}")
+            by = _("by {parties}").format(parties=", ".join(a.missing))
+            lines.append(f"  {s.next_at(a).astimezone(tz):%Y-%m-%d %H:%M}  {a.message_id}  {by}")
             for p, c in a.changes.items():  # held by a request for changes
-                lines.append(f"            changes requested by {p} ({c['approved_by']}): {c['note']}")
+                lines.append("            " + _("changes requested by {party} ({person}): {note}").format(
+                    party=p, person=c["approved_by"], note=c["note"]))
         if len(s.awaiting) > 20:
-            lines.append(f"  ... and {len(s.awaiting) - 20} more (samverkan approvals lists them)")
+            lines.append("  " + _("... and {count} more (samverkan approvals lists them)").format(count=len(s.awaiting) - 20))
     counts = s.counts()
     if counts:
-        lines += ["", "Deliveries: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())]
-    lines += ["", "Upcoming"]
+        lines += ["", _("Deliveries: {counts}").format(counts=", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))]
+    lines += ["", _("Upcoming")]
     for d, state in s.upcoming:
         lines.append(f"  {d.at.astimezone(tz):%Y-%m-%d %H:%M}  {state:<8} {d.id}")
     if not s.upcoming:
-        lines.append("  nothing planned")
-    lines += ["", "Recently published"]
+        lines.append("  " + _("nothing planned"))
+    lines += ["", _("Recently published")]
     for r in s.published:
         when = r.published_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.published_at else ""
         lines.append(f"  {when}  {r.id}  {r.url or r.note or ''}")
     if not s.published:
-        lines.append("  nothing yet")
+        lines.append("  " + _("nothing yet"))
     return "\n".join(lines) + "\n"

@@ -94,3 +94,14 @@ def test_a_catalog_not_compiled_is_read_from_its_po(monkeypatch: pytest.MonkeyPa
         assert i18n._("Campaigns") == "Kampanjer"
     finally:
         i18n.set_language("en")
+
+
+def test_status_in_swedish(sample_root: Path) -> None:
+    code, lines = run("status", "--root", str(sample_root), "--now", "2018-08-01T09:00")
+    assert code == 0
+    assert lines[:5] == ["Läget 2018-08-01 09:00", "", "Behöver en människa: inget", "",
+                         "Väntar på godkännande (hålls vid sin tid tills de är godkända)"]
+    assert "  2018-08-13 07:30  2018-saker-skolstart/start  av kommunen, polisen" in lines
+    assert "Kommande" in lines and "Nyligen publicerat" in lines and "  inget än" in lines
+    code, lines = run("status", "--root", str(sample_root), "--now", "2018-08-01T09:00", lang="en")
+    assert lines[0] == "Status at 2018-08-01 09:00" and "Upcoming" in lines
