@@ -337,9 +337,11 @@ def approve(ctx: Context, target: str, party: str, by: str, note: str | None) ->
     with ledger:
         done = record(project, ledger, target, party, by, note, clock(), os_user=user)
     for a in done:
-        rest = f"still awaiting {', '.join(a.missing)}" if a.missing else "approved by every party: it may be published"
-        click.echo(f"{a.message_id}: approved by {party} ({by}); {rest}")
-    click.echo(f"recorded with the operating-system user {user}")
+        rest = (_("still awaiting {parties}").format(parties=", ".join(a.missing)) if a.missing
+                else _("approved by every party: it may be published"))
+        click.echo(_("{message}: approved by {party} ({person}); {rest}").format(
+            message=a.message_id, party=party, person=by, rest=rest))
+    click.echo(_("recorded with the operating-system user {user}").format(user=user))
     return 0
 
 
@@ -430,19 +432,23 @@ def approvals(ctx: Context, fmt: str, all_: bool) -> int:
     for a in sorted(items, key=lambda a: (utc(upcoming.get(a.message_id, a.first_at)), a.message_id)):
         when = upcoming.get(a.message_id, a.first_at).astimezone(project.tz).strftime("%Y-%m-%d %H:%M")
         if a.error:
-            click.echo(f"{when}  {a.message_id}  cannot be rendered, so not approved: {a.error}")
+            click.echo(f"{when}  {a.message_id}  " + _("cannot be rendered, so not approved: {error}").format(error=a.error))
         elif a.missing:
             desk_only = project.config.approval_settings.desk_only if project.config else []
-            cmds = "; ".join(f"{p} on the press desk" if p in desk_only else
+            cmds = "; ".join(_("{party} on the press desk").format(party=p) if p in desk_only else
                              f"samverkan approve {a.message_id} --party {p} --by NAME" for p in a.missing)
-            click.echo(f"{when}  {a.message_id}  awaiting {', '.join(a.missing)}\n      {cmds}")
+            awaiting = _("awaiting {parties}").format(parties=", ".join(a.missing))
+            click.echo(f"{when}  {a.message_id}  {awaiting}\n      {cmds}")
             for p, c in a.changes.items():
-                click.echo(f"      changes requested by {p} ({c['approved_by']}, {local(c['at'])}): {c['note']}")
+                click.echo("      " + _("changes requested by {party} ({person}, {when}): {note}").format(
+                    party=p, person=c["approved_by"], when=local(c["at"]), note=c["note"]))
         else:
-            click.echo(f"{when}  {a.message_id}  approved")
+            click.echo(f"{when}  {a.message_id}  " + _("approved"))
         for p, v in a.approvals.items():
-            how = "desk" if v["way"] == "desk" else f"cli, user {v['os_user'] or 'unknown'}"
-            click.echo(f"      approved by {p}: {v['approved_by']} ({how}), {local(v['at'])}")
+            how = (_("desk") if v["way"] == "desk"
+                   else _("cli, user {user}").format(user=v["os_user"] or _("not known")))
+            click.echo("      " + _("approved by {party}: {person} ({how}), {when}").format(
+                party=p, person=v["approved_by"], how=how, when=local(v["at"])))
     return 0
 
 @cli.command()

@@ -105,3 +105,14 @@ def test_status_in_swedish(sample_root: Path) -> None:
     assert "Kommande" in lines and "Nyligen publicerat" in lines and "  inget än" in lines
     code, lines = run("status", "--root", str(sample_root), "--now", "2018-08-01T09:00", lang="en")
     assert lines[0] == "Status at 2018-08-01 09:00" and "Upcoming" in lines
+
+
+def test_approvals_in_swedish(sample_root: Path) -> None:
+    code, lines = run("approve", "2018-saker-skolstart/start", "--party", "polisen", "--by", "Mattias Ek",
+                      "--root", str(sample_root), "--now", "2018-08-01T09:00")
+    assert code == 0
+    assert lines[0] == "2018-saker-skolstart/start: godkänt av polisen (Mattias Ek); väntar fortfarande på kommunen"
+    code, lines = run("approvals", "--root", str(sample_root), "--now", "2018-08-01T09:30")
+    assert lines[0] == "2018-08-13 07:30  2018-saker-skolstart/start  väntar på kommunen"
+    assert any(re.fullmatch(r"      godkänt av polisen: Mattias Ek \(kommandoraden, användare .+\), 2018-08-01 09:00", line)
+               for line in lines), lines
