@@ -261,7 +261,7 @@ class _Checker:
         plan order met it, however the campaigns were shared out."""
         first: dict[tuple[str, int, str], Problem] = {}
         found: list[Problem] = []
-        for key in self.project.campaigns:
+        for key in [*self.project.campaigns, *self.project.salvaged]:
             if key in results:
                 errors, problems = results[key]
                 for tkey, problem in errors.items():
@@ -272,7 +272,9 @@ class _Checker:
         return list(first.values()) + found + self.findings.problems()
 
     def run(self) -> list[Problem]:
-        return self.merged(self.campaign_results(self.project.campaigns.values()))
+        # A broken file's messages that validate on their own are checked too: one run
+        # reports every problem of a file, not the schema's first and the content's later.
+        return self.merged(self.campaign_results([*self.project.campaigns.values(), *self.project.salvaged.values()]))
 
     def render_error(self, exc: RenderError) -> None:
         key = (exc.file, exc.line, exc.message)

@@ -96,6 +96,9 @@ class Project:
     # Of ``broken``, the files with no error of their own: left out only because config.yaml
     # does not validate (so some of their references could not be checked).
     unchecked: dict[str, str] = field(default_factory=dict)
+    # Of ``broken``, what of each file validates on its own (its messages that do): never
+    # published, but its content is checked too, so that one run reports every problem.
+    salvaged: dict[str, LoadedCampaign] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -111,6 +114,7 @@ class Project:
         self.campaigns.update(share.campaigns)
         self.broken.update(share.broken)
         self.unchecked.update(share.unchecked)
+        self.salvaged.update(share.salvaged)
         self.problems.extend(share.problems)
 
     def config_where(self, *path: Any, key: bool = False) -> tuple[int, int]:
@@ -127,6 +131,7 @@ class PlanShare:
     campaigns: dict[str, LoadedCampaign] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
     unchecked: dict[str, str] = field(default_factory=dict)
+    salvaged: dict[str, LoadedCampaign] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -533,16 +538,52 @@ def load_campaign(
         campaign = Campaign.model_validate(located.data)
     except ValidationError as exc:
         modelerrors.report(exc, Campaign, located, rel, problems)
-        if config is not None:
-            assert kinds is not None
-            _check_campaign(_Parts.salvage(located.data), rel, root, config, kinds, located, problems)
-        return None
+        if config is None:
+            return None
+        assert kinds is not None
+        parts = _Parts.salvage(located.data)
+        messages, events = _check_campaign(parts, rel, root, config, kinds, located, problems)
+        messages = _untouched(messages, located, [p.line for p in problems.errors[before:] if p.file == rel])
+        return LoadedCampaign(path.stem, rel, _salvaged_model(located.data, parts, path.stem, config), located,
+                              messages, events, valid=False, path=path, stamp=stamp)
     if config is None:  # references cannot be checked without a valid config
         return LoadedCampaign(path.stem, rel, campaign, located, [], [], valid=False, path=path, stamp=stamp)
     assert kinds is not None
     messages, events = _check_campaign(_Parts.of(campaign), rel, root, config, kinds, located, problems)
     valid = len(problems.errors) == before
     return LoadedCampaign(path.stem, rel, campaign, located, messages, events, valid=valid, path=path, stamp=stamp)
+
+
+def _untouched(messages: list[LoadedMessage], located: yamlpos.Located, error_lines: list[int]) -> list[LoadedMessage]:
+    """The messages of a broken file that have no error of their own (none on their lines):
+    those its content checks look at, so that no problem is told twice."""
+    raw = located.data.get("messages") if isinstance(located.data, dict) else None
+    count = len(raw) if isinstance(raw, list) else 0
+    starts = [located.where(("messages", i))[0] for i in range(count)] + [10**9]
+    return [m for m in messages
+            if not any(starts[m.index] <= line < starts[m.index + 1] for line in error_lines)]
+
+
+def _salvaged_model(data: Any, parts: _Parts, key: str, config: Config) -> Campaign:
+    """A campaign model of what validates in a broken file, for its content checks alone:
+    its own title, summary and lists where they are of the right kind, else stand-ins."""
+    data = data if isinstance(data, dict) else {}
+
+    def text(name: str, default: str) -> str:
+        value = data.get(name)
+        return value if isinstance(value, str) else default
+
+    def names(values: list[Any]) -> list[str]:
+        return [v for v in values if isinstance(v, str)]
+
+    known = config.agreement.parties
+    period = parts.period or config.agreement.period
+    return Campaign.model_construct(
+        kind="routine" if data.get("kind") == "routine" else "campaign", title=text("title", key),
+        summary=text("summary", ""), priority_areas=names(parts.priority_areas), bases=names(parts.bases),
+        period=period, parties=[p for p in names(parts.parties) if p in known] or None, partners=[],
+        events=[e for _, e in parts.events], messages=[m for _, m in parts.messages],
+    )
 
 
 # The config's publishers, the names an override may target (channels and publishers),
@@ -775,6 +816,8 @@ def _load_campaigns(
             share.campaigns[loaded.key] = loaded
         else:
             share.broken[path.stem] = rel
+            if loaded is not None and config is not None and loaded.messages:
+                share.salvaged[loaded.key] = loaded
             if config is None and not any(p.severity == "error" and p.file == rel for p in found):
                 share.unchecked[path.stem] = rel
     return share

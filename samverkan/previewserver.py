@@ -103,8 +103,13 @@ class App:
         from .plan import deliveries
         from .rendering import format_date, format_time
 
+        from .contentchecks import check_content
+
         project, now = self.load()
-        errors = [p for p in project.problems.sorted() if p.severity == "error"]
+        # validate's errors, the content checks' too (an alt text missing, a personal
+        # identity number): each of them holds its campaign
+        found = [*project.problems, *check_content(project)]
+        errors = sorted({p for p in found if p.severity == "error"})
         body = ["<header><h1>Kommande meddelanden</h1>"]
         if project.config is not None:
             body.append(f"<p>{escape(project.config.agreement.title)}</p>")

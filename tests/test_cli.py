@@ -303,3 +303,18 @@ def test_a_file_with_a_content_error_is_counted_with_errors_and_held(make_root: 
                         "1 campaign file(s) valid, 1 with errors; 1 error(s), 7 warning(s)"]
     data = json.loads(run("validate", "--root", str(root), "--format", "json").output)
     assert (data["campaigns"], data["broken"]) == (1, ["campaigns/a.yaml"])
+
+
+def test_a_file_with_a_schema_error_and_a_content_error_reports_both(make_root: Callable[..., Path]) -> None:
+    """The content checks run on the messages that validate even when the file as a whole
+    does not: one run shows every problem, not the schema's first and the rest later."""
+    text = camp("title: Säker skolstart", "titel: Säker skolstart") + "    image: {path: content/images/x.png, alt: ''}\n"
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": text, "b": CORPUS_CAMPAIGN})
+    (root / "content" / "images").mkdir(parents=True, exist_ok=True)
+    (root / "content" / "images" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    result = run("validate", "--root", str(root))
+    errors = [line for line in lines(result.stderr) if ": error: " in line]
+    assert errors == ["campaigns/a.yaml:1:1: error: unknown key 'titel'; did you mean 'title'?",
+                      "campaigns/a.yaml:17:12: error: image: no alt text; add alt: describing the picture for "
+                      "readers who cannot see it"]
+    assert lines(result.stderr)[-1].startswith("1 campaign file(s) valid, 1 with errors; 2 error(s)")

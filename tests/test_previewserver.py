@@ -212,3 +212,12 @@ def test_the_allowed_hosts_follow_the_bound_address() -> None:
     assert allowed_hosts(SimpleNamespace(server_address=("::1", 8000, 0, 0))) == ["[::1]:8000", "localhost:8000"]
     assert allowed_hosts(SimpleNamespace(server_address=("127.0.0.1", 80))) == [
         "127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"]  # a browser leaves out port 80
+
+
+def test_the_index_shows_content_errors_too(make_root, server) -> None:
+    """A missing alt text holds its campaign as a schema error does: the index says so."""
+    text = FULL_CAMPAIGN.replace("alt: Ett övergångsställe}", "alt: ''}")
+    assert text != FULL_CAMPAIGN
+    root = full_root(make_root, {"skolstart": text})
+    page = get(server(root))[1]
+    assert "Fel i planen" in page and "image: no alt text" in page
