@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from .i18n import _, ngettext
 from .models import FieldError
 from .problems import Problems
 from .yamlpos import Located, Path
@@ -29,12 +30,12 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 
 def _did_you_mean(name: str) -> str:
     """``; did you mean 'name'?``: the wording of every suggestion."""
-    return f"; did you mean '{name}'?"
+    return _("; did you mean '{name}'?").format(name=name)
 
 
 def _quoted_list(names: list[str]) -> str:
     quoted = [f"'{n}'" for n in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + _(" and ") + quoted[-1]
 
 
 def _unwrap(tp: Any) -> Any:
@@ -83,15 +84,15 @@ def model_at(model: type[BaseModel], path: Path) -> type[BaseModel] | None:
 
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
-        return "a mapping"
+        return _("a mapping")
     if isinstance(value, list):
-        return "a list"
+        return _("a list")
     if isinstance(value, bool):
-        return "true/false"
+        return _("true/false")
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return _("the number {value}").format(value=value)
     if value is None:
-        return "nothing"
+        return _("nothing")
     return f"'{value}'"
 
 
@@ -99,35 +100,36 @@ def describe(err: ErrorDetails) -> str:
     """One pydantic error as a sentence, without its place."""
     kind, value = err["type"], err.get("input")
     if kind in ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"):
-        return f"{_kind(value)} is not a valid date; write it as YYYY-MM-DD"
+        return _("{value} is not a valid date; write it as YYYY-MM-DD").format(value=_kind(value))
     if kind.startswith("datetime_"):
-        return f"{_kind(value)} is not a valid date and time; write it as YYYY-MM-DD HH:MM"
+        return _("{value} is not a valid date and time; write it as YYYY-MM-DD HH:MM").format(value=_kind(value))
     if kind in ("string_type",):
         # Usually YAML read yes/no/on/off as true/false or 2018 as a number: quotes fix it.
-        hint = "; put the value in quotes" if isinstance(value, (bool, int, float)) else ""
+        hint = _("; put the value in quotes") if isinstance(value, (bool, int, float)) else ""
         if isinstance(value, list):
-            hint = "; a text that starts with '- ' is a list in YAML: put the text in quotes"
+            hint = _("; a text that starts with '- ' is a list in YAML: put the text in quotes")
         elif isinstance(value, dict):
-            hint = "; a text with ': ' in it is a mapping in YAML: put the text in quotes"
+            hint = _("; a text with ': ' in it is a mapping in YAML: put the text in quotes")
         elif value is None:
-            hint = "; if the text starts with '#', YAML took it for a comment: put the text in quotes"
-        return f"expected text, got {_kind(value)}{hint}"
+            hint = _("; if the text starts with '#', YAML took it for a comment: put the text in quotes")
+        return _("expected text, got {value}").format(value=_kind(value)) + hint
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"expected a whole number, got {_kind(value)}"
+        return _("expected a whole number, got {value}").format(value=_kind(value))
     if kind in ("float_parsing", "float_type"):
-        return f"expected a number, got {_kind(value)}"
+        return _("expected a number, got {value}").format(value=_kind(value))
     if kind in ("list_type",):
-        hint = f"; write [{value}]" if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-        return f"expected a list such as [a, b], got {_kind(value)}{hint}"
+        hint = ("; " + _("write [{value}]").format(value=value)
+                if isinstance(value, (str, int)) and not isinstance(value, bool) else "")
+        return _("expected a list such as [a, b], got {value}").format(value=_kind(value)) + hint
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         if err["loc"] and err["loc"][-1] == "image" and isinstance(value, str):
-            return f"write the image with its alt text: image: {{path: {value}, alt: what the picture shows}}"
-        return f"expected a mapping of keys and values, got {_kind(value)}"
+            return _("write the image with its alt text: image: {{path: {path}, alt: what the picture shows}}").format(path=value)
+        return _("expected a mapping of keys and values, got {value}").format(value=_kind(value))
     if kind == "literal_error":
-        return f"{_kind(value)} is not allowed; use one of: {err['ctx']['expected']}"
+        return _("{value} is not allowed; use one of: {allowed}").format(value=_kind(value), allowed=err["ctx"]["expected"])
     if kind == "too_short":
         n = err["ctx"]["min_length"]
-        return f"needs at least {n} item{'s' if n != 1 else ''}"
+        return ngettext("needs at least {n} item", "needs at least {n} items", n).format(n=n)
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         bound = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
                  "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}[kind]
@@ -160,8 +162,8 @@ def _split_by_comma(data: Any, path: Path) -> str | None:
         return None
     before, after = keys[i - 1], path[-1]
     whole = f"{holder[before]}, {after}"
-    return (f"unknown key '{after}': the comma in {{ }} cut {before}: {whole} in two; "
-            f'put the whole value in quotes: {before}: "{whole}"')
+    return _("unknown key '{key}': the comma in {{ }} cut {before}: {whole} in two; "
+             "put the whole value in quotes: {before}: \"{whole}\"").format(key=after, before=before, whole=whole)
 
 
 def report(
@@ -187,9 +189,9 @@ def report(
             missing.setdefault(loc[:-1], []).append(str(loc[-1]))
     for holder_loc, names in missing.items():
         # One line per mapping: several missing keys share the mapping's position.
-        word = "key" if len(names) == 1 else "keys"
         line, col = located.where(prefix + holder_loc)
-        problems.error(file, line, col, f"{label}missing {word} {_quoted_list(names)}")
+        problems.error(file, line, col, label + ngettext("missing key {names}", "missing keys {names}", len(names))
+                       .format(names=_quoted_list(names)))
     for err in errors:
         loc = tuple(err["loc"])
         full = prefix + loc
@@ -199,8 +201,9 @@ def report(
             line, col = located.where(full, key=True)
             keys, name = unknown[loc]
             split = None if name else _split_by_comma(located.data, full)
-            hint = _did_you_mean(name) if name else f"; keys allowed here: {', '.join(keys)}" if keys else ""
-            text = split or f"unknown key '{loc[-1]}'{hint}"
+            hint = _did_you_mean(name) if name else (
+                _("; keys allowed here: {keys}").format(keys=", ".join(keys)) if keys else "")
+            text = split or _("unknown key '{key}'").format(key=loc[-1]) + hint
         elif loc and loc[-1] == "[key]":  # a mapping key itself is malformed (a channel name)
             line, col = located.where(full[:-1], key=True)
             names = [str(p) for p in loc[:-2] if isinstance(p, str)]

@@ -31,7 +31,15 @@ def code_messages() -> set[str]:
 def test_every_message_in_the_code_has_a_swedish_translation() -> None:
     with PO.open("rb") as f:
         catalog = read_po(f, locale="sv")
-    translated = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    translated: dict[str, str] = {}
+    for m in catalog:
+        if not m.id or m.fuzzy:
+            continue
+        if isinstance(m.id, (tuple, list)):  # singular and plural, each with its translation
+            if all(m.string):
+                translated.update(zip(m.id, m.string))
+        elif m.string:
+            translated[m.id] = m.string
     missing = sorted(code_messages() - set(translated))
     assert missing == [], "run make catalogs and translate these in samverkan/locale/sv/LC_MESSAGES/samverkan.po"
     for msgid, text in translated.items():  # the placeholders a message fills must be in its translation
@@ -49,11 +57,11 @@ def test_a_swedish_plan_is_told_of_in_swedish(make_root: Callable[..., Path]) ->
     code, lines = run("validate", "--root", str(root))  # no --lang, no $SAMVERKAN_LANG: the plan's locale, sv
     assert code == 1
     assert lines[-2:] == ["hålls, inget av dem publiceras förrän de är godkända: campaigns/a.yaml",
-                          "1 kampanjfil(er) godkända, 1 med fel; 1 fel, 2 varning(ar)"]
+                          "1 kampanjfil(er) godkända, 1 med fel; 1 fel, 4 varning(ar)"]
     code, lines = run("--lang", "en", "validate", "--root", str(root))
-    assert lines[-1] == "1 campaign file(s) valid, 1 with errors; 1 error(s), 2 warning(s)"
+    assert lines[-1] == "1 campaign file(s) valid, 1 with errors; 1 error(s), 4 warning(s)"
     code, lines = run("validate", "--root", str(root), lang="en")
-    assert lines[-1] == "1 campaign file(s) valid, 1 with errors; 1 error(s), 2 warning(s)"
+    assert lines[-1] == "1 campaign file(s) valid, 1 with errors; 1 error(s), 4 warning(s)"
 
 
 def test_the_plan_table_and_the_rehearsal_summary_in_swedish(sample_root: Path, tmp_path: Path) -> None:
@@ -116,3 +124,16 @@ def test_approvals_in_swedish(sample_root: Path) -> None:
     assert lines[0] == "2018-08-13 07:30  2018-saker-skolstart/start  väntar på kommunen"
     assert any(re.fullmatch(r"      godkänt av polisen: Mattias Ek \(kommandoraden, användare .+\), 2018-08-01 09:00", line)
                for line in lines), lines
+
+
+def test_the_most_common_mistakes_in_swedish(make_root: Callable[..., Path]) -> None:
+    root = make_root(config=CORPUS_CONFIG, campaigns={
+        "a": camp("title: Säker skolstart", "titel: Säker skolstart"),
+        "b": camp("summary: Trafiken runt skolorna.\n", ""),
+        "c": camp("title: Nu börjar skolan", "title: 2018"),
+    })
+    code, lines = run("validate", "--root", str(root))
+    errors = [line for line in lines if ": error: " in line]
+    assert "campaigns/a.yaml:1:1: error: okänd nyckel 'titel'; menade du 'title'?" in errors
+    assert "campaigns/b.yaml:1:1: error: nyckeln 'summary' saknas" in errors
+    assert "campaigns/c.yaml:15:12: error: title: väntade text, fick talet 2018; sätt värdet inom citattecken" in errors
