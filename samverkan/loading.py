@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from .i18n import N_, _
 from . import modelerrors, yamlpos
 from .models import KEY_RE, Agreement, Campaign, Config, Event, Message, Period
 from .problems import InvalidInput, Problem, Problems
@@ -191,7 +192,7 @@ def _read(path: Path, rel: str, problems: Problems) -> yamlpos.Located | None:
     except yamlpos.YamlSyntaxError as exc:
         problems.error(rel, exc.line, exc.col, exc.message)
         return None
-    for path_, (line, col), (first_line, _) in located.duplicates:
+    for path_, (line, col), (first_line, _col) in located.duplicates:
         problems.error(rel, line, col, f"duplicate key '{path_[-1]}' (first given on line {first_line}); keep one")
     if located.empty:
         what = (
@@ -420,17 +421,20 @@ def _wall_time_problem(
 ) -> None:
     if status is WallTime.NONEXISTENT:
         first = _first_after_gap(naive, tz)
-        problems.error(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} does not exist in {tz.key} (the clocks go "
-                                  f"forward that night); pick another time, e.g. {first:%H:%M}, the first after the change")
+        problems.error(rel, *pos, f"{what}: " + _(
+            "{time} does not exist in {zone} (the clocks go forward that night); pick another time, e.g. "
+            "{first}, the first after the change").format(time=f"{naive:%Y-%m-%d %H:%M}", zone=tz.key, first=f"{first:%H:%M}"))
     elif status is WallTime.AMBIGUOUS:
-        problems.warning(rel, *pos, f"{what}: {naive:%Y-%m-%d %H:%M} happens twice in {tz.key} (the clocks go back that night); the earlier one is used")
+        problems.warning(rel, *pos, f"{what}: " + _(
+            "{time} happens twice in {zone} (the clocks go back that night); the earlier one is used").format(
+            time=f"{naive:%Y-%m-%d %H:%M}", zone=tz.key))
 
 
 def _first_after_gap(naive: datetime, tz: ZoneInfo) -> datetime:
     """The first wall time after the skipped hour ``naive`` lies in (03:00 for 02:30 in
     Sweden): looked for minute by minute, since only an error asks (gaps last 2 h at most)."""
     when = naive.replace(second=0, microsecond=0)
-    for _ in range(3 * 60):
+    for _minute in range(3 * 60):
         when += timedelta(minutes=1)
         if localize(when, tz)[1] is not WallTime.NONEXISTENT:
             return when
@@ -444,10 +448,11 @@ def _refs(
     for i, value in enumerate(values):
         # Non-text items are schema errors, already reported.
         if isinstance(value, str) and value not in known:
-            listed = f"known: {', '.join(known)}" if known else "none are defined in config.yaml"
+            listed = _("known: {keys}").format(keys=", ".join(known)) if known else _("none are defined in config.yaml")
             problems.error(
                 rel, *located.where(path + (i,)),
-                f"unknown {what} '{value}'{modelerrors.suggest(value, known)} ({listed})",
+                _("unknown {what} '{value}'").format(what=_(what), value=value)
+                + f"{modelerrors.suggest(value, known)} ({listed})",
             )
 
 
@@ -612,9 +617,9 @@ def _check_campaign(
     def at(*p: Any, key: bool = False) -> tuple[int, int]:
         return located.where(tuple(p), key=key)
 
-    _refs(parts.priority_areas, ag.priority_areas, "priority area", ("priority_areas",), located, rel, problems)
-    _refs(parts.bases, ag.bases, "basis", ("bases",), located, rel, problems)
-    _refs(parts.parties, ag.parties, "party", ("parties",), located, rel, problems)
+    _refs(parts.priority_areas, ag.priority_areas, N_("priority area"), ("priority_areas",), located, rel, problems)
+    _refs(parts.bases, ag.bases, N_("basis"), ("bases",), located, rel, problems)
+    _refs(parts.parties, ag.parties, N_("party"), ("parties",), located, rel, problems)
     period = parts.period
     if period is not None and not (ag.period.contains(period.start) and ag.period.contains(period.end)):
         problems.error(rel, *at("period"), f"period: {period.start} – {period.end} is outside the agreement's period {ag.period.start} – {ag.period.end}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
+from .i18n import _
 from .loading import LoadedCampaign, LoadedMessage, Project
 from .problems import Problems
 from .timeutil import parse_duration, utc
@@ -121,20 +122,21 @@ def check_agreement(project: Project, years: Sequence[int] | None = None) -> Pro
         if len(campaigns) < ag.min_campaigns_per_year:
             problems.warning(
                 file, *project.config_where("agreement", "min_campaigns_per_year"),
-                f"{year}: {len(campaigns)} campaign(s), the agreement asks for at least {ag.min_campaigns_per_year}",
+                _("{year}: {count} campaign(s), the agreement asks for at least {least}").format(
+                    year=year, count=len(campaigns), least=ag.min_campaigns_per_year),
             )
         for area, label in ag.priority_areas.items():
             if not areas.get(area):
                 problems.warning(
                     file, *project.config_where("agreement", "priority_areas", area, key=True),
-                    f"{year}: no campaign on the priority area '{area}' ({label})",
+                    _("{year}: no campaign on the priority area '{area}' ({label})").format(year=year, area=area, label=label),
                 )
     cited = {b for c in project.campaigns.values() for b in c.model.bases}
     for basis, label in ag.bases.items():
         if basis not in cited:
             problems.warning(
                 file, *project.config_where("agreement", "bases", basis, key=True),
-                f"the basis '{basis}' ({label}) is never cited by a campaign",
+                _("the basis '{basis}' ({label}) is never cited by a campaign").format(basis=basis, label=label),
             )
     interval = ag.briefing_interval_days
     routine_ok = any(
@@ -145,6 +147,7 @@ def check_agreement(project: Project, years: Sequence[int] | None = None) -> Pro
     if not routine_ok:
         problems.warning(
             file, *project.config_where("agreement", "briefing_interval_days"),
-            f"no routine repeats at least every {interval} days; add the situation briefing (lägesbild) as a routine in campaigns/",
+            _("no routine repeats at least every {interval} days; add the situation briefing (lägesbild) as a routine "
+              "in campaigns/").format(interval=interval),
         )
     return problems

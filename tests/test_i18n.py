@@ -137,3 +137,14 @@ def test_the_most_common_mistakes_in_swedish(make_root: Callable[..., Path]) -> 
     assert "campaigns/a.yaml:1:1: error: okänd nyckel 'titel'; menade du 'title'?" in errors
     assert "campaigns/b.yaml:1:1: error: nyckeln 'summary' saknas" in errors
     assert "campaigns/c.yaml:15:12: error: title: väntade text, fick talet 2018; sätt värdet inom citattecken" in errors
+
+
+def test_references_times_and_the_agreement_in_swedish(make_root: Callable[..., Path]) -> None:
+    root = make_root(config=CORPUS_CONFIG, campaigns={
+        "a": camp("[trafik]", "[trafk]"), "b": camp("at: 2018-08-13 07:30", "at: 2018-03-25 02:30")
+            .replace("period: {start: 2018-08-13, end: 2018-09-09}", "period: {start: 2018-03-01, end: 2018-09-09}")})
+    _, lines = run("validate", "--root", str(root))
+    assert ("campaigns/a.yaml:3:18: error: okänt prioriterat område 'trafk'; menade du 'trafik'? "
+            "(kända: trafik, brand)") in lines
+    assert ("campaigns/b.yaml:13:9: error: at: 2018-03-25 02:30 finns inte i Europe/Stockholm (klockan ställs fram "
+            "den natten); välj en annan tid, t.ex. 03:00, den första efter omställningen") in lines
