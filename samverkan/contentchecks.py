@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 from publishers.base import PlanFileError, get, plan_file, uncarriable
 
+from .i18n import N_, _, ngettext
 from .loading import LoadedCampaign, LoadedMessage, Project, load_project
 from .problems import Problem
 from .rendering import BUILTIN_TEMPLATES, PLAN_TEMPLATES, MessageView, RenderError, Resolved, render_parts, resolve
@@ -168,7 +169,7 @@ def has_personnummer(text: str) -> bool:
 
 # --- the checks ----------------------------------------------------------------------------
 
-PNR_TEXT = (
+PNR_TEXT = N_(
     "a Swedish personal identity number (personnummer); remove it: "
     "a joint message must never name a private person"
 )
@@ -193,9 +194,9 @@ def alt_says_nothing(alt: str, path: str) -> str | None:
     """Why ``alt`` does not describe its picture (a file name, one generic word), or None."""
     text = alt.strip().strip(".").lower()
     if text == path.rsplit("/", 1)[-1].lower() or re.fullmatch(r"\S+\.(png|jpe?g|gif|webp|svg)", text):
-        return "is a file name"
+        return _("is a file name")
     if text in _GENERIC_ALT:
-        return "only names it as a picture"
+        return _("only names it as a picture")
     return None
 
 
@@ -215,7 +216,8 @@ class _Findings:
         out = []
         for (file, line, col, severity, text), channels in self.by_key.items():
             if channels:
-                text = f"{text} (channel{'s' if len(channels) > 1 else ''}: {', '.join(sorted(channels))})"
+                text = f"{text} (" + ngettext("channel: {names}", "channels: {names}", len(channels)).format(
+                    names=", ".join(sorted(channels))) + ")"
             out.append(Problem(file, line, col, severity, text))  # type: ignore[arg-type]
         return out
 
@@ -287,14 +289,15 @@ class _Checker:
         base = ("messages", message.index)
         if m.link is not None and not m.link.startswith("https://"):
             self.findings.add(file, campaign.where(*base, "link"), "warning",
-                              f"link: '{m.link}' is not an https:// address; use https so readers reach the page safely")
+                              "link: " + _("'{link}' is not an https:// address; use https so readers reach the page "
+                                           "safely").format(link=m.link))
         if m.image is not None and not m.image.alt.strip():
             self.findings.add(file, campaign.where(*base, "image"), "error",
-                              "image: no alt text; add alt: describing the picture for readers who cannot see it")
+                              "image: " + _("no alt text; add alt: describing the picture for readers who cannot see it"))
         elif m.image is not None and (why := alt_says_nothing(m.image.alt, m.image.path)):
             self.findings.add(file, campaign.where(*base, "image", "alt"), "warning",
-                              f"alt: '{m.image.alt.strip()}' {why}; say what the picture shows for readers who "
-                              "cannot see it, e.g. 'Barn vid ett övergångsställe'")
+                              "alt: " + _("'{alt}' {why}; say what the picture shows for readers who cannot see it, "
+                                          "e.g. 'Barn vid ett övergångsställe'").format(alt=m.image.alt.strip(), why=why))
         if not message.times:
             return  # nothing is sent: the loader reports why
         # The first occurrence, each channel at its own time (a public channel of an
@@ -328,19 +331,20 @@ class _Checker:
             self.last_lix = (title, body_text, figure)
         if figure > self.checks.lix_max:
             self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
-                              f"LIX {figure:.0f} is above {self.checks.lix_max:g} (checks.lix_max): the text is hard "
-                              "to read; write shorter sentences and fewer long words", channel)
+                              _("LIX {lix} is above {most} (checks.lix_max): the text is hard to read; write shorter "
+                                "sentences and fewer long words").format(lix=f"{figure:.0f}", most=f"{self.checks.lix_max:g}"),
+                              channel)
         hard, limit, press = self.publisher_checks(publisher)
         if limit is not None:  # a channel with a text limit: Facebook's, or stricter by config
             n = len(parts.get("text", ""))
             if hard is not None and n > hard:
                 self.findings.add(file, campaign.where(*res.sources["body"]), "error",
-                                  f"the Facebook post is {n} characters, over Facebook's limit of {hard}: it would be "
-                                  "refused; shorten it or give a short text in overrides", channel)
+                                  _("the Facebook post is {n} characters, over Facebook's limit of {limit}: it would be "
+                                    "refused; shorten it or give a short text in overrides").format(n=n, limit=hard), channel)
             elif n > limit:
                 self.findings.add(file, campaign.where(*res.sources["body"]), "warning",
-                                  f"the Facebook post is {n} characters, over {limit} "
-                                  "(checks.facebook_max_chars); shorten it or give a short text in overrides", channel)
+                                  _("the Facebook post is {n} characters, over {limit} (checks.facebook_max_chars); "
+                                    "shorten it or give a short text in overrides").format(n=n, limit=limit), channel)
         for part, text in parts.items():
             problem = uncarriable(text)
             if problem:  # (the message's own fields are checked as they are loaded: a template's words)
@@ -373,23 +377,24 @@ class _Checker:
                 pos = campaign.where(*base, "channels", message.model.channels.index(channel)) \
                     if message.model.channels and channel in message.model.channels else campaign.where(*base)
                 self.findings.add(file, pos, "warning",
-                                  f"the press release has no press contact for {party.name}; add press_contact "
-                                  f"under agreement.parties.{key} in config.yaml", channel)
+                                  _("the press release has no press contact for {party}; add press_contact under "
+                                    "agreement.parties.{key} in config.yaml").format(party=party.name, key=key), channel)
         if self.flagged is None:
             return
-        sources = [("title", res.sources["title"], res.title), ("body", res.sources["body"], res.body)]
+        sources = [(N_("title"), res.sources["title"], res.title), (N_("body"), res.sources["body"], res.body)]
         seen = False
         for what, path, text in sources:
             for word in self.flagged_in(text, remember=True):
                 seen = True
                 self.findings.add(file, campaign.where(*path), "warning",
-                                  f"the press release uses '{word}' in the {what} (checks.flagged_words): make sure it "
-                                  "is objective and points out no one", channel)
+                                  _("the press release uses '{word}' in the {what} (checks.flagged_words): make sure it "
+                                    "is objective and points out no one").format(word=word, what=_(what)), channel)
         if not seen:
             for word in self.flagged_in(f"{parts.get('subject', '')}\n{parts.get('text', '')}"):
                 self.findings.add(file, campaign.where(*base), "warning",
-                                  f"the press release uses '{word}' (from a template or a template variable; "
-                                  "checks.flagged_words): make sure it is objective and points out no one", channel)
+                                  _("the press release uses '{word}' (from a template or a template variable; "
+                                    "checks.flagged_words): make sure it is objective and points out no one").format(word=word),
+                                  channel)
 
     def flagged_in(self, text: str, remember: bool = False) -> list[str]:
         """The flagged words in ``text``, lower case, sorted. Most texts have none, and a
@@ -430,9 +435,9 @@ class _Checker:
         for n, line in enumerate(text.splitlines(), 1):
             if rel.endswith(".yaml") and line.lstrip().startswith("#"):
                 continue  # a YAML comment is never published
-            for start, _ in personnummer_spans(line):
+            for start, _end in personnummer_spans(line):
                 # Say where it is, never what it is: the report must not spread it.
-                self.findings.add(rel, (n, start + 1), "error", PNR_TEXT)
+                self.findings.add(rel, (n, start + 1), "error", _(PNR_TEXT))
 
 
 def check_message(project: Project, campaign: LoadedCampaign, message: LoadedMessage) -> list[Problem]:

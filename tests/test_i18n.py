@@ -148,3 +148,16 @@ def test_references_times_and_the_agreement_in_swedish(make_root: Callable[..., 
             "(kända: trafik, brand)") in lines
     assert ("campaigns/b.yaml:13:9: error: at: 2018-03-25 02:30 finns inte i Europe/Stockholm (klockan ställs fram "
             "den natten); välj en annan tid, t.ex. 03:00, den första efter omställningen") in lines
+
+
+def test_the_content_checks_in_swedish(make_root: Callable[..., Path]) -> None:
+    text = CORPUS_CAMPAIGN.replace("body: Sänk farten.", "body: Ring 811218-9876 om du undrar.") \
+        + "    image: {path: content/images/x.png, alt: ''}\n"
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": text})
+    (root / "content" / "images").mkdir(parents=True, exist_ok=True)
+    (root / "content" / "images" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    _, lines = run("validate", "--root", str(root))
+    assert ("campaigns/a.yaml:17:12: error: image: ingen alternativtext; lägg till alt: som beskriver bilden för den "
+            "som inte ser den") in lines
+    assert ("campaigns/a.yaml:16:16: error: ett svenskt personnummer; ta bort det: ett gemensamt meddelande får "
+            "aldrig peka ut en privatperson") in lines
