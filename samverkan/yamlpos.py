@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from .i18n import _
+
 try:  # the C parser is several times faster; fall back where libyaml is missing
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover
@@ -230,45 +232,45 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
     char = _char_at(text, line, col)
 
     def err(message: str, at: tuple[int, int] = (line, col)) -> YamlSyntaxError:
-        return YamlSyntaxError(at[0], at[1], f"YAML syntax: {message}")
+        return YamlSyntaxError(at[0], at[1], _("YAML syntax: {message}").format(message=message))
 
     if "tab character" in problem or (char == "\t" and "cannot start any token" in problem):
-        return err("a tab character in the indentation; indent with spaces only")
+        return err(_("a tab character in the indentation; indent with spaces only"))
     if "cannot start any token" in problem:
-        return err(f"a value cannot start with '{char}'; put the value in quotes")
+        return err(_("a value cannot start with '{char}'; put the value in quotes").format(char=char))
     if "flow sequence" in context:
-        return err("the list opened with '[' here is not closed; add ']' (and quote items that contain ',', ':' or '#')", (cline, ccol))
+        return err(_("the list opened with '[' here is not closed; add ']' (and quote items that contain ',', ':' or '#')"), (cline, ccol))
     if "flow mapping" in context:
-        return err("the mapping opened with '{' here is not closed; add '}' (and quote values that contain ',', ':' or '#')", (cline, ccol))
+        return err(_("the mapping opened with '{' here is not closed; add '}' (and quote values that contain ',', ':' or '#')"), (cline, ccol))
     if "flow node" in context and "node content" in problem:
         if pm is not None and not text[pm.index :].strip():
-            return err("the file ends inside a list '[' or a mapping '{'; close it with ']' or '}'")
-        return err("expected a value here; remove the extra ',' or put the value in quotes")
+            return err(_("the file ends inside a list '[' or a mapping '{'; close it with ']' or '}'"))
+        return err(_("expected a value here; remove the extra ',' or put the value in quotes"))
     if "quoted scalar" in context and "end of stream" in problem:
         quote = _char_at(text, cline, ccol) or "quote"
-        return err(f"the quoted text that starts here is never closed; add the closing {quote}", (cline, ccol))
+        return err(_("the quoted text that starts here is never closed; add the closing {quote}").format(quote=quote), (cline, ccol))
     if "unknown escape character" in problem:
-        return err("unknown escape after a backslash in double quotes; write \\\\ for a backslash or use single quotes")
+        return err(_("unknown escape after a backslash in double quotes; write \\\\ for a backslash or use single quotes"))
     if "sequence entries are not allowed" in problem:
-        return err("a value that starts with '- ' is read as a list item; put the value in quotes")
+        return err(_("a value that starts with '- ' is read as a list item; put the value in quotes"))
     if "mapping values are not allowed" in problem:
-        return err("unexpected ':' here; check the indentation of this line, or put the value in quotes if it contains ': '")
+        return err(_("unexpected ':' here; check the indentation of this line, or put the value in quotes if it contains ': '"))
     lines = text.splitlines()
     mid_line = 1 <= line <= len(lines) and lines[line - 1][: col - 1].strip() != ""
     if mid_line and ("block collection" in context or "block mapping" in context):
-        return err("unexpected text after the value; if the value starts with a quote, quote all of it")
+        return err(_("unexpected text after the value; if the value starts with a quote, quote all of it"))
     if "block collection" in context and "'-' indicator" in problem:
-        return err(f"this line does not line up with the list that starts on line {cline}; check its indentation")
+        return err(_("this line does not line up with the list that starts on line {line}; check its indentation").format(line=cline))
     if "block mapping" in context and "expected key" in problem:
-        return err(f"this line does not line up with the keys that start on line {cline}; check its indentation")
+        return err(_("this line does not line up with the keys that start on line {line}; check its indentation").format(line=cline))
     if "simple key" in context and "expected ':'" in problem:
-        return err("expected 'key: value' on this line; add the ':' after the key", (cline, ccol))
+        return err(_("expected 'key: value' on this line; add the ':' after the key"), (cline, ccol))
     if "undefined alias" in problem:
-        return err("'*' starts a reference to an anchor that is not defined; put the value in quotes")
+        return err(_("'*' starts a reference to an anchor that is not defined; put the value in quotes"))
     if "maximum nesting depth" in problem:
-        return err(f"lists and mappings are nested too deep here; remove the extra '[', '{{' or indented levels (at most {MAX_DEPTH})")
+        return err(_("lists and mappings are nested too deep here; remove the extra '[', '{{' or indented levels (at most {most})").format(most=MAX_DEPTH))
     if "another document" in problem:
-        return err("a second document ('---') in the file; keep one document per file")
+        return err(_("a second document ('---') in the file; keep one document per file"))
     what = f"{context}, {problem}" if context else problem or "invalid YAML"
     return err(what)
 

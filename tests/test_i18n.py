@@ -161,3 +161,10 @@ def test_the_content_checks_in_swedish(make_root: Callable[..., Path]) -> None:
             "som inte ser den") in lines
     assert ("campaigns/a.yaml:16:16: error: ett svenskt personnummer; ta bort det: ett gemensamt meddelande får "
             "aldrig peka ut en privatperson") in lines
+
+
+def test_yaml_syntax_in_swedish(make_root: Callable[..., Path]) -> None:
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": camp("[trafik]", "[trafik")})
+    _, lines = run("validate", "--root", str(root))
+    assert ("campaigns/a.yaml:3:17: error: YAML-syntax: listan som börjar med '[' här stängs aldrig; lägg till ']' "
+            "(och sätt citattecken kring delar som innehåller ',', ':' eller '#')") in lines
