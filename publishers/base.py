@@ -218,6 +218,16 @@ def write_private(path: Path, data: bytes) -> None:
     _write_in_place(path, data, 0o600)
 
 
+def public_image_name(name: str, data: bytes) -> str:
+    """The file name an image is published under: its own, with a digest of its bytes,
+    so that a corrected picture gets a new address and old items keep the old one."""
+    import hashlib
+
+    stem, dot, suffix = name.rpartition(".")
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return f"{stem}-{digest}.{suffix}" if dot else f"{name}-{digest}"
+
+
 def write_atomic(path: Path, data: bytes, *, durable: bool = True, public: bool = False) -> None:
     """Temp file in the same folder, fsync, rename: a reader sees the old file or the new
     one, never half of one, and no temp file is left behind.

@@ -45,6 +45,7 @@ from .base import (
     TransientError,
     UncertainError,
     plan_file,
+    public_image_name,
 )
 from .graph import (
     GraphPublisher,
@@ -66,8 +67,6 @@ IMAGE_FILE = "image"
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 LOOKUP_LIMIT = 100
 LOOKUP_SKEW = timedelta(minutes=5)
-# The images folder of a plan: an image under it is served at media_base_url + its path there.
-IMAGES = "content/images/"
 # content_publishing_limit: an account may publish this share of its quota before doctor warns.
 QUOTA_WARNING = 0.9
 QUOTA_REACHED = 2207042
@@ -82,8 +81,8 @@ class InstagramSettings(Settings):
     api_version: str = Field(DEFAULT_VERSION, pattern=VERSION_PATTERN)
     graph_url: str = "https://graph.facebook.com/"
     media_base_url: str | None = None
-    """Public https URL where the website serves the plan's images (``content/images/x.jpg``
-    is fetched from ``media_base_url`` + ``x.jpg``). Required: validate says so."""
+    """Public https URL where the website serves the plan's images under the names the rss
+    channel's ``media_output`` copies them to (``x-<digest>.jpg``). Required: validate says so."""
     outbox: str | None = None
     timeout: float = Field(20.0, gt=0)
     poll_every: float = Field(3.0, gt=0)
@@ -145,6 +144,11 @@ class InstagramPublisher(GraphPublisher):
         if image is None:
             out.append(("image", "error", "Instagram publishes only posts with a picture: add image: {path: ..., "
                                           "alt: ...} to the message, or leave this channel out of its channels"))
+        elif getattr(image, "media_type", "image/jpeg") not in ("image/jpeg", None):
+            # "JPEG is the only image format supported" (Meta, Instagram Platform: Content
+            # Publishing, image specifications); the container would end in ERROR.
+            out.append(("image", "error", f"Instagram takes only JPEG pictures, and {image.path} is "
+                                          f"{image.media_type}: save it as a .jpg and name that one here"))
         caption = parts.get("text", "").strip()
         if len(caption) > MAX_CAPTION:
             out.append(("body", "error", f"the Instagram caption is {len(caption)} characters, over Instagram's "
@@ -164,12 +168,12 @@ class InstagramPublisher(GraphPublisher):
             raise PermanentError(f"{ch}: {message.delivery_id} has no image, and Instagram publishes only posts "
                                  "with a picture: add image: to the message or leave channel {ch} out of it")
         path = Path(message.image.path)
-        image_url = message.extra.get("image_url") or self.image_url(path)
         try:  # (only a picture inside the plan: never a secret named as one)
             picture = plan_file(self.channel.root, path, image=True)
         except PlanFileError as exc:
             raise PermanentError(f"{ch}: cannot read the image {self._relative(path)}: {exc}") from None
         data = picture.data or b""
+        image_url = message.extra.get("image_url") or self.image_url(path, data)
         caption = message.parts["text"].strip()
         fields: dict[str, Any] = {
             "channel": ch,
@@ -191,14 +195,13 @@ class InstagramPublisher(GraphPublisher):
             fields["image"]["file"]: data,
         })
 
-    def image_url(self, path: Path) -> str:
-        """Where Instagram fetches ``path``: ``media_base_url`` + its path under
-        ``content/images/`` (or under the plan's folder)."""
+    def image_url(self, path: Path, data: bytes) -> str:
+        """Where Instagram fetches ``path``: ``media_base_url`` + the name the website's
+        feed publishes it under (its own with a digest of its bytes: publishers.base's
+        public_image_name), so one folder the rss channel copies into serves both."""
         if self.settings.media_base_url is None:
             raise PermanentError(f"{self.channel.name}: {_NO_BASE_URL}")
-        rel = self._relative(path)
-        rel = rel[len(IMAGES):] if rel.startswith(IMAGES) else rel
-        return self.settings.media_base_url + quote(rel)
+        return self.settings.media_base_url + quote(public_image_name(path.name, data))
 
     # -- sending ----------------------------------------------------------------------------
     def rehearsal(self, folder: Path) -> InstagramPublisher:
@@ -394,5 +397,5 @@ class InstagramPublisher(GraphPublisher):
 
 
 _BASE_URL_WHY = ("Instagram fetches each image from a public address; set it to the https:// address where the "
-                 "website publishes the plan's images (content/images/x.jpg is fetched from media_base_url + x.jpg)")
+                 "website publishes the plan's images (the rss channel's media_output copies them there)")
 _NO_BASE_URL = f"media_base_url is not set: {_BASE_URL_WHY}"

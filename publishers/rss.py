@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field
 
 from .base import (
-    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, TransientError, plan_file, uncarriable, web_link,
+    Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, TransientError, plan_file, public_image_name, uncarriable, web_link,
     write_atomic,
 )
 
@@ -258,16 +258,6 @@ def global_id(site: str, guid: str) -> str:
     from uuid import NAMESPACE_URL, uuid5
 
     return f"urn:uuid:{uuid5(NAMESPACE_URL, site + '#' + guid)}"
-
-
-def public_image_name(name: str, data: bytes) -> str:
-    """The file name an image is published under: its own, with a digest of its bytes,
-    so that a corrected picture gets a new address and old items keep the old one."""
-    import hashlib
-
-    stem, dot, suffix = name.rpartition(".")
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    return f"{stem}-{digest}.{suffix}" if dot else f"{name}-{digest}"
 
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -6,7 +6,8 @@ A publisher may have, as static methods (looked up like ``files``, see publisher
   version that Meta ends within 90 days of ``now``;
 - ``message_problems(settings, parts, image)`` → ``[(field, severity, text)]``: what the
   channel cannot take of a message as rendered for it (``field`` is ``image`` or
-  ``body``), e.g. Instagram's caption limits or a message without a picture.
+  ``body``), e.g. Instagram's caption limits or a message without a picture. ``image``
+  is a :class:`MessageImage` (its path, alt text and type by its content) or None.
 
 Only the messages that go to such a channel are rendered here, once each (their first
 occurrence), so a plan without one costs nothing.
@@ -14,6 +15,7 @@ occurrence), so a plan without one costs nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,10 +55,31 @@ def channel_problems(project: Project, now: datetime) -> list[Problem]:
                     parts, _ = render_parts(project, campaign, message, channel, message.due(message.times[0][0], channel), res)
                 except RenderError:
                     continue  # reported by the content checks
-                image = message.model.image
+                image = _image(project, message.model.image)
                 for what, severity, text in check(settings, parts, image):
                     base = ("messages", message.index)
                     path = res.sources["body"] if what == "body" else (*base, what) if image is not None else base
                     line, col = campaign.where(*path)
                     out.append(Problem(campaign.file, line, col, severity, f"channel {channel}: {text}"))
     return out
+
+
+@dataclass(frozen=True)
+class MessageImage:
+    """A message's picture as a channel's checks see it."""
+
+    path: str  # as the plan names it
+    alt: str
+    media_type: str | None  # by its first bytes; None if it cannot be read (validate says why)
+
+
+def _image(project: Project, image: Any) -> MessageImage | None:
+    if image is None:
+        return None
+    from publishers.base import PlanFileError, plan_file
+
+    try:
+        media_type = plan_file(project.root, image.path, image=True, read=False).mime
+    except PlanFileError:
+        media_type = None
+    return MessageImage(image.path, image.alt, media_type)

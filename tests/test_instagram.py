@@ -16,6 +16,7 @@ from publishers.instagram import InstagramPublisher, InstagramSettings
 from samverkan.rendering import ImageRef, RenderedMessage
 from tests.helpers.cli import invoke
 from tests.helpers.graph import GraphServer, graph_error, graph_server, late  # noqa: F401 (fixture)
+from publishers.base import public_image_name
 from tests.helpers.plans import PNG, campaign, message, with_channels
 
 ACCOUNT = "17841400008460056"
@@ -24,6 +25,10 @@ ENV = {"IG_TOKEN": TOKEN}
 CAPTION = "Mopeden är inget leksak – kör lugnt!\n\n/ Kommunen och polisen"
 DELIVERY = "moped/start/instagram"
 BASE = "https://www.hultsfred.se/trygghet/bilder/"
+JPEG = b"\xff\xd8\xff\xe0" + bytes(60)  # Instagram takes JPEG only
+# where the website's feed publishes the pictures, and so where Instagram fetches them
+UNG = BASE + public_image_name("moped ung.jpg", JPEG).replace(" ", "%20")
+MOPED = BASE + public_image_name("moped.jpg", JPEG)
 
 
 @pytest.fixture(autouse=True)
@@ -61,9 +66,9 @@ def publisher(root: Path, url: str, clock: Clock | None = None, **settings: obje
 
 
 def rendered(root: Path, image: bool = True, caption: str = CAPTION) -> RenderedMessage:
-    path = root / "content" / "images" / "moped ung.png"
+    path = root / "content" / "images" / "moped ung.jpg"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(PNG)
+    path.write_bytes(JPEG)
     return RenderedMessage(delivery_id=DELIVERY, campaign="moped", message="start", channel="instagram",
                            publisher="instagram", at=datetime(2018, 5, 2, 16, 0, tzinfo=timezone.utc), embargo=None,
                            title="Mopeden", parts={"text": caption + "\n"},
@@ -84,7 +89,7 @@ def test_the_flow_end_to_end_container_polls_then_publish(tmp_path: Path, graph_
                      ("POST", "media_publish"), ("GET", receipt.external_id)]
     create = graph_server.requests[0]
     assert create.path == f"/v25.0/{ACCOUNT}/media"
-    assert create.form == {"image_url": BASE + "moped%20ung.png", "caption": CAPTION, "access_token": TOKEN}
+    assert create.form == {"image_url": UNG, "caption": CAPTION, "access_token": TOKEN}
     assert graph_server.requests[4].form["creation_id"] == next(iter(graph_server.containers))
     assert all("access_token" not in r.query and r.query.get("locale") == "sv_SE" for r in graph_server.requests)
     assert clock.sleeps == [2, 2]
@@ -126,7 +131,7 @@ def test_a_container_that_ends_in_error_is_permanent_with_metas_message(
     with pytest.raises(PermanentError) as info:
         pub.publish(pub.payload(rendered(tmp_path)), DELIVERY, journal)
     assert str(info.value) == (
-        f'Instagram could not make a post of {BASE}moped%20ung.png for instagram (Instagram says: "Error: 2207052"): '
+        f'Instagram could not make a post of {UNG} for instagram (Instagram says: "Error: 2207052"): '
         "make sure the address opens publicly and is a JPEG of at most 8 MB with an aspect ratio between 4:5 and "
         "1.91:1, then publish again")
     assert ACCOUNT not in graph_server.media
@@ -170,7 +175,7 @@ def test_without_a_token_the_post_goes_to_the_outbox(tmp_path: Path) -> None:
     pub = publisher(tmp_path, "http://127.0.0.1:9/", token=None)
     receipt = pub.publish(pub.payload(rendered(tmp_path)), DELIVERY, MemoryJournal())
     written = json.loads((tmp_path / "outbox" / "instagram" / "moped--start--instagram.json").read_text("utf-8"))
-    assert written["params"] == {"image_url": BASE + "moped%20ung.png", "caption": CAPTION}
+    assert written["params"] == {"image_url": UNG, "caption": CAPTION}
     assert receipt.note is not None and "wrote outbox/instagram/moped--start--instagram.json" in receipt.note
 
 
@@ -194,10 +199,10 @@ def plan(make_root: Callable[..., Path], body: str = "Kör lugnt.", image: bool 
          url: str = "https://graph.facebook.com/") -> Path:
     msg = message(channels="[webb, instagram]", body=body)
     if image:
-        msg += "    image: {path: content/images/moped.png, alt: En moped}\n"
+        msg += "    image: {path: content/images/moped.jpg, alt: En moped}\n"
     root = make_root(config=with_channels(instagram_channel(url, base)), campaigns={"moped": campaign(msg)})
     (root / "content" / "images").mkdir(parents=True, exist_ok=True)
-    (root / "content" / "images" / "moped.png").write_bytes(PNG)
+    (root / "content" / "images" / "moped.jpg").write_bytes(JPEG)
     return root
 
 
@@ -229,7 +234,7 @@ def test_validate_says_what_is_missing_without_media_base_url(make_root: Callabl
     assert result.exit_code == 1
     assert ("config.yaml:29:5: error: channel instagram: media_base_url: missing: Instagram fetches each image "
             "from a public address; set it to the https:// address where the website publishes the plan's images "
-            "(content/images/x.jpg is fetched from media_base_url + x.jpg)") in result.output
+            "(the rss channel's media_output copies them there)") in result.output
 
 
 def test_doctor_checks_the_token_and_the_quota(make_root: Callable[..., Path], graph_server: GraphServer) -> None:  # noqa: F811
@@ -271,7 +276,7 @@ def test_a_published_message_goes_through_the_cli_and_the_ledger(
     [media] = graph_server.media[ACCOUNT]
     assert f"published moped/start/instagram {media['permalink']}" in result.output
     [create] = [r for r in graph_server.requests if r.edge == "media"]
-    assert create.form["image_url"] == BASE + "moped.png"
+    assert create.form["image_url"] == MOPED
 
 
 def test_the_24_hour_quota_reached_is_transient(tmp_path: Path, graph_server: GraphServer) -> None:  # noqa: F811
@@ -283,3 +288,27 @@ def test_the_24_hour_quota_reached_is_transient(tmp_path: Path, graph_server: Gr
         pub.publish(pub.payload(rendered(tmp_path)), DELIVERY, MemoryJournal())
     assert type(info.value) is TransientError
     assert "as many posts as Instagram allows in 24 hours" in str(info.value)
+
+
+def test_validate_refuses_a_picture_that_is_not_a_jpeg(make_root: Callable[..., Path]) -> None:
+    root = plan(make_root)
+    (root / "content" / "images" / "moped.jpg").write_bytes(PNG)  # named .jpg, a PNG by its content
+    result = invoke("validate", "--root", str(root))
+    assert result.exit_code == 1
+    assert ("error: channel instagram: Instagram takes only JPEG pictures, and content/images/moped.jpg is "
+            "image/png: save it as a .jpg and name that one here") in result.output
+
+
+def test_instagram_fetches_the_picture_where_the_feed_copies_it(sample_root: Path, tmp_path: Path) -> None:
+    """One public folder serves both: the rss channel copies each picture into media_output
+    under its published name, and Instagram is given that name's address."""
+    import json
+
+    out = tmp_path / "rehearsal"
+    result = invoke("rehearse", "--root", str(sample_root), "--from", "2018-05-01", "--to", "2018-06-30",
+                    "--out", str(out), "--assume-approved")
+    assert result.exit_code == 0, result.output
+    [post] = [json.loads(p.read_text(encoding="utf-8")) for p in (out / "instagram-polisen").glob("*.json")]
+    url = post["params"]["image_url"]
+    copied = {p.name for p in (out / "webb" / "media").iterdir()}
+    assert url.rpartition("/")[2] in copied, (url, copied)
