@@ -174,8 +174,14 @@ def test_nothing_in_the_ledger_lets_its_reader_sign_in(root, smtp, clock, caplog
         assert session
         kim.get("/")
         kim.post("/logout")
+        # a refused use of a link (no CSRF token) is logged without the link
+        Visitor(desk.url).ask_link(KIM)
+        unused = link_in(mails_to(smtp, KIM)[-1])
+        assert unused != link
+        assert requests.post(unused.split("?")[0], timeout=10).status_code == 403
     state = b"".join(p.read_bytes() for p in (root / "state").iterdir() if p.is_file())
     assert token.encode() not in state and session.encode() not in state
+    assert unused.rsplit("/", 1)[1] not in caplog.text and "desk refused POST /login/… (not signed in)" in caplog.text
     said = caplog.text
     assert token not in said and session not in said
     assert f"desk: {KIM} (kommunen, approver) signed in" in said and f"desk: {KIM} signed out" in said

@@ -138,7 +138,9 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
 
     def refuse(status: int, why: str, shown: str) -> Response:
         who = g.member.email if getattr(g, "member", None) else "not signed in"
-        _event("desk_refused", f"desk refused {request.method} {request.path} ({who}): {why}", logging.WARNING)
+        # a sign-in link's path is its token: never in the log, where it would let its reader in
+        path = "/login/…" if request.path.startswith("/login/") else request.path
+        _event("desk_refused", f"desk refused {request.method} {path} ({who}): {why}", logging.WARNING)
         return render("Nekad", f'<h1>Det gick inte</h1>{pages.message_note(None, shown)}<p><a href="/">Till startsidan</a></p>', status)
 
     @app.before_request
