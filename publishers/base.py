@@ -346,6 +346,12 @@ class Settings(BaseModel):
     publisher: str
 
 
+class Halt(Protocol):
+    """What :attr:`Channel.stop` may be: something to ask whether to stop now."""
+
+    def is_set(self) -> bool: ...
+
+
 @dataclass
 class Channel:
     """One configured channel, as a publisher sees it."""
@@ -357,9 +363,11 @@ class Channel:
     durable: bool = True  # False in a rehearsal: files are written without fsync
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), compare=False)
     """The time for checks that depend on it (``--now``: a Graph API version ending soon)."""
-    stop: threading.Event | None = None
-    """Set when the daemon is stopping (SIGTERM, SIGINT): a publisher that waits (the
-    mailer keeping its sending rate) stops waiting and leaves the rest for the next start."""
+    stop: threading.Event | Halt | None = None
+    """Set when the daemon is stopping (SIGTERM, SIGINT) or the channel is paused: a
+    publisher that sends in steps (the mailer, a recipient at a time) or waits (for its
+    sending rate, for Instagram's container) looks at ``stop.is_set()`` between them, and
+    leaves the rest for the next attempt."""
 
     def path(self, relative: str) -> Path:
         """A setting's path: relative ones are relative to the plan's folder."""

@@ -286,6 +286,10 @@ class InstagramPublisher(GraphPublisher):
                 raise TransientError(
                     f"{ch}: Instagram has not finished preparing the image within {self.settings.wait_for:g}s "
                     f"(container {container}: {code}); nothing was published, trying again later")
+            if self.channel.stop is not None and self.channel.stop.is_set():
+                raise TransientError(f"{ch}: stopped while Instagram prepared the image (the daemon is stopping, or "
+                                     f"the channel was paused); nothing was published, container {container} is "
+                                     "used at the next attempt")
             self.sleep(self.settings.poll_every)
 
     def _permalink(self, media_id: str) -> str | None:

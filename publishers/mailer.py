@@ -844,9 +844,9 @@ class MailerPublisher:
         try:
             for done, r in enumerate(todo):
                 if not self._keep_rate():
-                    # The rest stays queued: sent at the next start, none twice.
-                    return (f"the daemon is stopping: sent to {done} of {len(todo)} recipients at "
-                            f"{self.settings.rate:g} a minute")
+                    # The rest stays queued: sent at the next attempt, none twice.
+                    return (f"stopped (the daemon is stopping, or the channel was paused): sent to {done} of "
+                            f"{len(todo)} recipients; the rest get it at the next attempt")
                 part = r.email.lower()
                 journal.set_part(part, "in_flight")
                 try:
@@ -882,6 +882,8 @@ class MailerPublisher:
         (so the server, too, sees them at least 60/rate seconds apart); False when the daemon
         is stopping (SIGTERM, SIGINT), which a long press list at 30 a minute must not delay."""
         rate, stop = self.settings.rate, self.channel.stop
+        if stop is not None and stop.is_set():
+            return False
         if not rate:
             return True
         due = (self._last_message if self._last_message is not None else -float("inf")) + 60.0 / rate

@@ -124,7 +124,7 @@ class Publishing:
         if settings is None:
             raise SamverkanError(f"channel {channel} is not configured or its settings do not validate; run samverkan validate")
         cls = get(settings.publisher)
-        return cls(Channel(channel, settings, self.project.root, self.env, stop=self.stop))
+        return cls(Channel(channel, settings, self.project.root, self.env, stop=_StopOrPause(self, channel)))
 
     def publisher(self, channel: str) -> Any:
         if channel not in self._publishers:
@@ -270,6 +270,12 @@ class Publishing:
             return Outcome(delivery.id, state, note or str(exc))
         except TransientError as exc:
             uncertain = isinstance(exc, UncertainError)
+            if not uncertain and not force and (paused := paused_note(self.ledger, delivery.channel)):
+                # Stopped by a pause on the way (a press list, Instagram preparing its
+                # picture): held like what falls due meanwhile, taken up at once on resume.
+                self.ledger.set_state(delivery.id, "held", self.clock(), note=paused, expect=("in_flight",))
+                event("held", delivery.id, f"{exc}; {paused}", logging.WARNING)
+                return Outcome(delivery.id, "held", f"{exc}; {paused}")
             policy = self.project.config.retry if self.project.config else None
             first = parse_duration(policy.first) if policy else timedelta(minutes=1)
             cap = parse_duration(policy.max_wait) if policy else timedelta(minutes=30)
@@ -318,3 +324,28 @@ class Publishing:
         self.ledger.failed(delivery.id, self.clock(), error=why, state="failed")
         event("failed", delivery.id, why, logging.ERROR)
         return Outcome(delivery.id, "failed", why)
+
+
+class _StopOrPause:
+    """A channel's ``stop`` (publishers.base.Channel): set when the daemon stops, and when
+    a person pauses the channel while one of its deliveries is under way (a long press
+    list, Instagram preparing a picture), looked at in the ledger at most twice a second."""
+
+    def __init__(self, publishing: Publishing, channel: str) -> None:
+        self.publishing, self.channel = publishing, channel
+        self._checked, self._paused = float("-inf"), False
+
+    def is_set(self) -> bool:
+        import time
+
+        stop = self.publishing.stop
+        if stop is not None and stop.is_set():
+            return True
+        now = time.monotonic()
+        if self._paused or now - self._checked >= 0.5:  # (a resume is seen at once)
+            self._checked = now
+            try:
+                self._paused = paused_note(self.publishing.ledger, self.channel) is not None
+            except Exception:  # the ledger's trouble is said where it is written
+                self._paused = False
+        return self._paused
