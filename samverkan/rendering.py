@@ -27,7 +27,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from publishers.base import MAX_IMAGE_BYTES, PlanFileError, plan_file
@@ -36,7 +36,6 @@ from publishers.base import uncarriable, web_link
 
 from . import plainmarkdown
 from .problems import SamverkanError
-from .snippetcache import SharedList
 
 if TYPE_CHECKING:
     import jinja2
@@ -393,11 +392,57 @@ def _fingerprint(folder: Path) -> tuple[tuple[str, int], ...]:
 
 _DICT_ATTRS = frozenset(dir(dict))
 
+# What one part of one message may cost to render: a template is the plan's code, and a
+# loop in a loop must not hold up every other campaign nor fill the memory.
+MAX_RANGE = 1000  # items one range() may give (Jinja's sandbox allows 100,000)
+MAX_RANGE_ITEMS = 100_000  # items all the range() calls of one rendering may give: loops in loops
+MAX_OUTPUT = 1_000_000  # characters of one rendered part
+MAX_SECONDS = 2.0  # to render one part
+
+_budget = threading.local()  # what is left of MAX_RANGE_ITEMS in this thread's rendering
+
+
+def _too_costly(text: str) -> Exception:
+    """A SecurityError (said as what a template may not do) that marks its template as too
+    costly to render again in this load of the plan."""
+    from jinja2.exceptions import SecurityError
+
+    exc = SecurityError(text)
+    exc.too_costly = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _bounded_range(*args: int) -> range:
+    found = range(*args)
+    if len(found) > MAX_RANGE:
+        raise _too_costly(f"range() of {len(found)} items, over the {MAX_RANGE} a template may loop over")
+    left = getattr(_budget, "left", MAX_RANGE_ITEMS) - len(found)
+    if left < 0:  # an inner loop's range() is called once for each turn of the outer one
+        raise _too_costly(f"the template's loops run over more than {MAX_RANGE_ITEMS:,} items in all; "
+                          "look for loops in loops")
+    _budget.left = left
+    return found
+
+
+def _bounded_join(chunks: Iterable[str]) -> str:
+    """The rendered chunks joined, or a SecurityError once they pass MAX_OUTPUT
+    characters or MAX_SECONDS (looked at every 256 chunks)."""
+    import time
+
+    out: list[str] = []
+    size, start = 0, time.monotonic()
+    for n, chunk in enumerate(chunks):
+        out.append(chunk)
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise _too_costly(f"the template writes more than {MAX_OUTPUT:,} characters; a message is far shorter")
+        if n % 256 == 255 and time.monotonic() - start > MAX_SECONDS:
+            raise _too_costly(f"the template takes more than {MAX_SECONDS:g} s to render; look for loops in loops")
+    return "".join(out)
+
 
 def _sandbox_class() -> type:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    from .snippetcache import memoize, remember_reading
 
     class Sandbox(ImmutableSandboxedEnvironment):
         """The immutable sandbox, with a fast path for our own plain-data views: their
@@ -415,12 +460,6 @@ def _sandbox_class() -> type:
                 return getattr(obj, attribute)
             return super().getattr(obj, attribute)
 
-        def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
-            ast = super()._parse(source, name, filename)
-            if name is not None:
-                remember_reading(self, name, ast)
-            return ast
-
         def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
             # Every template is fetched here, the ones included by others too: each is
             # prepared once, when it is first compiled, and then found in one look-up
@@ -434,7 +473,6 @@ def _sandbox_class() -> type:
                 # A plain dict instead of Jinja's ChainMap over the environment's globals
                 # (which never change once built): every rendering copies and iterates it.
                 template.globals = dict(template.globals)
-                memoize(self, template)
                 self.prepared[name] = template
             return template
 
@@ -498,6 +536,7 @@ def _build_environment(
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.globals["range"] = _bounded_range  # a template's loops stay small (see MAX_RANGE)
     dates = env.dates = _Dates(locale, ZoneInfo(timezone))  # (the filters' own, shared by _State)
     env.filters.update({
         "datetime": dates.datetime,
@@ -545,6 +584,7 @@ class _State:
         )
         self.dates: _Dates = self.env.dates  # type: ignore[attr-defined]
         self.failed: dict[str, tuple[Any, tuple[Any, ...]]] = {}  # template name -> its error
+        self.too_costly: dict[str, BaseException] = {}  # template name -> the limit it ran into
         self.campaigns: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.images: dict[str, Path] = {}
         self.parties = self._parties()
@@ -610,12 +650,20 @@ class _State:
         each part of each message."""
         template = self.template(name)
         env = self.env
+        if name in self.too_costly:  # it failed so once: every rendering of it would again
+            raise self.too_costly[name]
+        _budget.left = MAX_RANGE_ITEMS
         try:
             # (what template.new_context(ctx, shared=True) makes, without its two calls)
             context = env.context_class(env, ctx, template.name, template.blocks, globals=template.globals)
-            return env.concat(template.root_render_func(context))  # type: ignore[no-any-return]
-        except Exception:
-            self.env.handle_exception()  # the traceback at the template's lines, as render() does
+            return _bounded_join(template.root_render_func(context))
+        except Exception as exc:
+            try:
+                self.env.handle_exception()  # the traceback at the template's lines, as render() does
+            except Exception as shown:
+                if getattr(exc, "too_costly", False):
+                    self.too_costly[name] = shown
+                raise
             raise  # (handle_exception always raises)
 
     def locate(self, exc: BaseException, name: str, context: str) -> RenderError:
@@ -679,7 +727,7 @@ class _State:
                     Contact(p["name"], p["contact"]["name"], p["contact"]["title"], p["contact"]["phone"], p["contact"]["email"])
                     for p in parties if p["contact"]
                 ),
-                "contact_views": SharedList(dict(p["contact"], party=p["name"], party_short=p["short_name"])
+                "contact_views": list(dict(p["contact"], party=p["name"], party_short=p["short_name"])
                                             for p in parties if p["contact"]),
                 "parties": tuple(p["name"] for p in parties),
                 "upcoming": {},  # see upcoming_events
@@ -688,14 +736,14 @@ class _State:
         return both
 
     @staticmethod
-    def upcoming_events(cview: dict[str, Any], extras: dict[str, Any], at: datetime) -> SharedList:
+    def upcoming_events(cview: dict[str, Any], extras: dict[str, Any], at: datetime) -> list[Any]:
         """The campaign's events still to come at ``at``: one list for all the messages
-        that see the same ones (the snippets that list them are replayed by it)."""
+        that see the same ones."""
         events = cview["events"]
         kept = tuple([i for i, e in enumerate(events) if (e["end"] or e["start"]) >= at])
         found = extras["upcoming"].get(kept)
         if found is None:
-            found = extras["upcoming"][kept] = SharedList(events[i] for i in kept)
+            found = extras["upcoming"][kept] = [events[i] for i in kept]
         return found
 
 
@@ -726,38 +774,6 @@ def format_time(project: Project, value: datetime) -> str:
 def environment(project: Project) -> jinja2.Environment:
     """The project's Jinja2 environment (sandboxed, StrictUndefined), built once."""
     return _state(project).env
-
-
-def prepare(project: Project) -> None:
-    """Do once what the first rendering of a plan does: import the libraries, build the
-    environment, compile each channel's templates and those they use, load the locale.
-    Done before forking, the work is shared by every process instead of repeated in each
-    (the environment is kept for the plan's next load). Failures are left for rendering
-    to report."""
-    from .snippetcache import referenced_templates
-
-    if project.config is None:
-        return
-    try:
-        state = _state(project)
-        state.dates.datetime(datetime(2000, 1, 1, tzinfo=project.tz))
-    except Exception:
-        return
-    names: set[str] = set()
-    for settings in project.channel_settings.values():
-        try:
-            names.update(publisher_class(settings.publisher).parts.values())
-        except KeyError:
-            continue
-    seen: set[str] = set()
-    while names:
-        name = names.pop()
-        seen.add(name)
-        try:
-            state.template(name)
-        except Exception:
-            continue
-        names |= set(referenced_templates(state.env, name)) - seen
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -364,3 +364,25 @@ def test_render_error_carries_file_and_line(make_root) -> None:
     with pytest.raises(RenderError) as info:
         render_message(project, "skolstart", "start", "fb-polisen")
     assert (info.value.file, info.value.line) == ("content/templates/facebook/post.txt.j2", 2)
+
+
+@pytest.mark.parametrize(("template", "said"), [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+     "range() of 100000 items, over the 1000 a template may loop over"),
+    ("{% for i in range(999) %}{% for j in range(999) %}{% for k in range(999) %}{% endfor %}{% endfor %}{% endfor %}",
+     "the template's loops run over more than 100,000 items in all; look for loops in loops"),
+    ("{% for i in range(999) %}{% for j in range(200) %}x{% endfor %}{% endfor %}",
+     "the template's loops run over more than 100,000 items in all"),
+])
+def test_a_template_that_would_run_for_ever_is_refused_quickly(make_root, template: str, said: str) -> None:
+    """A template is the plan's code: loops in loops must not hold up every other campaign
+    (the daemon renders them all) nor fill the memory."""
+    import time
+
+    root = full_root(make_root, templates={"facebook/post.txt.j2": template})
+    start = time.monotonic()
+    code, lines = validate(root)
+    assert time.monotonic() - start < 20
+    assert code == 1
+    assert any(line.startswith("content/templates/facebook/post.txt.j2:1:1: error: not allowed in a template: ")
+               and said in line for line in lines), lines
