@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -40,6 +41,14 @@ _now_option = click.option("--now", metavar="ISO-DATETIME",
                            help="Pretend the clock shows this (local time unless an offset is given).")
 
 
+def _ledger_path(ctx: Context) -> Path:
+    """Where the plan's ledger is, as config.yaml says (its default if that does not load)."""
+    from .loading import load_project
+
+    config = load_project(ctx.root, campaigns=False).config
+    return ctx.root / (config.state if config is not None else "state/samverkan.db")
+
+
 def common(f: Callable[..., int | None]) -> Callable[..., None]:
     """``--root`` and ``--now`` on every command, and errors turned into exit codes here."""
 
@@ -70,6 +79,11 @@ def common(f: Callable[..., int | None]) -> Callable[..., None]:
         except SamverkanError as exc:
             problem = getattr(exc, "problem", None)  # an error with a place says FILE:LINE:COL itself
             click.echo(str(problem()) if callable(problem) else _("error: {message}").format(message=exc), err=True)
+            code = 1
+        except sqlite3.Error as exc:  # the ledger went bad under a command: said, never a traceback
+            from .ledger import ledger_trouble
+
+            click.echo(_("error: {message}").format(message=ledger_trouble(exc, _ledger_path(context))), err=True)
             code = 1
         sys.exit(code or 0)
 
@@ -240,6 +254,9 @@ def publish(ctx: Context, target: str, channel: str | None, dry_run: bool, force
 
     project, ledger, clock = _open(ctx)
     with ledger:
+        # By hand, nothing tells what went out before but the ledger: a damaged one could
+        # hide a publication and send it twice, so it is checked whole first.
+        ledger.check()
         now = clock()
         chosen = select(project, target, now, channel)
         publishing = Publishing(project, ledger, clock, approvals=checker(project, ledger))

@@ -329,6 +329,14 @@ class Ledger:
                 "folder exists, is a folder and may be written by this user"
             ) from None
 
+    def check(self) -> None:
+        """SQLite's own check of the whole file (``PRAGMA quick_check``); the damage as a
+        sqlite3.DatabaseError, as reading a damaged page raises it."""
+        with self._lock:
+            found = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        if found != ["ok"]:
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({'; '.join(found[:3])})")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -205,3 +205,29 @@ def test_a_reload_that_raises_keeps_the_last_good_plan_and_says_so(make_root, pl
         assert not d._plan_fault
     finally:
         d.close()
+
+
+def test_commands_on_a_damaged_ledger_say_so_and_publish_by_hand_sends_nothing(make_root, plugin_env) -> None:
+    """Pages damaged past the first: the ledger opens, and status, archive and
+    publish read a bad page; each says what is wrong, never a traceback, and nothing is sent."""
+    from tests.helpers.cli import invoke
+
+    text = campaign(*(message(key=f"m{i}", at=f"2018-08-13 07:{i:02d}", channels="[notes]") for i in range(40)),
+                    period=AUGUST)
+    root = make_root(config=with_channels(NOTEBOOK_CHANNEL), campaigns={"a": text})
+    first = subprocess.run([sys.executable, "-m", "samverkan", "run", "--once", "--root", str(root),
+                            "--now", "2018-08-13T07:45"], cwd=REPO, env=plugin_env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    db = root / "state/samverkan.db"
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    data[-2 * page:] = b"\xa5" * (2 * page)  # the last pages: the file opens, its tables do not read
+    db.write_bytes(bytes(data))
+    before = read_notebook(root / "out/notes.jsonl")
+    for args in (["status"], ["status", "--format", "json"],
+                 ["archive", "--from", "2018-08-13", "--to", "2018-08-13", "--out", str(root.parent / "arkiv")],
+                 ["publish", "a/m2/notes", "--force"]):
+        result = invoke(*args, "--root", str(root), "--now", "2018-08-13T07:50", env=plugin_env)  # (raises a traceback)
+        assert result.exit_code == 1, (args, result.output)
+        assert "is damaged (database disk image is malformed" in result.output, (args, result.output)
+    assert read_notebook(root / "out/notes.jsonl") == before  # nothing more was sent
