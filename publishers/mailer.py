@@ -31,6 +31,7 @@ from .base import (
     Journal,
     Payload,
     PermanentError,
+    PlanFileError,
     Receipt,
     Settings,
     TransientError,
@@ -177,12 +178,20 @@ class PressList:
 _Row = tuple[int, int, dict[str, Any]]
 
 
-def read_press_list(path: Path, shown: str) -> PressList:
+def read_press_list(path: Path, shown: str, root: Path | None = None) -> PressList:
     """The press list from a CSV (``name,email,outlet``) or YAML file (a list of those):
     every line that names nobody is in ``bad``, at its line in the file. An address listed
-    twice is kept once. PressListError when the file as a whole cannot be read."""
+    twice is kept once. PressListError when the file as a whole cannot be read; with
+    ``root``, also when it is not a file of the plan's (see plan_file), and it is read
+    only then, in the same step, so a file outside or over the size limit never is."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: lists saved from Excel
+        if root is not None:
+            data = plan_file(root, path).data or b""
+            text = data.decode("utf-8-sig")  # -sig: lists saved from Excel
+        else:
+            text = path.read_text(encoding="utf-8-sig")
+    except PlanFileError as e:
+        raise PressListError(shown, 1, 1, str(e)) from None
     except FileNotFoundError:
         raise PressListError(shown, 1, 1, "the press list does not exist") from None
     except (OSError, UnicodeError) as e:
@@ -324,15 +333,13 @@ class MailerPublisher:
     def press_list(self) -> PressList:
         """The press list, read again only when the file changed."""
         path = self.channel.path(self.settings.recipients)
-        if path.exists():  # (read_recipients says it is missing)
-            plan_file(self.channel.root, self.settings.recipients, read=False)  # inside the plan
         try:
             st = path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
         except OSError:
             stamp = (-1, -1)  # read_press_list says what is wrong
         if self._press_list is None or self._press_list[0] != stamp:
-            self._press_list = (stamp, read_press_list(path, self.settings.recipients))
+            self._press_list = (stamp, read_press_list(path, self.settings.recipients, self.channel.root))
         return self._press_list[1]
 
     def recipients(self) -> list[Recipient]:
@@ -346,7 +353,11 @@ class MailerPublisher:
         if not (root / shown).is_file():
             return []  # the loader says it is missing
         try:
-            press = read_press_list(root / shown, shown)
+            plan_file(root, shown, read=False)
+        except PlanFileError:
+            return []  # not the plan's file to read (outside it, too large): said at the setting
+        try:
+            press = read_press_list(root / shown, shown, root)
         except PressListError as e:
             return [(e.file, e.line, e.col, f"{e.message}; nobody on the press list can get a release")]
         return [(shown, b.line, b.col, f"{b.message}; fix or remove the line (the release goes to the others without it)")

@@ -320,3 +320,16 @@ def test_a_hostile_yaml_press_list_is_an_error_not_a_crash(make_root, text: str)
     assert code == 1
     assert [e for e in errors(lines) if e.startswith("content/press.yaml:")], lines
     assert not any("Traceback" in line for line in lines)
+
+
+def test_a_press_list_that_is_not_the_plans_is_never_read(make_root, tmp_path) -> None:
+    """Outside the plan or over the size limit: refused at its setting, and not parsed (a
+    50 MB list took a minute and a gigabyte to be told it was too large)."""
+    outside = tmp_path / "hemlig.csv"
+    outside.write_text("name,email,outlet\nA,a@tidning.example,T\n", encoding="utf-8")
+    config = edit(FULL_CONFIG, "recipients: content/press.csv", f"recipients: {outside}")
+    root = full_root(make_root, config=config)
+    code, lines = validate(root)
+    assert code == 1
+    assert [e for e in errors(lines) if "leads outside the plan's folder" in e]
+    assert not [e for e in errors(lines) if e.startswith(str(outside))]
