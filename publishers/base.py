@@ -31,6 +31,9 @@ These are optional (the core looks them up with ``getattr``, never by publisher 
   that must exist, as (setting name, path relative to the root) pairs; ``samverkan
   validate`` reports a missing one at its setting in config.yaml, and one outside the
   plan's folder (see :func:`plan_file`).
+- ``outputs(settings)`` (a static or class method): the files and folders a channel
+  writes (a feed, an outbox), as (setting name, path relative to the root) pairs;
+  ``samverkan validate`` reports one that lies outside the plan's folder.
 - ``file_problems(settings, root)`` (a static or class method): what is wrong inside those
   files (the press list's bad lines), as (file, line, column, message); ``samverkan
   validate`` reports each as an error.

@@ -143,6 +143,11 @@ class GraphPublisher:
     def target(self) -> str:
         return f"{self.what} {self.target_id}"
 
+    @staticmethod
+    def outputs(settings: Any) -> list[tuple[str, str]]:
+        """What the channel writes without a token: its outbox."""
+        return [("outbox", settings.outbox)] if getattr(settings, "outbox", None) else []
+
     def outbox(self) -> bool:
         # Only when config.yaml gives no token: a token that names an unset variable is a
         # mistake in the daemon's environment, and quietly writing files would hide it.

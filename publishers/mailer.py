@@ -311,6 +311,11 @@ class MailerPublisher:
         self._last_message: float | None = None
 
     @staticmethod
+    def outputs(settings: MailerSettings) -> list[tuple[str, str]]:
+        """What the channel writes without a mail host: its outbox."""
+        return [("outbox", settings.outbox)] if settings.outbox else []
+
+    @staticmethod
     def files(settings: MailerSettings) -> list[tuple[str, str]]:
         """The press list (and the CA file, if given) must exist: ``validate`` says so."""
         out = [("recipients", settings.recipients)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import (
     Channel, CheckResult, Journal, Payload, PermanentError, Receipt, Settings, TransientError, plan_file, public_image_name, uncarriable, web_link,
@@ -43,6 +43,14 @@ class RssSettings(Settings):
     media_output: str | None = None
     """Folder (relative to the root) the publisher copies each published image into, for
     the website to serve at media_base_url; leave it out if the site gets them otherwise."""
+
+    @field_validator("link", "self_url", "atom_self_url", "media_base_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        # Every reader of the feed follows these: only an http(s) address with a host.
+        if value is not None and not web_link(value):
+            raise ValueError(f"'{value}' is not a web address; write it as https://...")
+        return value
 
 
 class RssPublisher:
@@ -118,6 +126,12 @@ class RssPublisher:
         target = self.channel.path(self.settings.media_output) / name
         if not target.exists():
             write_atomic(target, payload.files[name], durable=self.channel.durable, public=True)  # the site serves it
+
+    @staticmethod
+    def outputs(settings: RssSettings) -> list[tuple[str, str]]:
+        """What the channel writes: the feeds and the pictures' folder."""
+        named = {"output": settings.output, "atom_output": settings.atom_output, "media_output": settings.media_output}
+        return [(k, v) for k, v in named.items() if v]
 
     def outbox(self) -> bool:
         return False  # a local file either way: no credentials involved

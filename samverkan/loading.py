@@ -374,6 +374,11 @@ def _check_config(
         for setting, path in getattr(cls, "files", lambda s: [])(settings[name]):
             _check_plan_file(root, path, False, f"{label}{setting}: ", CONFIG_FILE,
                              lambda: located.where(("channels", name, setting)), problems)
+        for setting, path in getattr(cls, "outputs", lambda s: [])(settings[name]):
+            if not _inside(root, path):
+                err(("channels", name, setting), f"{label}{setting}: " + _OUTSIDE.format(path=path))
+    if not _inside(root, config.state):
+        err(("state",), "state: " + _OUTSIDE.format(path=config.state))
     mail = config.alerts.mail
     if mail is not None:
         chosen = settings.get(mail.channel)
@@ -384,6 +389,16 @@ def _check_config(
             err(("alerts", "mail", "channel"), f"alerts: channel '{mail.channel}' uses publisher {chosen.publisher}, "
                 "which cannot send e-mail; name a channel with publisher: mailer")
     return config, settings
+
+
+_OUTSIDE = ("'{path}' lies outside the plan's folder; keep what samverkan writes inside it, e.g. public/ "
+            "(point the web server's folder at it with a link)")
+
+
+def _inside(root: Path, path: str) -> bool:
+    """Whether ``path`` (relative to ``root``, or absolute), symlinks followed, lies in ``root``."""
+    base = root.resolve()
+    return (base / path).resolve().is_relative_to(base)
 
 
 def _check_plan_file(

@@ -7,6 +7,7 @@ never reach a mail, the feed, Facebook or the ledger's archive."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -261,3 +262,37 @@ def test_a_template_that_links_outside_the_plan_is_not_rendered(make_root: Calla
     assert result.exit_code != 0
     assert "template rss/item.html.j2: " in result.output and "leads outside the plan's folder through a symlink" in result.output
     assert SECRET not in outputs(root)
+
+
+@pytest.mark.parametrize(("old", "new", "said"), [
+    ("output: public/feed.xml", "output: ../../utanfor/feed.xml", "channel webb: output: '../../utanfor/feed.xml' lies outside"),
+    ("output: public/feed.xml", "output: /tmp/feed.xml", "channel webb: output: '/tmp/feed.xml' lies outside"),
+])
+def test_what_a_channel_writes_lies_inside_the_plan(make_root: Callable[..., Path], old: str, new: str, said: str) -> None:
+    from tests.helpers.plans import MINIMAL_CONFIG, campaign
+
+    assert old in MINIMAL_CONFIG
+    root = make_root(config=MINIMAL_CONFIG.replace(old, new), campaigns={"skola": campaign(bases=None)})
+    code, lines = validate(root)
+    assert code == 1
+    assert any(said in line and line.startswith("config.yaml:") for line in lines), lines
+
+
+def test_the_ledger_and_an_outbox_lie_inside_the_plan(make_root: Callable[..., Path], tmp_path: Path) -> None:
+    root = full_root(make_root)
+    text = (root / "config.yaml").read_text(encoding="utf-8")
+    (root / "config.yaml").write_text(text.replace("timezone: Europe/Stockholm",
+                                                   f"timezone: Europe/Stockholm\nstate: {tmp_path}/x.db"), encoding="utf-8")
+    code, lines = validate(root)
+    assert code == 1 and any(f"error: state: '{tmp_path}/x.db' lies outside the plan's folder" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("setting", ["link", "self_url"])
+def test_the_feeds_addresses_are_web_addresses(make_root: Callable[..., Path], setting: str) -> None:
+    from tests.helpers.plans import MINIMAL_CONFIG, campaign
+
+    config = re.sub(rf"(?m)^    {setting}: .*$", f"    {setting}: javascript:alert(1)", MINIMAL_CONFIG, count=1)
+    assert config != MINIMAL_CONFIG
+    root = make_root(config=config, campaigns={"skola": campaign(bases=None)})
+    code, lines = validate(root)
+    assert code == 1 and any("'javascript:alert(1)' is not a web address" in line for line in lines), lines
