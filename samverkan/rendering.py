@@ -194,12 +194,17 @@ def new_markdown() -> Any:
     from markdown.util import AMP_SUBSTITUTE
 
     class SafeLinks(Treeprocessor):  # type: ignore[misc]
-        # A body may not smuggle in javascript: or data: links.
+        # A body may not smuggle in javascript: or data: links, nor a picture from a file:
+        # or data: address (a reader's program would open it): only a web address.
         def run(self, root: Any) -> None:
             for el in root.iter("a"):
                 href = html.unescape(el.get("href", "").replace(AMP_SUBSTITUTE, "&")).strip().lower()
                 if href and not href.startswith(_SAFE_SCHEMES) and not href.startswith(("#", "/")):
                     del el.attrib["href"]
+            for el in list(root.iter("img")):
+                src = html.unescape(el.get("src", "").replace(AMP_SUBSTITUTE, "&")).strip()
+                if not web_link(src):
+                    del el.attrib["src"]
 
     class PlainText(Treeprocessor):  # type: ignore[misc]
         # The finished tree, as plain text: one conversion gives both forms.

@@ -386,3 +386,12 @@ def test_a_template_that_would_run_for_ever_is_refused_quickly(make_root, templa
     assert code == 1
     assert any(line.startswith("content/templates/facebook/post.txt.j2:1:1: error: not allowed in a template: ")
                and said in line for line in lines), lines
+
+
+def test_a_body_cannot_put_a_picture_from_a_file_or_data_address_in_what_is_published(make_root) -> None:
+    body = "Se ![x](file:///etc/passwd) och ![d](data:image/png;base64,AAAA) och ![w](https://kommun.example/a.png)"
+    root = full_root(make_root, {"skolstart": FULL_CAMPAIGN.replace("body: |", "body: |\n      " + body + "\n", 1)})
+    project = load_project(root)
+    html = render_message(project, "skolstart", "start", "webb").parts["html"]
+    assert "file:" not in html and "data:image" not in html
+    assert 'src="https://kommun.example/a.png"' in html
