@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import mimetypes
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -138,7 +137,8 @@ class FacebookPublisher(GraphPublisher):
             # The bytes are read here and uploaded from the payload, so that the archive
             # keeps exactly the picture that went out (the file may be replaced later).
             try:  # (only a picture inside the plan: never a secret named as one)
-                photo = plan_file(self.channel.root, path, image=True).data or b""
+                picture = plan_file(self.channel.root, path, image=True)
+                photo = picture.data or b""
             except PlanFileError as exc:
                 raise PermanentError(
                     f"{self.channel.name}: cannot read the image {self._relative(path)}: {exc}"
@@ -146,7 +146,7 @@ class FacebookPublisher(GraphPublisher):
             fields["source"] = {
                 "path": self._relative(path),
                 "filename": path.name,
-                "content_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "content_type": picture.mime or "application/octet-stream",  # by its bytes, not its name
                 "file": PHOTO_FILE + (path.suffix.lower() if _SUFFIX.match(path.suffix) else ""),
                 "sha256": hashlib.sha256(photo).hexdigest(),
             }
