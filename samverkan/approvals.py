@@ -108,7 +108,8 @@ def checker(project: Project, ledger: Ledger) -> Callable[[Delivery], list[str]]
             message = campaign.message(delivery.message)
             assert message is not None
             cache[key] = message_hash(project, campaign, message)
-        got = ledger.approved_parties(delivery.message_id, cache[key])
+        assert project.config is not None
+        got = ledger.approved_parties(delivery.message_id, cache[key], project.config.approval_settings.desk_only)
         return [p for p in required if p not in got]
 
     return missing

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 # The note of a delivery held because the platform has blocked its channel for now
 # (Facebook's 368): it and the channel's next deliveries wait for a person (see blocked).
@@ -761,10 +761,11 @@ class Ledger:
             )
             return {r["party"]: dict(r) for r in cur}
 
-    def approved_parties(self, message_id: str, content_hash: str) -> set[str]:
+    def approved_parties(self, message_id: str, content_hash: str, desk_only: Collection[str] = ()) -> set[str]:
         """The parties whose last word on this text is an approval (a later request for
-        changes takes it back)."""
-        return {p for p, v in self.verdicts(message_id, content_hash).items() if v["verdict"] == "approve"}
+        changes takes it back); for a party in ``desk_only``, an approval on the desk."""
+        return {p for p, v in self.verdicts(message_id, content_hash).items()
+                if v["verdict"] == "approve" and (p not in desk_only or v["way"] == "desk")}
 
     def journal(self, delivery_id: str, channel: str, clock: Any) -> LedgerJournal:
         return LedgerJournal(self, delivery_id, channel, clock)

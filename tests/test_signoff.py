@@ -151,3 +151,16 @@ def test_the_desk_needs_its_section(approval_root: Path) -> None:
     out = invoke("desk", "--root", str(approval_root), "--port", "0")
     assert out.exit_code == 1
     assert "config.yaml has no desk: section" in out.output
+
+
+def test_an_approval_from_the_command_line_does_not_count_once_the_party_is_desk_only(approval_root: Path) -> None:
+    """Approved on the command line, then config.yaml says polisen signs on the desk only:
+    the old approval no longer lets the message out."""
+    for party in ("kommunen", "polisen"):
+        assert invoke("approve", "skola/start", "--party", party, "--by", "X", "--root", str(approval_root),
+                      "--now", NOW).exit_code == 0
+    config = approval_root / "config.yaml"
+    config.write_text(config.read_text().replace(
+        "approval: [kommunen, polisen]", "approval: {parties: [kommunen, polisen], desk_only: [polisen]}"), encoding="utf-8")
+    result = invoke("publish", "skola/start", "--root", str(approval_root), "--now", "2018-08-13T07:30")
+    assert "held" in result.output and "polisen" in result.output, result.output
