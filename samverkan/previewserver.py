@@ -84,6 +84,21 @@ def _problems_panel(problems: list[Problem], title: str, intro: str, ident: str)
     return out
 
 
+def message_facts(project: Project, campaign: Any, message: Any, when: datetime) -> str:
+    """The paragraph under a message's title: its campaign and file, when it goes out, its
+    embargo and how often it repeats (the preview page's and the desk's)."""
+    from .rendering import format_datetime
+
+    out = [f"<p>Kampanj: {escape(campaign.model.title)} ({escape(campaign.file)})<br>"
+           f'Publiceras: <time datetime="{when.isoformat()}">{escape(format_datetime(project, when))}</time>']
+    if message.embargo and message.embargo > when:
+        out.append(f"<br><strong>Embargo till {escape(format_datetime(project, message.embargo))}</strong>")
+    if len(message.times) > 1:
+        out.append(f"<br>Upprepas: {len(message.times)} gånger")
+    out.append("</p>")
+    return "".join(out)
+
+
 @dataclass
 class App:
     """The pages, each built from a fresh load of the plan."""
@@ -166,7 +181,6 @@ class App:
         from .contentchecks import check_message
         from .plan import occurrence_deliveries
         from .preview import occurrence
-        from .rendering import format_datetime
 
         project, now = self.load()
         back = '<nav><p><a href="/">← Alla kommande meddelanden</a></p></nav>'
@@ -193,14 +207,8 @@ class App:
             picked = next((ts for ts in message.times
                            if wanted in {ts[0], *(message.due(ts[0], c) for c in message.channels)}), picked)
         when, suffix = picked
-        body = [back, f"<header><h1>{escape(message.model.title)}</h1>",
-                f"<p>Kampanj: {escape(campaign.model.title)} ({escape(campaign.file)})<br>"
-                f"Publiceras: <time datetime=\"{when.isoformat()}\">{escape(format_datetime(project, when))}</time>"]
-        if message.embargo and message.embargo > when:
-            body.append(f"<br><strong>Embargo till {escape(format_datetime(project, message.embargo))}</strong>")
-        if len(message.times) > 1:
-            body.append(f"<br>Upprepas: {len(message.times)} gånger")
-        body.append("</p></header><main>")
+        body = [back, f"<header><h1>{escape(message.model.title)}</h1>", message_facts(project, campaign, message, when),
+                "</header><main>"]
         body.append(_problems_panel(check_message(project, campaign, message), "Fel som stoppar publiceringen",
                                     "Rätta felen i filen och ladda om sidan.", "problems"))
         body.append('<div class="channels">')

@@ -315,7 +315,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         from ..plan import occurrence_deliveries
         from ..preview import occurrence
         from ..previewserver import App as Preview, _problems_panel
-        from ..rendering import format_datetime
+        from ..previewserver import message_facts
 
         project: Project = g.project
         assert desk.ledger is not None
@@ -346,13 +346,7 @@ def create_app(root: Path, *, clock: Callable[[], datetime], base_url: str | Non
         first = not message.times or picked == message.times[0]
         base = f"/m/{quote(ckey)}/{quote(mkey)}"
         body = [back, pages.message_note(notice, error), f"<h1>{escape(message.model.title)}</h1>",
-                f"<p>Kampanj: {escape(campaign.model.title)} ({escape(campaign.file)})<br>"
-                f'Publiceras: <time datetime="{when.isoformat()}">{escape(format_datetime(project, when))}</time>']
-        if message.embargo and message.embargo > when:
-            body.append(f"<br><strong>Embargo till {escape(format_datetime(project, message.embargo))}</strong>")
-        if len(message.times) > 1:
-            body.append(f"<br>Upprepas: {len(message.times)} gånger")
-        body.append("</p>")
+                message_facts(project, campaign, message, when)]
         body.append(pages.signoff(project, approval, names(project), desk.ledger.approvals(approval.message_id), g.member,
                                   g.csrf, base, first, f"{base}?at={quote(message.times[0][0].isoformat())}" if message.times else base))
         body.append(_problems_panel(check_message(project, campaign, message), "Fel som stoppar publiceringen",
