@@ -316,7 +316,7 @@ CASES = [
         f"{K}:37:15: error: channel press: password: secrets are never written in YAML: put it in an environment variable and write ${{NAME}} here",
     ], config=conf("password: ${SMTP_PASSWORD}", "password: hemligt123")),
     Case("unknown-publisher", [
-        f'{K}:23:16: error: channel webb: no publisher named "mastodon"; installed: facebook, instagram, mailer, rss',
+        f'{K}:23:16: error: channel webb: no publisher named "mastodon"; installed: <installed>',
     ], config=conf("publisher: rss", "publisher: mastodon")),
     Case("missing-channel-setting", [
         f"{K}:30:5: error: channel facebook-polisen: missing key 'page_id'",
@@ -369,8 +369,12 @@ def test_the_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_broken_input(tmp_path: Path, case: Case) -> None:
+    from publishers.base import registry
+
     write_case(tmp_path, case)
-    assert loading_problems(tmp_path) == case.expected
+    # the publishers installed here: the built-ins and any plugin a developer has installed
+    installed = ", ".join(sorted(registry()))
+    assert loading_problems(tmp_path) == [e.replace("<installed>", installed) for e in case.expected]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.config is CORPUS_CONFIG], ids=[c.id for c in CASES if c.config is CORPUS_CONFIG])
