@@ -140,6 +140,8 @@ def _reason(kind: str, row: Row) -> str:
         return row.last_error or note or "held"
     if kind in ("failed", "retrying"):
         return row.last_error or row.note or kind
+    if kind == "unknown" and not (row.note or row.last_error):  # left in flight by a process that died
+        return "the process sending it stopped before it could record whether it went out"
     return row.note or row.last_error or kind
 
 

@@ -463,3 +463,16 @@ def test_daemon_alerts_a_day_before_and_when_the_delivery_fails(make_root, smtp_
     assert "Subject: samverkan: skola/start/facebook-polisen: failed" in second
     assert "samverkan publish skola/start/facebook-polisen" in second
     assert [r.edge for r in graph_server.writes()] == ["feed"]  # checks never post; one try at its time
+
+
+def test_a_delivery_left_in_flight_by_a_dead_process_is_alerted_with_what_happened(setup, server: SmtpServer) -> None:
+    """Reaped after a crash it has no note: the alert still says what happened and what to do."""
+    project, ledger, alerter = setup(config(server, mail_alerts()))
+    row(ledger, "c/krasch/facebook-polisen", T0 - timedelta(minutes=5))
+    ledger.set_state("c/krasch/facebook-polisen", "unknown", T0)
+    assert alerter.scan(T0) == 1
+    [mail] = mails(server)
+    text = body(mail)
+    assert "the process sending it stopped before it could record whether it went out" in text
+    assert "samverkan resolve c/krasch/facebook-polisen --as published|failed" in text
+    assert "unknown: unknown" not in text and ": unknown\n" not in text
