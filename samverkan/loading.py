@@ -193,7 +193,8 @@ def _read(path: Path, rel: str, problems: Problems) -> yamlpos.Located | None:
         problems.error(rel, exc.line, exc.col, exc.message)
         return None
     for path_, (line, col), (first_line, _col) in located.duplicates:
-        problems.error(rel, line, col, f"duplicate key '{path_[-1]}' (first given on line {first_line}); keep one")
+        problems.error(rel, line, col, _("duplicate key '{key}' (first given on line {line}); keep one").format(
+            key=path_[-1], line=first_line))
     if located.empty:
         what = (
             "config.yaml is empty; it needs at least agreement: (see the sample config.yaml)"
@@ -222,7 +223,8 @@ def _load_config(
     in config.yaml does not hide every campaign's errors."""
     path = root / CONFIG_FILE
     if not path.exists():
-        problems.error(CONFIG_FILE, 1, 1, f"no {CONFIG_FILE} in {root}; run samverkan in the plan's folder or pass --root")
+        problems.error(CONFIG_FILE, 1, 1, _("no {file} in {root}; run samverkan in the plan's folder or pass --root").format(
+            file=CONFIG_FILE, root=root))
         return None, None, {}, None
     located = _read(path, CONFIG_FILE, problems)
     if located is None:
@@ -234,7 +236,7 @@ def _load_config(
         # The checks past the schema run all the same, on what of the file can be saved:
         # one typo must not hide the channels' errors, a literal token least of all.
         repaired, data, renamed = _repaired_config(located.data, exc)
-        checked, _ = _check_config(root, repaired or _channels_only(data), _aliased(located, renamed), problems)
+        checked, _settings = _check_config(root, repaired or _channels_only(data), _aliased(located, renamed), problems)
         return None, located, {}, checked if repaired is not None else None
     config, settings = _check_config(root, config, located, problems)
     return config, located, settings, config
@@ -340,7 +342,8 @@ def _check_config(
         ZoneInfo(config.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         hint = modelerrors.suggest(config.timezone, _zone_names())
-        err(("timezone",), f"timezone: unknown time zone '{config.timezone}'{hint or '; write e.g. Europe/Stockholm'}")
+        err(("timezone",), "timezone: " + _("unknown time zone '{zone}'").format(zone=config.timezone)
+            + (hint or "; " + _("write e.g. Europe/Stockholm")))
         # Check the campaigns in the default zone rather than not at all.
         config = config.model_copy(update={"timezone": "Europe/Stockholm"})
     parties = config.agreement.parties
@@ -637,7 +640,8 @@ def _check_campaign(
     _refs(parts.parties, ag.parties, N_("party"), ("parties",), located, rel, problems)
     period = parts.period
     if period is not None and not (ag.period.contains(period.start) and ag.period.contains(period.end)):
-        problems.error(rel, *at("period"), f"period: {period.start} – {period.end} is outside the agreement's period {ag.period.start} – {ag.period.end}")
+        problems.error(rel, *at("period"), "period: " + _("{start} – {end} is outside the agreement's period {first} – {last}").format(
+            start=period.start, end=period.end, first=ag.period.start, last=ag.period.end))
 
     events = []
     event_keys: dict[str, tuple[int, str]] = {}  # key -> (index, where it is written)
@@ -645,7 +649,9 @@ def _check_campaign(
         start = _when(ev.start, tz, rel, lambda: at("events", i, "start"), "start", problems)
         end = _when(ev.end, tz, rel, lambda: at("events", i, "end"), "end", problems) if ev.end else None
         if period is not None and not period.contains(ev.start.date()):
-            problems.warning(rel, *at("events", i, "start"), f"start: the event on {ev.start:%Y-%m-%d} is outside the campaign's period {period.start} – {period.end}")
+            problems.warning(rel, *at("events", i, "start"), "start: " + _(
+                "the event on {day} is outside the campaign's period {start} – {end}").format(
+                day=f"{ev.start:%Y-%m-%d}", start=period.start, end=period.end))
         key = ev.key or str(i + 1)
         if key in event_keys:
             first = at("events", *event_keys[key])[0]
@@ -660,7 +666,9 @@ def _check_campaign(
     publishers, known_targets, press = kinds
     for i, msg in parts.messages:
         if msg.key in seen:
-            problems.error(rel, *at("messages", i, "key"), f"key: message key '{msg.key}' is used twice in this file (first on line {at('messages', seen[msg.key], 'key')[0]})")
+            problems.error(rel, *at("messages", i, "key"), "key: " + _(
+                "message key '{key}' is used twice in this file (first on line {line})").format(
+                key=msg.key, line=at("messages", seen[msg.key], "key")[0]))
         seen.setdefault(msg.key, i)
         channels = list(msg.channels) if msg.channels is not None else list(config.defaults.channels)
         if msg.channels is not None:
@@ -714,7 +722,8 @@ def _check_in_period(
     ``until`` or ``count`` to change, not one per repeat."""
     span = f"{period.start} – {period.end}"
     if not period.contains(msg.at.date()):
-        problems.error(rel, *at("messages", i, "at"), f"at: {msg.at:%Y-%m-%d %H:%M} is outside the campaign's period {span}")
+        problems.error(rel, *at("messages", i, "at"), "at: " + _("{time} is outside the campaign's period {span}").format(
+            time=f"{msg.at:%Y-%m-%d %H:%M}", span=span))
         return
     if msg.repeat is None:
         return

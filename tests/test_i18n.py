@@ -168,3 +168,13 @@ def test_yaml_syntax_in_swedish(make_root: Callable[..., Path]) -> None:
     _, lines = run("validate", "--root", str(root))
     assert ("campaigns/a.yaml:3:17: error: YAML-syntax: listan som börjar med '[' här stängs aldrig; lägg till ']' "
             "(och sätt citattecken kring delar som innehåller ',', ':' eller '#')") in lines
+
+
+def test_the_campaigns_own_rules_in_swedish(make_root: Callable[..., Path]) -> None:
+    twice = CORPUS_CAMPAIGN + "  - key: start\n    at: 2018-08-14 07:30\n    title: Igen\n    body: Igen.\n"
+    root = make_root(config=CORPUS_CONFIG, campaigns={"a": twice, "b": camp("at: 2018-08-13 07:30", "at: 2018-10-13 07:30")})
+    _, lines = run("validate", "--root", str(root))
+    assert ("campaigns/a.yaml:17:10: error: key: meddelandenyckeln 'start' används två gånger i filen "
+            "(första gången på rad 12)") in lines
+    assert any(line.startswith("campaigns/b.yaml:13:9: error: at: 2018-10-13 07:30 ligger utanför kampanjens period")
+               for line in lines), lines
