@@ -95,6 +95,19 @@ class StateLock:
         except OSError:
             return ""
 
+    def refuse_if_held(self) -> None:
+        """AlreadyRunning now if another daemon holds the plan's folder: before anything is
+        opened or made (a refused daemon must not leave an empty ledger where one was)."""
+        if self.root is None:
+            return
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._refuse(self.root, self._pid()) from None
+        finally:
+            os.close(fd)  # (closing it lets the flock go: acquire takes it for good)
+
     def acquire(self) -> None:
         if self.root is not None:
             root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
@@ -152,8 +165,9 @@ class Daemon:
         self.clock = clock or shifted_clock(start_at, self.tz)
         self.env = env
         self.poll = poll
-        self.ledger = Ledger(root / self.project.config.state)
         self.lock = StateLock(root / (self.project.config.state + ".lock"), root.resolve())
+        self.lock.refuse_if_held()
+        self.ledger = Ledger(root / self.project.config.state)
         self._ledger_id: tuple[int, int] | None = None  # (device, inode) of the ledger file
         self._lost: str | None = None  # why the ledger file is not the one opened, if it is not
         self._fault: str | None = None  # why the ledger cannot be used now, while it cannot

@@ -119,9 +119,9 @@ def test_the_lock_is_on_the_root_folder(make_root, plugin_env) -> None:
         (root / "state/samverkan.db.lock").unlink()
         from scheduler import AlreadyRunning, Daemon
 
-        other = Daemon(root, start_at=datetime(2018, 8, 13, 7, 0))
+        ledger = (root / "state/samverkan.db").stat().st_ino
         with pytest.raises(AlreadyRunning, match="already running on"):
-            other.start()
-        other.ledger.close()
+            Daemon(root, start_at=datetime(2018, 8, 13, 7, 0))  # refused before it opens anything
+        assert (root / "state/samverkan.db").stat().st_ino == ledger
     finally:
         d.close()
