@@ -84,6 +84,36 @@ def _problems_panel(problems: list[Problem], title: str, intro: str, ident: str)
     return out
 
 
+def upcoming_list(project: Project, rows: list[tuple[str, str, datetime, list[str]]],
+                  extra: Callable[[str, str], str] = lambda campaign, message: "") -> str:
+    """The upcoming messages by day, each with its time, title, campaign and channels, and
+    ``extra(campaign, message)`` after them (the desk adds the approvals' state)."""
+    from .rendering import format_date, format_time
+
+    if not rows:
+        return "<p>Inga kommande meddelanden.</p>"
+    out, day = [], None
+    for ckey, mkey, at, channels in rows:
+        local = at.astimezone(project.tz)
+        if local.date() != day:
+            if day is not None:
+                out.append("</ul>")
+            day = local.date()
+            out.append(f'<h3>{escape(format_date(project, local).capitalize())}</h3><ul class="day">')
+        campaign = project.campaigns[ckey]
+        message = campaign.message(mkey)
+        title = message.model.title if message else mkey
+        href = f"/m/{quote(ckey)}/{quote(mkey)}?at={quote(at.isoformat())}"
+        out.append(
+            f'<li><time datetime="{at.isoformat()}">{escape(format_time(project, local))}</time> '
+            f'<a href="{escape(href)}">{escape(title)}</a> '
+            f"<span>– {escape(campaign.model.title)}; kanaler: {escape(', '.join(channels))}</span>"
+            f"{extra(ckey, mkey)}</li>"
+        )
+    out.append("</ul>")
+    return "".join(out)
+
+
 def message_facts(project: Project, campaign: Any, message: Any, when: datetime) -> str:
     """The paragraph under a message's title: its campaign and file, when it goes out, its
     embargo and how often it repeats (the preview page's and the desk's)."""
@@ -116,7 +146,6 @@ class App:
 
     def index(self) -> tuple[int, str]:
         from .plan import deliveries
-        from .rendering import format_date, format_time
 
         from .contentchecks import check_content
 
@@ -147,31 +176,10 @@ class App:
         for d in deliveries(project, start=now):
             rows.setdefault((d.campaign, d.message, d.at), []).append(d.channel)
         body.append('<section aria-labelledby="upcoming"><h2 id="upcoming">Per datum</h2>')
-        if not rows:
-            body.append("<p>Inga kommande meddelanden.</p>")
-        day = None
-        for n, ((ckey, mkey, at), channels) in enumerate(rows.items()):
-            if n >= MAX_UPCOMING:
-                body.append(f"</ul><p>… och {len(rows) - MAX_UPCOMING} till.</p>")
-                day = None
-                break
-            local = at.astimezone(project.tz)
-            if local.date() != day:
-                if day is not None:
-                    body.append("</ul>")
-                day = local.date()
-                body.append(f'<h3>{escape(format_date(project, local).capitalize())}</h3><ul class="day">')
-            campaign = project.campaigns[ckey]
-            message = campaign.message(mkey)
-            title = message.model.title if message else mkey
-            href = f"/m/{quote(ckey)}/{quote(mkey)}?at={quote(at.isoformat())}"
-            body.append(
-                f'<li><time datetime="{at.isoformat()}">{escape(format_time(project, local))}</time> '
-                f'<a href="{escape(href)}">{escape(title)}</a> '
-                f"<span>– {escape(campaign.model.title)}; kanaler: {escape(', '.join(channels))}</span></li>"
-            )
-        if day is not None:
-            body.append("</ul>")
+        shown = [(ckey, mkey, at, channels) for (ckey, mkey, at), channels in rows.items()][:MAX_UPCOMING]
+        body.append(upcoming_list(project, shown))
+        if len(rows) > MAX_UPCOMING:
+            body.append(f"<p>… och {len(rows) - MAX_UPCOMING} till.</p>")
         body.append("</section></main>")
         return HTTPStatus.OK, _page("Kommande meddelanden", "\n".join(body))
 

@@ -137,34 +137,17 @@ def state_text(party_name: str, approval: Any, party: str) -> str:
 
 def upcoming_list(project: Any, rows: list[tuple[str, str, datetime, list[str]]], approvals: dict[str, Any],
                   names: dict[str, str]) -> str:
-    from ..rendering import format_date, format_time
+    """The preview's list of upcoming messages, with each party's word on each."""
+    from ..previewserver import upcoming_list as listed
 
-    if not rows:
-        return "<p>Inga kommande meddelanden.</p>"
-    out, day = [], None
-    for ckey, mkey, at, channels in rows:
-        local = at.astimezone(project.tz)
-        if local.date() != day:
-            if day is not None:
-                out.append("</ul>")
-            day = local.date()
-            out.append(f'<h3>{escape(format_date(project, local).capitalize())}</h3><ul class="day">')
-        campaign = project.campaigns[ckey]
-        message = campaign.message(mkey)
-        title = message.model.title if message else mkey
-        href = f"/m/{quote(ckey)}/{quote(mkey)}?at={quote(at.isoformat())}"
+    def states(ckey: str, mkey: str) -> str:
         a = approvals.get(f"{ckey}/{mkey}")
-        states = ""
-        if a is not None and a.required:
-            states = "; ".join(state_text(names.get(p, p), a, p) for p in a.required)
-            states = f"<br><span>Godkännanden: {states}</span>"
-        out.append(
-            f'<li><time datetime="{at.isoformat()}">{escape(format_time(project, local))}</time> '
-            f'<a href="{escape(href, quote=True)}">{escape(title)}</a> '
-            f"<span>– {escape(campaign.model.title)}; kanaler: {escape(', '.join(channels))}</span>{states}</li>"
-        )
-    out.append("</ul>")
-    return "".join(out)
+        if a is None or not a.required:
+            return ""
+        said = "; ".join(state_text(names.get(p, p), a, p) for p in a.required)
+        return f"<br><span>Godkännanden: {said}</span>"
+
+    return listed(project, rows, states)
 
 
 def pause_forms(csrf: str, channels: list[str], pauses: list[Any]) -> str:
