@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 from urllib.parse import quote
 
 from .timeutil import parse_duration, utc
@@ -113,7 +113,7 @@ def _request(project: Project, campaign: LoadedCampaign, message: LoadedMessage,
                else f"Godkänn: {title} ({at})")
     lead = ("Det här meddelandet väntar fortfarande på godkännande och publiceras om mindre än ett dygn"
             if reminder else "Ett meddelande behöver godkännas innan det publiceras")
-    lines = [f"Hej!", "", f"{lead}: {at}.", f"{_names(project, [party])} behöver godkänna texten.", "",
+    lines = ["Hej!", "", f"{lead}: {at}.", f"{_names(project, [party])} behöver godkänna texten.", "",
              f"Kampanj: {campaign.model.title}", f"Meddelande: {title}", "",
              "Godkänn eller begär ändringar på pressdesken:", _page_url(project, campaign, message), "",
              "Utan godkännande från alla parter hålls meddelandet inne.", "", "Så här går meddelandet ut:", ""]

@@ -28,8 +28,8 @@ def outside_note(project: Project, now: datetime) -> str | None:
 
 
 def _example_day(project: Project, start: date, end: date) -> date:
-    """A day inside the period just before something happens: the first day of its last
-    full year's first campaign, else the period's first day."""
+    """A day inside the period when something is coming: the first day of the campaign
+    in the middle of the period's campaigns, by start, else the period's first day."""
     starts = sorted(c.model.period.start for c in project.campaigns.values()
                     if c.model.kind == "campaign" and start <= c.model.period.start <= end)
     return starts[len(starts) // 2] if starts else start
